@@ -1,0 +1,27 @@
+"""fastsoftmax: fast, accurate softmax-family kernels for NumPy arrays."""
+
+from ._api import (
+    log_softmax,
+    log_softmax_backward,
+    logsumexp,
+    softmax,
+    softmax_backward,
+    softmax_jacobian,
+)
+from ._config import get_config, show_config
+from .layers import LogSoftmax, Softmax
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "softmax_backward",
+    "log_softmax_backward",
+    "softmax_jacobian",
+    "Softmax",
+    "LogSoftmax",
+    "get_config",
+    "show_config",
+]

@@ -1,0 +1,516 @@
+"""The API layer: validate, choose dtype and threads, lay the data out for
+the kernels, allocate, and call ``_kernels``.  No element loops here.
+
+Any reduction is brought to the ``(outer, n, inner)`` layout of one flat
+C-contiguous buffer: C-contiguous inputs as they are, F-contiguous inputs
+through their transpose (free), anything else (non-adjacent axes, strided
+views, negative strides, byte-swapped data) through one copy.  ``inner == 1``
+runs the row kernels, ``inner > 1`` the column-tile kernels.
+"""
+
+import math
+import os
+import warnings
+
+import numpy as np
+
+from . import _reference
+from ._validation import (
+    as_array,
+    as_mask,
+    check_num_threads,
+    check_out,
+    normalize_axes,
+    resolve_dtype,
+)
+
+try:
+    from . import _kernels
+except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
+    _kernels = None
+    _IMPORT_ERROR = str(exc)
+else:
+    _IMPORT_ERROR = None
+
+_ISA_NAMES = ("scalar", "avx2", "avx512")
+
+if os.environ.get("FASTSOFTMAX_BACKEND", "").lower() == "numpy":
+    BACKEND = "numpy"
+elif _kernels is None:
+    BACKEND = "numpy"
+    warnings.warn(
+        "fastsoftmax: the compiled extension could not be imported "
+        f"({_IMPORT_ERROR}); using the slow NumPy reference implementation",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+else:
+    BACKEND = "compiled"
+
+# Below this many elements a call runs on one thread: measured with
+# `python -m fastsoftmax threshold` (fork/join costs ~5-10 us here, which
+# is the time a single core needs for about 32k elements).
+SERIAL_THRESHOLD = 1 << 15
+# Outputs larger than this are written with non-temporal stores: they do
+# not fit in the last-level cache, so caching them only evicts the input.
+STREAM_BYTES = 8 << 20
+# Column tiles: aim for tiles whose n rows fit in this many bytes, so the
+# second pass over a tile is served from cache.
+TILE_BYTES = 1 << 20
+
+
+def _select_simd_from_env():
+    """Apply FASTSOFTMAX_SIMD (scalar|avx2|avx512) at import."""
+    if _kernels is None:
+        return
+    want = os.environ.get("FASTSOFTMAX_SIMD", "").strip().lower()
+    if not want:
+        _kernels.select_isa(_kernels.ISA_AVX512)
+        return
+    if want not in _ISA_NAMES:
+        warnings.warn(
+            f"FASTSOFTMAX_SIMD={want!r} is not one of {', '.join(_ISA_NAMES)}; ignored",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        _kernels.select_isa(_kernels.ISA_AVX512)
+        return
+    got = _kernels.select_isa(_ISA_NAMES.index(want))
+    if _ISA_NAMES[got] != want:
+        warnings.warn(
+            f"FASTSOFTMAX_SIMD={want}: not available on this CPU or build; using {_ISA_NAMES[got]}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+_select_simd_from_env()
+
+
+def _set_simd(name):
+    """Select a SIMD path by name (tests use this to cover every path)."""
+    return _ISA_NAMES[_kernels.select_isa(_ISA_NAMES.index(name))]
+
+
+def _usable_cpus():
+    """CPUs this process may run on: affinity mask and cgroup CPU quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    quota = None
+    try:  # cgroup v2
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            q, p = f.read().split()[:2]
+            if q != "max":
+                quota = int(q) / int(p)
+    except (OSError, ValueError):
+        try:  # cgroup v1
+            with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+                q = int(f.read())
+            with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+                p = int(f.read())
+            if q > 0 and p > 0:
+                quota = q / p
+        except (OSError, ValueError):
+            pass
+    if quota is not None:
+        n = min(n, max(1, math.ceil(quota)))
+    return max(1, n)
+
+
+def default_num_threads():
+    """The thread count used when ``num_threads=None``.
+
+    All usable cores (affinity and cgroup limits), capped by OpenMP's own
+    limit, which follows ``OMP_NUM_THREADS`` and ``threadpoolctl``.
+    """
+    if _kernels is None or not _kernels.OPENMP:
+        return 1
+    return max(1, min(_kernels.omp_max_threads(), _usable_cpus()))
+
+
+def _threads_for(num_threads, size):
+    num_threads = check_num_threads(num_threads)
+    if num_threads is None:
+        num_threads = default_num_threads()
+        if size < SERIAL_THRESHOLD:
+            num_threads = 1
+    return num_threads
+
+
+def _layout(shape, strides_c, strides_f, axes):
+    """The permutation bringing the arrays to a C-contiguous order in which
+    ``axes`` are adjacent, and whether that needs a copy."""
+    ndim = len(shape)
+    adjacent = all(b == a + 1 for a, b in zip(axes, axes[1:]))
+    if adjacent and strides_c:
+        return tuple(range(ndim)), False
+    if adjacent and strides_f:
+        return tuple(reversed(range(ndim))), False
+    kept = [a for a in range(ndim) if a not in axes]
+    return tuple(kept) + tuple(axes), True
+
+
+class _Plan:
+    """How same-shaped arrays map onto the kernels' (outer, n, inner) layout."""
+
+    def __init__(self, arrays, axes):
+        shape = arrays[0].shape
+        c = all(a.flags.c_contiguous for a in arrays)
+        f = all(a.flags.f_contiguous for a in arrays)
+        self.perm, copy = _layout(shape, c, f, axes)
+        if not (c or f):
+            copy = True
+        self.inv = tuple(np.argsort(self.perm))
+        self.kshape = tuple(shape[p] for p in self.perm)
+        kaxes = [self.perm.index(a) for a in axes]
+        a0, a1 = (min(kaxes), max(kaxes)) if kaxes else (len(shape), len(shape) - 1)
+        self.outer = math.prod(self.kshape[:a0])
+        self.n = math.prod(self.kshape[a0:a1 + 1])
+        self.inner = math.prod(self.kshape[a1 + 1:])
+        self.kept = tuple(p for p in self.perm if p not in axes)
+        self.arrays = [
+            np.ascontiguousarray(a.transpose(self.perm)) if copy else a.transpose(self.perm)
+            for a in arrays
+        ]
+
+    def flat(self, i):
+        return self.arrays[i].reshape(-1)
+
+    def user_view(self, kernel_array):
+        """A kernel-order array of kshape seen in the user's axis order."""
+        return kernel_array.transpose(self.inv)
+
+    def kernel_view(self, user_array):
+        """``user_array`` in kernel order, or None if that is not C-contiguous."""
+        k = user_array.transpose(self.perm)
+        return k if k.flags.c_contiguous else None
+
+    def tile(self, itemsize, num_threads):
+        """Columns per tile for inner > 1: the tile's n rows fit in TILE_BYTES
+        where possible, and there are enough tiles to keep the threads busy."""
+        if self.inner == 1:
+            return 1
+        t = TILE_BYTES // max(1, self.n * itemsize)
+        t = max(64, min(_kernels.MAX_TILE, t))
+        while t > 16 and self.outer * -(-self.inner // t) < 4 * num_threads:
+            t //= 2
+        return max(16, t - t % 16)
+
+
+def _output_into(out, plan, shape, result, compute, sources):
+    """Where the kernel should write: ``out`` itself (kernel order, no
+    partial overlap, right dtype and layout) or a fresh array."""
+    if out is not None and result == compute:
+        k = plan.kernel_view(out)
+        if k is not None:
+            same = all(
+                s.__array_interface__["data"][0] == k.__array_interface__["data"][0]
+                and s.strides == k.strides
+                for s in sources
+                if np.may_share_memory(s, k)
+            )
+            overlap = any(np.may_share_memory(s, k) for s in sources)
+            if not overlap or same:
+                return k, True
+    return np.empty(plan.kshape, dtype=compute), False
+
+
+def _prepare_forward(x, axis, where, dtype, num_threads, name="x"):
+    x = as_array(x, name)
+    compute, result = resolve_dtype(x.dtype, dtype, name)
+    axes = normalize_axes(axis, x.ndim)
+    mask = as_mask(where, x.shape)
+    threads = _threads_for(num_threads, x.size)
+    return x, compute, result, axes, mask, threads
+
+
+def _use_reference(compute):
+    return BACKEND == "numpy" or compute not in (np.float32, np.float64)
+
+
+def _softmax_impl(x, axis, where, out, dtype, num_threads, log):
+    ref = _reference.log_softmax if log else _reference.softmax
+    x, compute, result, axes, mask, threads = _prepare_forward(x, axis, where, dtype, num_threads)
+    if _use_reference(compute):
+        return ref(x, axis, where=where, out=out, dtype=dtype, num_threads=num_threads)
+    if out is not None:
+        check_out(out, x.shape, result)
+    if x.ndim == 0:
+        y = _softmax_impl(x.reshape(1), -1, None if mask is None else mask.reshape(1),
+                          None, dtype, num_threads, log).reshape(())
+        if out is not None:
+            np.copyto(out, y)
+            return out
+        return y
+    if x.size == 0:
+        y = np.empty(x.shape, dtype=result)
+        return out if out is not None else y
+    xc = np.asarray(x, dtype=compute)
+    if mask is not None:
+        xc = np.where(mask, xc, -np.inf).astype(compute, copy=False)
+    plan = _Plan([xc], axes)
+    yk, direct = _output_into(out, plan, x.shape, result, compute, plan.arrays)
+    stream = yk.nbytes > STREAM_BYTES and plan.inner == 1
+    _kernels.softmax(plan.flat(0), yk.reshape(-1), plan.outer, plan.n, plan.inner, log,
+                     threads, stream, plan.tile(compute.itemsize, threads))
+    y = plan.user_view(yk)
+    if mask is not None:
+        np.copyto(y, -np.inf if log else 0.0, where=~mask)
+    if direct:
+        return out
+    if out is not None:
+        np.copyto(out, y, casting="unsafe")
+        return out
+    return y.astype(result, copy=False)
+
+
+def softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
+    """Softmax along an axis: ``exp(x - max) / sum(exp(x - max))``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input; float16/32/64, or integers/bool (promoted to float64).
+    axis : int, tuple of ints or None, optional
+        Axis or axes to normalise over; None means all axes.  The default is
+        -1, as in neural-network libraries (``scipy.special.softmax`` defaults
+        to None).
+    where : array_like of bool, optional
+        Entries to include; the others do not take part and get 0.  A row
+        with no entry left is all 0.
+    out : ndarray, optional
+        Result array of the right shape and dtype; may be ``x`` itself.
+    dtype : dtype, optional
+        Computation and result dtype (float16 computes in float32).
+    num_threads : int, optional
+        Threads to use; None uses every usable core for large inputs.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``x``; each slice along ``axis`` sums to 1.  A slice
+        containing NaN or +inf, or only -inf, is all NaN.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> fs.softmax(np.array([1.0, 2.0, 3.0])).round(4)
+    array([0.09  , 0.2447, 0.6652])
+    """
+    return _softmax_impl(x, axis, where, out, dtype, num_threads, log=False)
+
+
+def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
+    """Log-softmax along an axis: ``x - max - log(sum(exp(x - max)))``.
+
+    Parameters are those of :func:`softmax`; masked-out entries get -inf and
+    a row with no entry left is all -inf.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``x``: the log-probabilities.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> fs.log_softmax(np.array([1.0, 2.0, 3.0])).round(4)
+    array([-2.4076, -1.4076, -0.4076])
+    """
+    return _softmax_impl(x, axis, where, out, dtype, num_threads, log=True)
+
+
+def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads=None):
+    """``log(sum(exp(x)))`` along an axis, computed without overflow.
+
+    Parameters
+    ----------
+    x : array_like
+        Input (dtype rules as :func:`softmax`).
+    axis : int, tuple of ints or None, optional
+        Axis or axes to reduce; default -1, None for all.
+    where : array_like of bool, optional
+        Entries to include; a row with none left gives -inf.
+    keepdims : bool, optional
+        Keep the reduced axes with length 1.
+    dtype : dtype, optional
+        Computation and result dtype.
+    num_threads : int, optional
+        Threads to use.
+
+    Returns
+    -------
+    ndarray or scalar
+        NaN where a row has a NaN, +inf where it has +inf, -inf where it is
+        all -inf or empty.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> float(fs.logsumexp(np.array([1000.0, 1000.0])))
+    1000.6931471805599
+    """
+    x, compute, result, axes, mask, threads = _prepare_forward(x, axis, where, dtype, num_threads)
+    if _use_reference(compute) or x.ndim == 0:
+        return _reference.logsumexp(x, axis, where=where, keepdims=keepdims, dtype=dtype,
+                                    num_threads=num_threads)
+    kept_shape = tuple(s for i, s in enumerate(x.shape) if i not in axes)
+    if x.size == 0:
+        res = np.full(kept_shape, -np.inf, dtype=result)
+    else:
+        xc = np.asarray(x, dtype=compute)
+        if mask is not None:
+            xc = np.where(mask, xc, -np.inf).astype(compute, copy=False)
+        plan = _Plan([xc], axes)
+        res_k = np.empty(plan.outer * plan.inner, dtype=compute)
+        _kernels.logsumexp(plan.flat(0), res_k, plan.outer, plan.n, plan.inner, threads,
+                           plan.tile(compute.itemsize, threads))
+        # the result is C-ordered over the kept axes in kernel order
+        kshape = tuple(x.shape[p] for p in plan.kept)
+        order = np.argsort(plan.kept)
+        res = res_k.reshape(kshape).transpose(order).astype(result, copy=False)
+    if keepdims:
+        res = np.expand_dims(res, axes)
+    return res[()] if res.ndim == 0 else res
+
+
+def _backward_impl(grad_output, output, axis, where, out, num_threads, log):
+    ref = _reference.log_softmax_backward if log else _reference.softmax_backward
+    dy = as_array(grad_output, "grad_output")
+    y = as_array(output, "output")
+    if dy.shape != y.shape:
+        raise ValueError(
+            f"grad_output has shape {dy.shape} but output has shape {y.shape}; they must match"
+        )
+    c1, r1 = resolve_dtype(dy.dtype, name="grad_output")
+    c2, r2 = resolve_dtype(y.dtype, name="output")
+    compute, result = np.promote_types(c1, c2), np.promote_types(r1, r2)
+    axes = normalize_axes(axis, y.ndim)
+    mask = as_mask(where, y.shape)
+    threads = _threads_for(num_threads, y.size)
+    if BACKEND == "numpy" or compute not in (np.float32, np.float64) or y.ndim == 0:
+        return ref(dy, y, axis, where=where, out=out, num_threads=num_threads)
+    if out is not None:
+        check_out(out, y.shape, result)
+    if y.size == 0:
+        return out if out is not None else np.empty(y.shape, dtype=result)
+    dyc = np.asarray(dy, dtype=compute)
+    yc = np.asarray(y, dtype=compute)
+    if mask is not None:
+        # masked entries take no part: zero upstream gradient, zero probability
+        dyc = np.where(mask, dyc, 0).astype(compute, copy=False)
+        yc = np.where(mask, yc, -np.inf if log else 0).astype(compute, copy=False)
+    plan = _Plan([dyc, yc], axes)
+    dxk, direct = _output_into(out, plan, y.shape, result, compute, plan.arrays)
+    stream = dxk.nbytes > STREAM_BYTES and plan.inner == 1
+    _kernels.softmax_backward(plan.flat(0), plan.flat(1), dxk.reshape(-1), plan.outer, plan.n,
+                              plan.inner, log, threads, stream,
+                              plan.tile(compute.itemsize, threads))
+    dx = plan.user_view(dxk)
+    if mask is not None:
+        np.copyto(dx, 0.0, where=~mask)
+    if direct:
+        return out
+    if out is not None:
+        np.copyto(out, dx, casting="unsafe")
+        return out
+    return dx.astype(result, copy=False)
+
+
+def softmax_backward(grad_output, output, axis=-1, *, where=None, out=None, num_threads=None):
+    """Gradient of a loss with respect to softmax's input, given its output.
+
+    Computes the vector-Jacobian product ``dx = y * (dy - sum(dy * y))``
+    along ``axis`` in O(n) per slice, never forming the n x n Jacobian.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        ``dy``, the gradient of the loss with respect to ``y``.
+    output : array_like
+        ``y = softmax(x, axis)``, same shape as ``grad_output``.
+    axis : int, tuple of ints or None, optional
+        The axis softmax was taken over (default -1).
+    where : array_like of bool, optional
+        The mask given to the forward call; masked entries get exactly 0.
+    out : ndarray, optional
+        Result array.
+    num_threads : int, optional
+        Threads to use.
+
+    Returns
+    -------
+    ndarray
+        ``dx``, same shape as ``output``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> y = fs.softmax(np.array([1.0, 2.0, 3.0]))
+    >>> dx = fs.softmax_backward(np.ones(3), y)  # a constant dy changes nothing
+    >>> bool(np.allclose(dx, 0.0))
+    True
+    """
+    return _backward_impl(grad_output, output, axis, where, out, num_threads, log=False)
+
+
+def log_softmax_backward(grad_output, output, axis=-1, *, where=None, out=None, num_threads=None):
+    """Gradient with respect to log_softmax's input, given its output.
+
+    Computes ``dx = dy - exp(y) * sum(dy)`` along ``axis``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        ``dy``, the gradient of the loss with respect to ``y``.
+    output : array_like
+        ``y = log_softmax(x, axis)``, same shape as ``grad_output``.
+    axis, where, out, num_threads
+        As for :func:`softmax_backward`.
+
+    Returns
+    -------
+    ndarray
+        ``dx``, same shape as ``output``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> y = fs.log_softmax(np.array([0.0, 0.0]))
+    >>> fs.log_softmax_backward(np.array([-1.0, 0.0]), y)  # NLL of class 0
+    array([-0.5,  0.5])
+    """
+    return _backward_impl(grad_output, output, axis, where, out, num_threads, log=True)
+
+
+def softmax_jacobian(output, axis=-1):
+    """The explicit Jacobian ``diag(y) - y y^T`` of softmax at output ``y``.
+
+    The slow way, for people who want the matrix: O(n^2) memory per slice.
+    To back-propagate, use :func:`softmax_backward`, which is O(n).
+
+    Parameters
+    ----------
+    output : array_like
+        ``y = softmax(x, axis)``.
+    axis : int, optional
+        The softmax axis (default -1).
+
+    Returns
+    -------
+    ndarray
+        Shape ``(..., n, n)``: the other axes in order, then the Jacobian;
+        ``J[..., i, j] = dy_i / dx_j``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> fs.softmax_jacobian(np.array([0.5, 0.5]))
+    array([[ 0.25, -0.25],
+           [-0.25,  0.25]])
+    """
+    if isinstance(axis, tuple) or axis is None:
+        raise TypeError("softmax_jacobian takes a single int axis")
+    return _reference.softmax_jacobian(output, axis)

@@ -1,0 +1,49 @@
+"""What this build and this machine run: ``get_config()`` / ``show_config()``."""
+
+import platform
+
+from . import _api
+
+
+def get_config():
+    """Return the build and run-time configuration as a dict.
+
+    Keys: ``backend`` ("compiled" or "numpy"), ``simd`` (the path in use:
+    "scalar", "avx2"), ``simd_available`` (the best this CPU and build can
+    run), ``openmp`` (bool), ``default_num_threads``, ``compiler``,
+    ``compile_flags``, ``serial_threshold``, ``machine``.
+
+    Examples
+    --------
+    >>> import fastsoftmax as fs
+    >>> sorted(fs.get_config())[:3]
+    ['backend', 'compile_flags', 'compiler']
+    """
+    k = _api._kernels
+    compiled = k is not None
+    return {
+        "backend": _api.BACKEND,
+        "simd": _api._ISA_NAMES[k.current_isa()] if compiled and _api.BACKEND == "compiled" else "none",
+        "simd_available": _api._ISA_NAMES[k.cpu_isa()] if compiled else "none",
+        "openmp": bool(compiled and k.OPENMP),
+        "default_num_threads": _api.default_num_threads(),
+        "compiler": k.compiler() if compiled else None,
+        "compile_flags": k.BUILD_FLAGS if compiled else None,
+        "serial_threshold": _api.SERIAL_THRESHOLD,
+        "machine": platform.machine(),
+    }
+
+
+def show_config():
+    """Print :func:`get_config` as aligned ``key: value`` lines.
+
+    Examples
+    --------
+    >>> import fastsoftmax as fs
+    >>> fs.show_config()  # doctest: +ELLIPSIS
+    backend ...
+    """
+    cfg = get_config()
+    width = max(map(len, cfg))
+    for key, value in cfg.items():
+        print(f"{key:<{width}} : {value}")

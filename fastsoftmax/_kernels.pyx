@@ -1,0 +1,197 @@
+"""The loop layer: typed memoryview loops that split the work across threads.
+
+Three layers, one job each (see the developer docs):
+
+* ``_api.py`` validates arguments, picks the dtype and thread count, and
+  reduces any axis to the ``(outer, n, inner)`` layout of a flat buffer;
+* this module runs without the GIL and hands contiguous row ranges
+  (``inner == 1``) or column tiles (``inner > 1``) to OpenMP threads;
+* ``_simd.c`` computes a row range or a tile with SIMD.
+
+There is no validation here: callers pass flat C-contiguous buffers whose
+sizes match ``outer * n * inner``.  The Cython directives (no bounds
+checks, no wraparound, C division) are set once, in ``setup.py``.
+"""
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
+
+
+cdef extern from "_simd.h" nogil:
+    int FS_ISA_SCALAR, FS_ISA_AVX2, FS_ISA_AVX512
+    int FS_MAX_TILE, FS_ROW_CACHE_BYTES, FS_FLAG_LOG, FS_FLAG_STREAM
+    int fs_cpu_isa()
+    int fs_select_isa(int requested)
+    int fs_current_isa()
+    const char *fs_compiler()
+    void fs_softmax_rows_f32(const float *x, float *y, float *work, Py_ssize_t n_rows, Py_ssize_t n, int flags)
+    void fs_softmax_rows_f64(const double *x, double *y, double *work, Py_ssize_t n_rows, Py_ssize_t n, int flags)
+    void fs_softmax_cols_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
+    void fs_softmax_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
+    void fs_logsumexp_rows_f32(const float *x, float *out, Py_ssize_t n_rows, Py_ssize_t n)
+    void fs_logsumexp_rows_f64(const double *x, double *out, Py_ssize_t n_rows, Py_ssize_t n)
+    void fs_logsumexp_cols_f32(const float *x, float *out, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width)
+    void fs_logsumexp_cols_f64(const double *x, double *out, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width)
+    void fs_softmax_backward_rows_f32(const float *dy, const float *y, float *dx, Py_ssize_t n_rows, Py_ssize_t n, int flags)
+    void fs_softmax_backward_rows_f64(const double *dy, const double *y, double *dx, Py_ssize_t n_rows, Py_ssize_t n, int flags)
+    void fs_softmax_backward_cols_f32(const float *dy, const float *y, float *dx, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
+    void fs_softmax_backward_cols_f64(const double *dy, const double *y, double *dx, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
+    void fs_exp_f32(const float *x, float *y, Py_ssize_t n)
+    void fs_exp_f64(const double *x, double *y, Py_ssize_t n)
+
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define FS_OPENMP 1
+    #else
+    #define FS_OPENMP 0
+    static int omp_get_max_threads(void) { return 1; }
+    #endif
+    #ifndef FS_BUILD_FLAGS
+    #define FS_BUILD_FLAGS ""
+    #endif
+    """
+    int FS_OPENMP
+    const char *FS_BUILD_FLAGS
+    int omp_get_max_threads() nogil
+
+
+ISA_SCALAR = FS_ISA_SCALAR
+ISA_AVX2 = FS_ISA_AVX2
+ISA_AVX512 = FS_ISA_AVX512
+MAX_TILE = FS_MAX_TILE
+ROW_CACHE_BYTES = FS_ROW_CACHE_BYTES
+OPENMP = bool(FS_OPENMP)
+BUILD_FLAGS = FS_BUILD_FLAGS.decode()
+
+
+def cpu_isa():
+    """The best instruction-set level this CPU and build can run."""
+    return fs_cpu_isa()
+
+
+def select_isa(int requested):
+    """Use min(requested, cpu_isa()) from now on; return the level chosen."""
+    return fs_select_isa(requested)
+
+
+def current_isa():
+    return fs_current_isa()
+
+
+def compiler():
+    return fs_compiler().decode()
+
+
+def omp_max_threads():
+    """OpenMP's current thread limit (OMP_NUM_THREADS, threadpoolctl)."""
+    return omp_get_max_threads()
+
+
+cdef inline int _flags(bint log, bint stream) noexcept nogil:
+    return (FS_FLAG_LOG if log else 0) | (FS_FLAG_STREAM if stream else 0)
+
+
+def softmax(const floating[::1] x, floating[::1] y, Py_ssize_t outer, Py_ssize_t n,
+            Py_ssize_t inner, bint log, int num_threads, bint stream, Py_ssize_t tile):
+    """y = softmax(x) (or log_softmax) over the middle axis of (outer, n, inner)."""
+    cdef int flags = _flags(log, stream)
+    cdef Py_ssize_t t, r0, r1, nt, n_tiles, task, o, j0, base
+    cdef floating *work
+    if inner == 1:
+        nt = min(num_threads, outer)
+        with nogil, parallel(num_threads=nt):
+            # a per-thread scratch row lets streamed rows be written once
+            work = NULL
+            if stream and n * <Py_ssize_t>sizeof(floating) <= FS_ROW_CACHE_BYTES:
+                work = <floating *>malloc(n * sizeof(floating))
+            for t in prange(nt, schedule='static'):
+                r0 = outer * t // nt
+                r1 = outer * (t + 1) // nt
+                if floating is float:
+                    fs_softmax_rows_f32(&x[r0 * n], &y[r0 * n], work, r1 - r0, n, flags)
+                else:
+                    fs_softmax_rows_f64(&x[r0 * n], &y[r0 * n], work, r1 - r0, n, flags)
+            free(work)
+    else:
+        n_tiles = (inner + tile - 1) // tile
+        with nogil:
+            for task in prange(outer * n_tiles, schedule='static', num_threads=num_threads):
+                o = task // n_tiles
+                j0 = (task % n_tiles) * tile
+                base = o * n * inner + j0
+                if floating is float:
+                    fs_softmax_cols_f32(&x[base], &y[base], n, inner, min(tile, inner - j0), flags)
+                else:
+                    fs_softmax_cols_f64(&x[base], &y[base], n, inner, min(tile, inner - j0), flags)
+
+
+def logsumexp(const floating[::1] x, floating[::1] out, Py_ssize_t outer, Py_ssize_t n,
+              Py_ssize_t inner, int num_threads, Py_ssize_t tile):
+    """out = logsumexp(x) over the middle axis; out has outer * inner elements."""
+    cdef Py_ssize_t t, r0, r1, nt, n_tiles, task, o, j0
+    if inner == 1:
+        nt = min(num_threads, outer)
+        with nogil:
+            for t in prange(nt, schedule='static', num_threads=nt):
+                r0 = outer * t // nt
+                r1 = outer * (t + 1) // nt
+                if floating is float:
+                    fs_logsumexp_rows_f32(&x[r0 * n], &out[r0], r1 - r0, n)
+                else:
+                    fs_logsumexp_rows_f64(&x[r0 * n], &out[r0], r1 - r0, n)
+    else:
+        n_tiles = (inner + tile - 1) // tile
+        with nogil:
+            for task in prange(outer * n_tiles, schedule='static', num_threads=num_threads):
+                o = task // n_tiles
+                j0 = (task % n_tiles) * tile
+                if floating is float:
+                    fs_logsumexp_cols_f32(&x[o * n * inner + j0], &out[o * inner + j0], n, inner,
+                                          min(tile, inner - j0))
+                else:
+                    fs_logsumexp_cols_f64(&x[o * n * inner + j0], &out[o * inner + j0], n, inner,
+                                          min(tile, inner - j0))
+
+
+def softmax_backward(const floating[::1] dy, const floating[::1] y, floating[::1] dx,
+                     Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, bint log,
+                     int num_threads, bint stream, Py_ssize_t tile):
+    """dx = the vector-Jacobian product of softmax (or log_softmax) at output y."""
+    cdef int flags = _flags(log, stream)
+    cdef Py_ssize_t t, r0, r1, nt, n_tiles, task, o, j0, base
+    if inner == 1:
+        nt = min(num_threads, outer)
+        with nogil:
+            for t in prange(nt, schedule='static', num_threads=nt):
+                r0 = outer * t // nt
+                r1 = outer * (t + 1) // nt
+                if floating is float:
+                    fs_softmax_backward_rows_f32(&dy[r0 * n], &y[r0 * n], &dx[r0 * n], r1 - r0, n, flags)
+                else:
+                    fs_softmax_backward_rows_f64(&dy[r0 * n], &y[r0 * n], &dx[r0 * n], r1 - r0, n, flags)
+    else:
+        n_tiles = (inner + tile - 1) // tile
+        with nogil:
+            for task in prange(outer * n_tiles, schedule='static', num_threads=num_threads):
+                o = task // n_tiles
+                j0 = (task % n_tiles) * tile
+                base = o * n * inner + j0
+                if floating is float:
+                    fs_softmax_backward_cols_f32(&dy[base], &y[base], &dx[base], n, inner,
+                                                 min(tile, inner - j0), flags)
+                else:
+                    fs_softmax_backward_cols_f64(&dy[base], &y[base], &dx[base], n, inner,
+                                                 min(tile, inner - j0), flags)
+
+
+def exp(const floating[::1] x, floating[::1] y):
+    """y = exp(x) with the exp of the selected SIMD path (for accuracy tests)."""
+    with nogil:
+        if floating is float:
+            fs_exp_f32(&x[0], &y[0], x.shape[0])
+        else:
+            fs_exp_f64(&x[0], &y[0], x.shape[0])

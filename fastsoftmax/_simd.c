@@ -1,0 +1,442 @@
+/*
+ * _simd.c -- the SIMD layer of fastsoftmax: the kernel bodies of
+ * _simd_body.h instantiated as portable scalar C and as AVX2+FMA, the
+ * vector exp functions, and the one dispatch table that chooses a variant
+ * at run time (__builtin_cpu_supports).  No -march flag is needed: the
+ * AVX2 functions carry their own target attribute, so the same binary runs
+ * on any x86-64 CPU, and non-x86 builds compile the scalar variant only.
+ */
+#include "_simd.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define FS_X86 1
+#include <immintrin.h>
+#else
+#define FS_X86 0
+#endif
+
+/* Elements per block of the blocked sums (each accumulator lane adds 16-32 terms). */
+#define FS_BLOCK 256
+/* Elements per block of the one-pass (online) row statistics: 4-8 KiB, in L1. */
+#define FS_OBLOCK 1024
+/* Rows per block of the column kernels' online statistics. */
+#define FS_CBLOCK 16
+
+/* Neumaier's compensated addition: s + c carries the sum to about 1 ulp. */
+static inline void fs_neumaier(double *s, double *c, double v)
+{
+    const double t = *s + v;
+    if (fabs(*s) >= fabs(v))
+        *c += (*s - t) + v;
+    else
+        *c += (v - t) + *s;
+    *s = t;
+}
+
+/* =========================================================== scalar C == */
+
+#define FS_TARGET
+#define W 1
+#define VLOADN(p, k) (*(p))
+#define VSTOREN(p, v, k) (*(p) = (v))
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VSTREAM(p, v) (*(p) = (v))
+#define VALIGNED(p) 1
+#define VFENCE() ((void)0)
+#define VSET(c) (c)
+#define VADD(a, b) ((a) + (b))
+#define VSUB(a, b) ((a) - (b))
+#define VMUL(a, b) ((a) * (b))
+#define VMAX(a, b) ((a) > (b) ? (a) : (b))
+#define VHMAX(v) (v)
+#define VNAN_ACC(acc, a, b) (((a) != (a) || (b) != (b)) ? (T)1 : (acc))
+#define VNAN_ANY(acc) ((acc) != 0)
+#define VNAN_APPLY(v, acc) ((acc) != 0 ? (T)NAN : (v))
+#define A double
+#define AZERO 0.0
+#define AADD(a, v) ((a) + (double)(v))
+#define AHSUM(a) (a)
+#define SACC(s, v) (*(s) += (double)(v))
+
+/* libm's exp: correctly rounded or nearly so, and portable. */
+#define T float
+#define V float
+#define VNAN0 0.0f
+#define VEXP(v) expf(v)
+#define FS_NAME(f) f##_f32_scalar
+#include "_simd_body.h"
+#undef T
+#undef V
+#undef VNAN0
+#undef VEXP
+#undef FS_NAME
+
+#define T double
+#define V double
+#define VNAN0 0.0
+#define VEXP(v) exp(v)
+#define FS_NAME(f) f##_f64_scalar
+#include "_simd_body.h"
+#undef T
+#undef V
+#undef VNAN0
+#undef VEXP
+#undef FS_NAME
+
+#undef FS_TARGET
+#undef W
+#undef VLOADN
+#undef VSTOREN
+#undef VLOAD
+#undef VSTORE
+#undef VSTREAM
+#undef VALIGNED
+#undef VFENCE
+#undef VSET
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VMAX
+#undef VHMAX
+#undef VNAN_ACC
+#undef VNAN_ANY
+#undef VNAN_APPLY
+#undef A
+#undef AZERO
+#undef AADD
+#undef AHSUM
+#undef SACC
+
+/* ========================================================= AVX2 + FMA == */
+#if FS_X86
+
+#define FS_TARGET __attribute__((target("avx2,fma")))
+
+/* Lane masks for the first k lanes: &fs_mask32[8 - k], &fs_mask64[4 - k]. */
+static const int32_t fs_mask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+static const int64_t fs_mask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+
+/*
+ * exp(t), float32, 8 lanes.  t = n ln2 + r with n = round(t / ln2) (a
+ * magic-bias FMA) and |r| <= ln2/2 from a two-constant Cody-Waite
+ * reduction (n * LN2_HI is exact); exp(r) = 1 + r + r^2 q(r), q of degree 4
+ * fitted for relative error 3.6e-9 (0.06 ulp) on [-ln2/2, ln2/2].  2^n is
+ * applied as two factors 2^(n/2) so results down to the subnormal range
+ * (t > -103.97) are rounded once, not flushed; t < -110 gives 0, NaN
+ * stays NaN.
+ */
+static FS_TARGET inline __m256 fs_exp_f32_avx2(__m256 t)
+{
+    const __m256 log2e = _mm256_set1_ps(0x1.715476p+0f);
+    const __m256 magic = _mm256_set1_ps(0x1.8p23f);
+    const __m256 ln2_hi = _mm256_set1_ps(0x1.62e400p-1f);
+    const __m256 ln2_lo = _mm256_set1_ps(0x1.7f7d1cp-20f);
+    /* max/min return the second operand on NaN: NaN passes through */
+    t = _mm256_max_ps(_mm256_set1_ps(-110.0f), t);
+    t = _mm256_min_ps(_mm256_set1_ps(89.0f), t);
+    const __m256 v = _mm256_fmadd_ps(t, log2e, magic);
+    const __m256 n = _mm256_sub_ps(v, magic);
+    __m256 r = _mm256_fnmadd_ps(n, ln2_hi, t);
+    r = _mm256_fnmadd_ps(n, ln2_lo, r);
+    __m256 q = _mm256_set1_ps(1.37514078958e-3f);
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(8.36891634138e-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.16695331092e-2f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.666651846e-1f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.99999885951e-1f));
+    const __m256 p = _mm256_add_ps(_mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i n1 = _mm256_srai_epi32(ni, 1);
+    const __m256i n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+/*
+ * exp(t), float64, 4 lanes: the same scheme with a degree-9 q (relative
+ * error 4.3e-18, 0.04 ulp).  AVX2 has no 64-bit arithmetic shift, so
+ * n/2 is taken on n + 2048 >= 0.
+ */
+static FS_TARGET inline __m256d fs_exp_f64_avx2(__m256d t)
+{
+    const __m256d log2e = _mm256_set1_pd(0x1.71547652b82fep+0);
+    const __m256d magic = _mm256_set1_pd(0x1.8p52);
+    const __m256d ln2_hi = _mm256_set1_pd(0x1.62e42fee00000p-1);
+    const __m256d ln2_lo = _mm256_set1_pd(0x1.a39ef35793c76p-33);
+    t = _mm256_max_pd(_mm256_set1_pd(-750.0), t);
+    t = _mm256_min_pd(_mm256_set1_pd(710.0), t);
+    const __m256d v = _mm256_fmadd_pd(t, log2e, magic);
+    const __m256d n = _mm256_sub_pd(v, magic);
+    __m256d r = _mm256_fnmadd_pd(n, ln2_hi, t);
+    r = _mm256_fnmadd_pd(n, ln2_lo, r);
+    __m256d q = _mm256_set1_pd(2.5024645209649299235e-8);
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(2.7631125446226205028e-7));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(2.7557507285412289794e-6));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(2.4801490346235071109e-5));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.984126959711890376e-4));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.3888888946678827123e-3));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(8.3333333334514329145e-3));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(4.1666666666516322379e-2));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.6666666666666482434e-1));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(5.0000000000000127272e-1));
+    const __m256d p = _mm256_add_pd(_mm256_fmadd_pd(q, _mm256_mul_pd(r, r), r), _mm256_set1_pd(1.0));
+    /* n sits in the low bits of v: v = 1.5 * 2^52 + n */
+    const __m256i ni = _mm256_sub_epi64(_mm256_castpd_si256(v), _mm256_castpd_si256(magic));
+    const __m256i h = _mm256_srli_epi64(_mm256_add_epi64(ni, _mm256_set1_epi64x(2048)), 1);
+    const __m256i n1 = _mm256_sub_epi64(h, _mm256_set1_epi64x(1024));
+    const __m256i n2 = _mm256_sub_epi64(ni, n1);
+    const __m256i bias = _mm256_set1_epi64x(1023);
+    const __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n1, bias), 52));
+    const __m256d s2 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n2, bias), 52));
+    return _mm256_mul_pd(_mm256_mul_pd(p, s1), s2);
+}
+
+static FS_TARGET inline double fs_hsum_pd_avx2(__m256d v)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+static FS_TARGET inline float fs_hmax_ps_avx2(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+static FS_TARGET inline double fs_hmax_pd_avx2(__m256d v)
+{
+    __m128d m = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_max_sd(m, _mm_unpackhi_pd(m, m)));
+}
+
+/* float32 sums are carried in double: 8 float lanes -> two 4-double vectors */
+typedef struct { __m256d lo, hi; } fs_acc_f32_avx2;
+
+static FS_TARGET inline fs_acc_f32_avx2 fs_acc_add_f32_avx2(fs_acc_f32_avx2 a, __m256 v)
+{
+    a.lo = _mm256_add_pd(a.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    a.hi = _mm256_add_pd(a.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    return a;
+}
+
+static FS_TARGET inline void fs_sacc_f32_avx2(double *s, __m256 v)
+{
+    _mm256_storeu_pd(s, _mm256_add_pd(_mm256_loadu_pd(s), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+    _mm256_storeu_pd(s + 4, _mm256_add_pd(_mm256_loadu_pd(s + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+
+static FS_TARGET inline __m256 fs_loadn_f32_avx2(const float *p, ptrdiff_t k)
+{
+    const __m256i mask = _mm256_loadu_si256((const __m256i *)(fs_mask32 + 8 - k));
+    return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(p, mask),
+                            _mm256_castsi256_ps(mask));
+}
+
+static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
+{
+    const __m256i mask = _mm256_loadu_si256((const __m256i *)(fs_mask64 + 4 - k));
+    return _mm256_blendv_pd(_mm256_set1_pd(-INFINITY), _mm256_maskload_pd(p, mask),
+                            _mm256_castsi256_pd(mask));
+}
+
+#define VALIGNED(p) (((uintptr_t)(p) & 31) == 0)
+#define VFENCE() _mm_sfence()
+
+#define T float
+#define V __m256
+#define W 8
+#define A fs_acc_f32_avx2
+#define AZERO ((fs_acc_f32_avx2){_mm256_setzero_pd(), _mm256_setzero_pd()})
+#define AADD(a, v) fs_acc_add_f32_avx2((a), (v))
+#define AHSUM(a) fs_hsum_pd_avx2(_mm256_add_pd((a).lo, (a).hi))
+#define SACC(s, v) fs_sacc_f32_avx2((s), (v))
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VSTREAM(p, v) _mm256_stream_ps((p), (v))
+#define VLOADN(p, k) fs_loadn_f32_avx2((p), (k))
+#define VSTOREN(p, v, k) _mm256_maskstore_ps((p), _mm256_loadu_si256((const __m256i *)(fs_mask32 + 8 - (k))), (v))
+#define VSET(c) _mm256_set1_ps(c)
+#define VADD _mm256_add_ps
+#define VSUB _mm256_sub_ps
+#define VMUL _mm256_mul_ps
+#define VMAX _mm256_max_ps
+#define VHMAX fs_hmax_ps_avx2
+#define VEXP fs_exp_f32_avx2
+#define VNAN0 _mm256_setzero_ps()
+#define VNAN_ACC(acc, a, b) _mm256_or_ps((acc), _mm256_cmp_ps((a), (b), _CMP_UNORD_Q))
+#define VNAN_ANY(acc) _mm256_movemask_ps(acc)
+#define VNAN_APPLY(v, acc) _mm256_or_ps((v), (acc))
+#define FS_NAME(f) f##_f32_avx2
+#include "_simd_body.h"
+#undef T
+#undef V
+#undef W
+#undef A
+#undef AZERO
+#undef AADD
+#undef AHSUM
+#undef SACC
+#undef VLOAD
+#undef VSTORE
+#undef VSTREAM
+#undef VLOADN
+#undef VSTOREN
+#undef VSET
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VMAX
+#undef VHMAX
+#undef VEXP
+#undef VNAN0
+#undef VNAN_ACC
+#undef VNAN_ANY
+#undef VNAN_APPLY
+#undef FS_NAME
+
+#define T double
+#define V __m256d
+#define W 4
+#define A __m256d
+#define AZERO _mm256_setzero_pd()
+#define AADD(a, v) _mm256_add_pd((a), (v))
+#define AHSUM(a) fs_hsum_pd_avx2(a)
+#define SACC(s, v) _mm256_storeu_pd((s), _mm256_add_pd(_mm256_loadu_pd(s), (v)))
+#define VLOAD(p) _mm256_loadu_pd(p)
+#define VSTORE(p, v) _mm256_storeu_pd((p), (v))
+#define VSTREAM(p, v) _mm256_stream_pd((p), (v))
+#define VLOADN(p, k) fs_loadn_f64_avx2((p), (k))
+#define VSTOREN(p, v, k) _mm256_maskstore_pd((p), _mm256_loadu_si256((const __m256i *)(fs_mask64 + 4 - (k))), (v))
+#define VSET(c) _mm256_set1_pd(c)
+#define VADD _mm256_add_pd
+#define VSUB _mm256_sub_pd
+#define VMUL _mm256_mul_pd
+#define VMAX _mm256_max_pd
+#define VHMAX fs_hmax_pd_avx2
+#define VEXP fs_exp_f64_avx2
+#define VNAN0 _mm256_setzero_pd()
+#define VNAN_ACC(acc, a, b) _mm256_or_pd((acc), _mm256_cmp_pd((a), (b), _CMP_UNORD_Q))
+#define VNAN_ANY(acc) _mm256_movemask_pd(acc)
+#define VNAN_APPLY(v, acc) _mm256_or_pd((v), (acc))
+#define FS_NAME(f) f##_f64_avx2
+#include "_simd_body.h"
+
+#endif /* FS_X86 */
+
+/* ====================================================== dispatch table == */
+
+#define FS_KERNELS(X)                                                        \
+    X(softmax_rows_f32) X(softmax_rows_f64)                                  \
+    X(softmax_cols_f32) X(softmax_cols_f64)                                  \
+    X(logsumexp_rows_f32) X(logsumexp_rows_f64)                              \
+    X(logsumexp_cols_f32) X(logsumexp_cols_f64)                              \
+    X(backward_rows_f32) X(backward_rows_f64)                                \
+    X(backward_cols_f32) X(backward_cols_f64)                                \
+    X(exp_array_f32) X(exp_array_f64)
+
+typedef struct {
+    void (*softmax_rows_f32)(const float *, float *, float *, ptrdiff_t, ptrdiff_t, int);
+    void (*softmax_rows_f64)(const double *, double *, double *, ptrdiff_t, ptrdiff_t, int);
+    void (*softmax_cols_f32)(const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
+    void (*softmax_cols_f64)(const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
+    void (*logsumexp_rows_f32)(const float *, float *, ptrdiff_t, ptrdiff_t);
+    void (*logsumexp_rows_f64)(const double *, double *, ptrdiff_t, ptrdiff_t);
+    void (*logsumexp_cols_f32)(const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+    void (*logsumexp_cols_f64)(const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+    void (*backward_rows_f32)(const float *, const float *, float *, ptrdiff_t, ptrdiff_t, int);
+    void (*backward_rows_f64)(const double *, const double *, double *, ptrdiff_t, ptrdiff_t, int);
+    void (*backward_cols_f32)(const float *, const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
+    void (*backward_cols_f64)(const double *, const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
+    void (*exp_array_f32)(const float *, float *, ptrdiff_t);
+    void (*exp_array_f64)(const double *, double *, ptrdiff_t);
+} fs_table;
+
+#define FS_ENTRY_SCALAR(k) k##_scalar,
+#define FS_ENTRY_AVX2(k) k##_avx2,
+
+static const fs_table fs_tables[] = {
+    {FS_KERNELS(FS_ENTRY_SCALAR)},
+#if FS_X86
+    {FS_KERNELS(FS_ENTRY_AVX2)},
+#endif
+};
+
+static const fs_table *fs_kernel = &fs_tables[0];
+static int fs_isa = FS_ISA_SCALAR;
+
+/* The one place that asks the CPU what it can do. */
+int fs_cpu_isa(void)
+{
+#if FS_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return FS_ISA_AVX2;
+#endif
+    return FS_ISA_SCALAR;
+}
+
+int fs_select_isa(int requested)
+{
+    int isa = fs_cpu_isa();
+    if (requested < isa)
+        isa = requested;
+    if (isa < FS_ISA_SCALAR)
+        isa = FS_ISA_SCALAR;
+    /* no AVX-512 variant is built: it falls back to AVX2 (see the docs) */
+    if (isa > FS_ISA_AVX2)
+        isa = FS_ISA_AVX2;
+    fs_kernel = &fs_tables[isa];
+    fs_isa = isa;
+    return isa;
+}
+
+int fs_current_isa(void) { return fs_isa; }
+
+const char *fs_compiler(void)
+{
+#if defined(__clang__)
+    return "clang " __clang_version__;
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#else
+    return "unknown";
+#endif
+}
+
+/* ============================================================ entries == */
+
+void fs_softmax_rows_f32(const float *x, float *y, float *work, ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->softmax_rows_f32(x, y, work, n_rows, n, flags); }
+void fs_softmax_rows_f64(const double *x, double *y, double *work, ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->softmax_rows_f64(x, y, work, n_rows, n, flags); }
+void fs_softmax_cols_f32(const float *x, float *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)
+{ fs_kernel->softmax_cols_f32(x, y, n, stride, width, flags); }
+void fs_softmax_cols_f64(const double *x, double *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)
+{ fs_kernel->softmax_cols_f64(x, y, n, stride, width, flags); }
+void fs_logsumexp_rows_f32(const float *x, float *out, ptrdiff_t n_rows, ptrdiff_t n)
+{ fs_kernel->logsumexp_rows_f32(x, out, n_rows, n); }
+void fs_logsumexp_rows_f64(const double *x, double *out, ptrdiff_t n_rows, ptrdiff_t n)
+{ fs_kernel->logsumexp_rows_f64(x, out, n_rows, n); }
+void fs_logsumexp_cols_f32(const float *x, float *out, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width)
+{ fs_kernel->logsumexp_cols_f32(x, out, n, stride, width); }
+void fs_logsumexp_cols_f64(const double *x, double *out, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width)
+{ fs_kernel->logsumexp_cols_f64(x, out, n, stride, width); }
+void fs_softmax_backward_rows_f32(const float *dy, const float *y, float *dx, ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->backward_rows_f32(dy, y, dx, n_rows, n, flags); }
+void fs_softmax_backward_rows_f64(const double *dy, const double *y, double *dx, ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->backward_rows_f64(dy, y, dx, n_rows, n, flags); }
+void fs_softmax_backward_cols_f32(const float *dy, const float *y, float *dx, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)
+{ fs_kernel->backward_cols_f32(dy, y, dx, n, stride, width, flags); }
+void fs_softmax_backward_cols_f64(const double *dy, const double *y, double *dx, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)
+{ fs_kernel->backward_cols_f64(dy, y, dx, n, stride, width, flags); }
+void fs_exp_f32(const float *x, float *y, ptrdiff_t n) { fs_kernel->exp_array_f32(x, y, n); }
+void fs_exp_f64(const double *x, double *y, ptrdiff_t n) { fs_kernel->exp_array_f64(x, y, n); }

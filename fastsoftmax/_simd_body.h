@@ -1,0 +1,479 @@
+/*
+ * _simd_body.h -- the kernel bodies, written once and instantiated by
+ * _simd.c for every (instruction set, dtype) pair.  Not a public header.
+ *
+ * The including file defines, before each #include:
+ *   T            element type (float / double)
+ *   V, W         vector type and its number of lanes (V == T, W == 1 for scalar C)
+ *   A            accumulator of V in double precision (the row sums)
+ *   FS_NAME(f)   f with the variant suffix appended (f##_f32_avx2, ...)
+ *   FS_TARGET    function attribute enabling the instruction set
+ * and the vector operations:
+ *   VLOAD(p) VSTORE(p, v) VSTREAM(p, v)    full-vector load/store/non-temporal store
+ *   VLOADN(p, k)  VSTOREN(p, v, k)          first k < W lanes; other lanes load as -inf
+ *   VSET(c) VADD VSUB VMUL VMAX VEXP
+ *   VHMAX(v)                                largest lane (NaN handled separately)
+ *   VNAN0  VNAN_ACC(acc, a, b)  VNAN_ANY(acc)  VNAN_APPLY(v, acc)
+ *                                           track NaN lanes: acc |= isnan(a) | isnan(b);
+ *                                           VNAN_APPLY turns the flagged lanes of v into NaN
+ *   AZERO  AADD(a, v)  AHSUM(a)             double accumulators; AHSUM returns a double
+ *   SACC(s, v)                              s[0..W) += v, s a double array
+ *   VALIGNED(p)                             whether p is aligned for VSTREAM
+ *   VFENCE()                                order non-temporal stores
+ *
+ * Numerics shared by every variant:
+ * - the row maximum is taken first (the max-shift trick), so every exp
+ *   argument is <= 0 and no exp overflows;
+ * - sums are accumulated in double, in several vector accumulators over
+ *   blocks of FS_BLOCK elements, and the block sums are added with
+ *   Neumaier's compensated summation: pairwise quality (or better) at any
+ *   row length, for float32 and float64 alike;
+ * - a NaN anywhere in a row makes its maximum NaN, so the special rows
+ *   (NaN, +inf, all -inf) are decided once, from the maximum.
+ */
+
+/* ---------------------------------------------------------------- rows -- */
+
+/* Largest element of x[0..n), or NaN if any element is NaN; -inf if n == 0. */
+static FS_TARGET T FS_NAME(row_max)(const T *x, ptrdiff_t n)
+{
+    V m0 = VSET(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    V nan = VNAN0;
+    ptrdiff_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        V a = VLOAD(x + i), b = VLOAD(x + i + W);
+        V c = VLOAD(x + i + 2 * W), d = VLOAD(x + i + 3 * W);
+        m0 = VMAX(m0, a); m1 = VMAX(m1, b); m2 = VMAX(m2, c); m3 = VMAX(m3, d);
+        nan = VNAN_ACC(nan, a, b);
+        nan = VNAN_ACC(nan, c, d);
+    }
+    for (; i + W <= n; i += W) {
+        V a = VLOAD(x + i);
+        m0 = VMAX(m0, a);
+        nan = VNAN_ACC(nan, a, a);
+    }
+    if (i < n) {
+        V a = VLOADN(x + i, n - i);
+        m0 = VMAX(m0, a);
+        nan = VNAN_ACC(nan, a, a);
+    }
+    if (VNAN_ANY(nan))
+        return (T)NAN;
+    return VHMAX(VMAX(VMAX(m0, m1), VMAX(m2, m3)));
+}
+
+/*
+ * sum(exp(x - m)) over x[0..n), m finite; the exps are stored to e[0..n)
+ * when `store` (a compile-time constant after inlining).
+ */
+static FS_TARGET inline __attribute__((always_inline)) double
+FS_NAME(sumexp_impl)(const T *x, T *e, ptrdiff_t n, T m, int store)
+{
+    const V vm = VSET(m);
+    double s = 0.0, c = 0.0;
+    for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
+        const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
+        A a0 = AZERO, a1 = AZERO;
+        ptrdiff_t i = b;
+        for (; i + 2 * W <= end; i += 2 * W) {
+            V e0 = VEXP(VSUB(VLOAD(x + i), vm));
+            V e1 = VEXP(VSUB(VLOAD(x + i + W), vm));
+            if (store) { VSTORE(e + i, e0); VSTORE(e + i + W, e1); }
+            a0 = AADD(a0, e0);
+            a1 = AADD(a1, e1);
+        }
+        for (; i + W <= end; i += W) {
+            V e0 = VEXP(VSUB(VLOAD(x + i), vm));
+            if (store) VSTORE(e + i, e0);
+            a0 = AADD(a0, e0);
+        }
+        if (i < end) {
+            V e0 = VEXP(VSUB(VLOADN(x + i, end - i), vm));
+            if (store) VSTOREN(e + i, e0, end - i);
+            a0 = AADD(a0, e0);
+        }
+        fs_neumaier(&s, &c, AHSUM(a0) + AHSUM(a1));
+    }
+    return s + c;
+}
+
+static FS_TARGET double FS_NAME(sumexp)(const T *x, ptrdiff_t n, T m)
+{
+    return FS_NAME(sumexp_impl)(x, NULL, n, m, 0);
+}
+
+static FS_TARGET double FS_NAME(sumexp_store)(const T *x, T *e, ptrdiff_t n, T m)
+{
+    return FS_NAME(sumexp_impl)(x, e, n, m, 1);
+}
+
+/*
+ * The maximum m and s = sum(exp(x - m)) of a row in one pass over memory,
+ * for rows too long to stay in cache between two passes: each block of
+ * FS_OBLOCK elements is read from memory once for its maximum and again
+ * from L1 for its sum; the running sum is rescaled when the maximum grows.
+ * m is NaN if the row has a NaN, +inf if it has +inf, -inf if all -inf.
+ */
+static FS_TARGET void FS_NAME(row_online)(const T *x, ptrdiff_t n, T *m_out, double *s_out)
+{
+    T m = (T)-INFINITY;
+    double s = 0.0, c = 0.0;
+    for (ptrdiff_t b = 0; b < n; b += FS_OBLOCK) {
+        const ptrdiff_t len = b + FS_OBLOCK < n ? FS_OBLOCK : n - b;
+        const T bm = FS_NAME(row_max)(x + b, len);
+        if (bm != bm || bm == (T)INFINITY) {
+            /* rare: a NaN decides the row; after +inf a NaN may still follow */
+            *m_out = bm != bm ? bm : FS_NAME(row_max)(x, n);
+            *s_out = NAN;
+            return;
+        }
+        if (bm == (T)-INFINITY)
+            continue;           /* the block adds exactly 0 */
+        if (bm > m) {
+            const double f = exp((double)m - (double)bm);
+            s *= f;
+            c *= f;
+            m = bm;
+        }
+        fs_neumaier(&s, &c, FS_NAME(sumexp)(x + b, len, m));
+    }
+    *m_out = m;
+    *s_out = s + c;
+}
+
+/* The max and the sum of exps of a row, by two passes or one as its size asks. */
+static FS_TARGET void FS_NAME(row_stats)(const T *x, ptrdiff_t n, T *m, double *s)
+{
+    if ((size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
+        *m = FS_NAME(row_max)(x, n);
+        *s = (*m > (T)-INFINITY && *m < (T)INFINITY) ? FS_NAME(sumexp)(x, n, *m) : NAN;
+    } else {
+        FS_NAME(row_online)(x, n, m, s);
+    }
+}
+
+/*
+ * y[i] = EXPR for i in [0, n), EXPR a vector expression of `a` and `b`, the
+ * vectors loaded from SA + i and SB + i.  Non-temporal stores when `stream`
+ * (the whole output is larger than the cache and is not read back soon).
+ */
+#define FS_ROW_APPLY(y, n, stream, SA, SB, EXPR)                             \
+    do {                                                                     \
+        ptrdiff_t i_ = 0;                                                    \
+        if (stream) {                                                        \
+            for (; i_ < (n) && !VALIGNED((y) + i_); i_ += 1) {               \
+                V a = VLOADN((SA) + i_, 1), b = VLOADN((SB) + i_, 1);        \
+                (void)a; (void)b;                                            \
+                VSTOREN((y) + i_, (EXPR), 1);                                \
+            }                                                                \
+            for (; i_ + W <= (n); i_ += W) {                                 \
+                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                \
+                (void)a; (void)b;                                            \
+                VSTREAM((y) + i_, (EXPR));                                   \
+            }                                                                \
+        } else {                                                             \
+            for (; i_ + W <= (n); i_ += W) {                                 \
+                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                \
+                (void)a; (void)b;                                            \
+                VSTORE((y) + i_, (EXPR));                                    \
+            }                                                                \
+        }                                                                    \
+        if (i_ < (n)) {                                                      \
+            V a = VLOADN((SA) + i_, (n) - i_), b = VLOADN((SB) + i_, (n) - i_); \
+            (void)a; (void)b;                                                \
+            VSTOREN((y) + i_, (EXPR), (n) - i_);                             \
+        }                                                                    \
+    } while (0)
+
+static FS_TARGET void FS_NAME(fill)(T *y, ptrdiff_t n, T value)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        y[i] = value;
+}
+
+static FS_TARGET void FS_NAME(softmax_row)(const T *x, T *y, T *work, ptrdiff_t n, int flags)
+{
+    const int stream = flags & FS_FLAG_STREAM;
+    T m;
+    double s;
+    if (!(flags & FS_FLAG_LOG) && (size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
+        /* the row stays in cache: store the exps once and rescale them */
+        m = FS_NAME(row_max)(x, n);
+        if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
+            FS_NAME(fill)(y, n, (T)NAN);
+            return;
+        }
+        T *e = work ? work : y;
+        s = FS_NAME(sumexp_store)(x, e, n, m);
+        const V inv = VSET((T)(1.0 / s));
+        FS_ROW_APPLY(y, n, stream, e, e, VMUL(a, inv));
+        return;
+    }
+    FS_NAME(row_stats)(x, n, &m, &s);
+    if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
+        FS_NAME(fill)(y, n, (T)NAN);
+        return;
+    }
+    const V vm = VSET(m);
+    if (flags & FS_FLAG_LOG) {
+        /* (x - m) - log(s): the shift is exact for the largest entries */
+        const V ls = VSET((T)log(s));
+        FS_ROW_APPLY(y, n, stream, x, x, VSUB(VSUB(a, vm), ls));
+    } else {
+        const V inv = VSET((T)(1.0 / s));
+        FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXP(VSUB(a, vm)), inv));
+    }
+}
+
+static FS_TARGET void FS_NAME(softmax_rows)(const T *x, T *y, T *work, ptrdiff_t n_rows,
+                                            ptrdiff_t n, int flags)
+{
+    for (ptrdiff_t r = 0; r < n_rows; r++)
+        FS_NAME(softmax_row)(x + r * n, y + r * n, work, n, flags);
+    if (flags & FS_FLAG_STREAM)
+        VFENCE();
+}
+
+static FS_TARGET void FS_NAME(logsumexp_rows)(const T *x, T *out, ptrdiff_t n_rows, ptrdiff_t n)
+{
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        T m;
+        double s;
+        FS_NAME(row_stats)(x + r * n, n, &m, &s);
+        /* NaN -> NaN, +inf -> +inf, all -inf (or n == 0) -> -inf */
+        out[r] = (m > (T)-INFINITY && m < (T)INFINITY) ? (T)((double)m + log(s)) : m;
+    }
+}
+
+/* ---------------------------------------------------------------- cols -- */
+
+/*
+ * A tile of `width` columns, column j being x[j], x[j + stride], ...,
+ * x[j + (n-1)*stride].  Vectors run along the columns; each pass walks the
+ * tile row by row so that memory is read in contiguous runs of `width`.
+ * Scratch arrays live on the stack: width <= FS_MAX_TILE.
+ */
+#define FS_TILE_PAD (FS_MAX_TILE + 16)
+
+#define FS_FOR_TILE_ROW(width, BODY_FULL, BODY_PART)                         \
+    do {                                                                     \
+        ptrdiff_t j = 0;                                                     \
+        for (; j + W <= (width); j += W) { BODY_FULL }                       \
+        if (j < (width)) { const ptrdiff_t k = (width) - j; (void)k; BODY_PART } \
+    } while (0)
+
+/*
+ * Column maxima m[] and sums s[] = sum(exp(x - m)) in one pass over memory:
+ * blocks of FS_CBLOCK rows are read once for their maxima and again, from
+ * L1, for their sums; the running sums are rescaled where the maximum grew.
+ * m[j] is NaN where the column has a NaN.
+ */
+static FS_TARGET void FS_NAME(cols_online)(const T *x, ptrdiff_t n, ptrdiff_t stride,
+                                           ptrdiff_t width, T *m, double *s)
+{
+    T bm[FS_TILE_PAD], nanflag[FS_TILE_PAD];
+    double bs[FS_TILE_PAD], c[FS_TILE_PAD];
+    for (ptrdiff_t j = 0; j < width + W; j++) {
+        m[j] = (T)-INFINITY;
+        s[j] = 0.0;
+        c[j] = 0.0;
+        nanflag[j] = 0;
+    }
+    for (ptrdiff_t rb = 0; rb < n; rb += FS_CBLOCK) {
+        const ptrdiff_t re = rb + FS_CBLOCK < n ? rb + FS_CBLOCK : n;
+        for (ptrdiff_t j = 0; j < width + W; j++) {
+            bm[j] = (T)-INFINITY;
+            bs[j] = 0.0;
+        }
+        for (ptrdiff_t i = rb; i < re; i++) {
+            const T *xi = x + i * stride;
+            FS_FOR_TILE_ROW(width, {
+                V v = VLOAD(xi + j);
+                VSTORE(bm + j, VMAX(VLOAD(bm + j), v));
+                VSTORE(nanflag + j, VNAN_ACC(VLOAD(nanflag + j), v, v));
+            }, {
+                V v = VLOADN(xi + j, k);
+                VSTORE(bm + j, VMAX(VLOAD(bm + j), v));
+                VSTORE(nanflag + j, VNAN_ACC(VLOAD(nanflag + j), v, v));
+            });
+        }
+        for (ptrdiff_t j = 0; j < width; j++) {
+            if (bm[j] > m[j]) {
+                const double f = exp((double)m[j] - (double)bm[j]);
+                s[j] *= f;
+                c[j] *= f;
+                m[j] = bm[j];
+            }
+        }
+        for (ptrdiff_t i = rb; i < re; i++) {
+            const T *xi = x + i * stride;
+            FS_FOR_TILE_ROW(width, {
+                SACC(bs + j, VEXP(VSUB(VLOAD(xi + j), VLOAD(m + j))));
+            }, {
+                SACC(bs + j, VEXP(VSUB(VLOADN(xi + j, k), VLOAD(m + j))));
+            });
+        }
+        for (ptrdiff_t j = 0; j < width; j++)
+            fs_neumaier(&s[j], &c[j], bs[j]);
+    }
+    for (ptrdiff_t j = 0; j < width; j += W)
+        VSTORE(m + j, VNAN_APPLY(VLOAD(m + j), VLOAD(nanflag + j)));
+    for (ptrdiff_t j = 0; j < width; j++)
+        s[j] += c[j];
+}
+
+static FS_TARGET void FS_NAME(softmax_cols)(const T *x, T *y, ptrdiff_t n, ptrdiff_t stride,
+                                            ptrdiff_t width, int flags)
+{
+    T m[FS_TILE_PAD], f[FS_TILE_PAD];
+    double s[FS_TILE_PAD];
+    FS_NAME(cols_online)(x, n, stride, width, m, s);
+    const int log_ = flags & FS_FLAG_LOG;
+    for (ptrdiff_t j = 0; j < width + W; j++) {
+        if (!(m[j] > (T)-INFINITY && m[j] < (T)INFINITY)) {
+            m[j] = (T)NAN;      /* the column's outputs are all NaN */
+            f[j] = (T)NAN;
+        } else {
+            f[j] = log_ ? (T)log(s[j]) : (T)(1.0 / s[j]);
+        }
+    }
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const T *xi = x + i * stride;
+        T *yi = y + i * stride;
+        if (log_) {
+            FS_FOR_TILE_ROW(width, {
+                VSTORE(yi + j, VSUB(VSUB(VLOAD(xi + j), VLOAD(m + j)), VLOAD(f + j)));
+            }, {
+                VSTOREN(yi + j, VSUB(VSUB(VLOADN(xi + j, k), VLOAD(m + j)), VLOAD(f + j)), k);
+            });
+        } else {
+            FS_FOR_TILE_ROW(width, {
+                VSTORE(yi + j, VMUL(VEXP(VSUB(VLOAD(xi + j), VLOAD(m + j))), VLOAD(f + j)));
+            }, {
+                VSTOREN(yi + j, VMUL(VEXP(VSUB(VLOADN(xi + j, k), VLOAD(m + j))), VLOAD(f + j)), k);
+            });
+        }
+    }
+}
+
+static FS_TARGET void FS_NAME(logsumexp_cols)(const T *x, T *out, ptrdiff_t n, ptrdiff_t stride,
+                                              ptrdiff_t width)
+{
+    T m[FS_TILE_PAD];
+    double s[FS_TILE_PAD];
+    FS_NAME(cols_online)(x, n, stride, width, m, s);
+    for (ptrdiff_t j = 0; j < width; j++)
+        out[j] = (m[j] > (T)-INFINITY && m[j] < (T)INFINITY) ? (T)((double)m[j] + log(s[j])) : m[j];
+}
+
+/* ------------------------------------------------------------ backward -- */
+
+/*
+ * softmax:     dx = y * (dy - <dy, y>)
+ * log_softmax: dx = dy - exp(y) * sum(dy)
+ * The reduction is blocked and compensated like the forward sums.
+ */
+static FS_TARGET void FS_NAME(backward_row)(const T *dy, const T *y, T *dx, ptrdiff_t n, int flags)
+{
+    const int log_ = flags & FS_FLAG_LOG;
+    double s = 0.0, c = 0.0;
+    for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
+        const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
+        A a0 = AZERO, a1 = AZERO;
+        ptrdiff_t i = b;
+        if (log_) {
+            for (; i + 2 * W <= end; i += 2 * W) {
+                a0 = AADD(a0, VLOAD(dy + i));
+                a1 = AADD(a1, VLOAD(dy + i + W));
+            }
+            for (; i + W <= end; i += W)
+                a0 = AADD(a0, VLOAD(dy + i));
+        } else {
+            for (; i + 2 * W <= end; i += 2 * W) {
+                a0 = AADD(a0, VMUL(VLOAD(dy + i), VLOAD(y + i)));
+                a1 = AADD(a1, VMUL(VLOAD(dy + i + W), VLOAD(y + i + W)));
+            }
+            for (; i + W <= end; i += W)
+                a0 = AADD(a0, VMUL(VLOAD(dy + i), VLOAD(y + i)));
+        }
+        double t = AHSUM(a0) + AHSUM(a1);
+        for (; i < end; i++)
+            t += log_ ? (double)dy[i] : (double)dy[i] * (double)y[i];
+        fs_neumaier(&s, &c, t);
+    }
+    const V vs = VSET((T)(s + c == s + c ? s + c : s));
+    const int stream = flags & FS_FLAG_STREAM;
+    if (log_) {
+        FS_ROW_APPLY(dx, n, stream, dy, y, VSUB(a, VMUL(VEXP(b), vs)));
+    } else {
+        FS_ROW_APPLY(dx, n, stream, dy, y, VMUL(b, VSUB(a, vs)));
+    }
+}
+
+static FS_TARGET void FS_NAME(backward_rows)(const T *dy, const T *y, T *dx, ptrdiff_t n_rows,
+                                             ptrdiff_t n, int flags)
+{
+    for (ptrdiff_t r = 0; r < n_rows; r++)
+        FS_NAME(backward_row)(dy + r * n, y + r * n, dx + r * n, n, flags);
+    if (flags & FS_FLAG_STREAM)
+        VFENCE();
+}
+
+static FS_TARGET void FS_NAME(backward_cols)(const T *dy, const T *y, T *dx, ptrdiff_t n,
+                                             ptrdiff_t stride, ptrdiff_t width, int flags)
+{
+    const int log_ = flags & FS_FLAG_LOG;
+    T sv[FS_TILE_PAD];
+    double s[FS_TILE_PAD], c[FS_TILE_PAD], bs[FS_TILE_PAD];
+    for (ptrdiff_t j = 0; j < width + W; j++)
+        s[j] = c[j] = 0.0;
+    for (ptrdiff_t rb = 0; rb < n; rb += FS_CBLOCK) {
+        const ptrdiff_t re = rb + FS_CBLOCK < n ? rb + FS_CBLOCK : n;
+        for (ptrdiff_t j = 0; j < width + W; j++)
+            bs[j] = 0.0;
+        for (ptrdiff_t i = rb; i < re; i++) {
+            const T *dyi = dy + i * stride, *yi = y + i * stride;
+            if (log_) {
+                FS_FOR_TILE_ROW(width, {
+                    SACC(bs + j, VLOAD(dyi + j));
+                }, {
+                    SACC(bs + j, VLOADN(dyi + j, k));
+                });
+            } else {
+                FS_FOR_TILE_ROW(width, {
+                    SACC(bs + j, VMUL(VLOAD(dyi + j), VLOAD(yi + j)));
+                }, {
+                    SACC(bs + j, VMUL(VLOADN(dyi + j, k), VLOADN(yi + j, k)));
+                });
+            }
+        }
+        for (ptrdiff_t j = 0; j < width; j++)
+            fs_neumaier(&s[j], &c[j], bs[j]);
+    }
+    for (ptrdiff_t j = 0; j < width + W; j++)
+        sv[j] = (T)(s[j] + c[j] == s[j] + c[j] ? s[j] + c[j] : s[j]);
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const T *dyi = dy + i * stride, *yi = y + i * stride;
+        T *dxi = dx + i * stride;
+        if (log_) {
+            FS_FOR_TILE_ROW(width, {
+                VSTORE(dxi + j, VSUB(VLOAD(dyi + j), VMUL(VEXP(VLOAD(yi + j)), VLOAD(sv + j))));
+            }, {
+                VSTOREN(dxi + j, VSUB(VLOADN(dyi + j, k), VMUL(VEXP(VLOADN(yi + j, k)), VLOAD(sv + j))), k);
+            });
+        } else {
+            FS_FOR_TILE_ROW(width, {
+                VSTORE(dxi + j, VMUL(VLOAD(yi + j), VSUB(VLOAD(dyi + j), VLOAD(sv + j))));
+            }, {
+                VSTOREN(dxi + j, VMUL(VLOADN(yi + j, k), VSUB(VLOADN(dyi + j, k), VLOAD(sv + j))), k);
+            });
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ exp -- */
+
+static FS_TARGET void FS_NAME(exp_array)(const T *x, T *y, ptrdiff_t n)
+{
+    FS_ROW_APPLY(y, n, 0, x, x, VEXP(a));
+}
