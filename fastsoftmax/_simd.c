@@ -149,7 +149,11 @@ static FS_TARGET inline __m256 fs_exp_f32_avx2(__m256 t)
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.16695331092e-2f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.666651846e-1f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.99999885951e-1f));
-    const __m256 p = _mm256_add_ps(_mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    /* 1 + r + r^2 q with 1 + r split exactly (Fast2Sum): one final rounding */
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 hi = _mm256_add_ps(one, r);
+    const __m256 lo = _mm256_add_ps(_mm256_sub_ps(one, hi), r);
+    const __m256 p = _mm256_add_ps(hi, _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), lo));
     const __m256i ni = _mm256_cvtps_epi32(n);
     const __m256i n1 = _mm256_srai_epi32(ni, 1);
     const __m256i n2 = _mm256_sub_epi32(ni, n1);
@@ -186,7 +190,10 @@ static FS_TARGET inline __m256d fs_exp_f64_avx2(__m256d t)
     q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(4.1666666666516322379e-2));
     q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.6666666666666482434e-1));
     q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(5.0000000000000127272e-1));
-    const __m256d p = _mm256_add_pd(_mm256_fmadd_pd(q, _mm256_mul_pd(r, r), r), _mm256_set1_pd(1.0));
+    const __m256d one = _mm256_set1_pd(1.0);
+    const __m256d hi = _mm256_add_pd(one, r);
+    const __m256d lo = _mm256_add_pd(_mm256_sub_pd(one, hi), r);
+    const __m256d p = _mm256_add_pd(hi, _mm256_fmadd_pd(q, _mm256_mul_pd(r, r), lo));
     /* n sits in the low bits of v: v = 1.5 * 2^52 + n */
     const __m256i ni = _mm256_sub_epi64(_mm256_castpd_si256(v), _mm256_castpd_si256(magic));
     const __m256i h = _mm256_srli_epi64(_mm256_add_epi64(ni, _mm256_set1_epi64x(2048)), 1);
