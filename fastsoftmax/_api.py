@@ -92,30 +92,35 @@ def _set_simd(name):
     return _ISA_NAMES[_kernels.select_isa(_ISA_NAMES.index(name))]
 
 
+def _cgroup_cpu_quota():
+    """The cgroup CPU quota in CPUs (v2 cpu.max, or v1 cfs), or None."""
+    try:  # cgroup v2
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            q, p = f.read().split()[:2]
+        return None if q == "max" else int(q) / int(p)
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            q = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            p = int(f.read())
+        return q / p if q > 0 and p > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+_CGROUP_QUOTA = _cgroup_cpu_quota()   # fixed for the life of the process
+
+
 def _usable_cpus():
     """CPUs this process may run on: affinity mask and cgroup CPU quota."""
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
-    quota = None
-    try:  # cgroup v2
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            q, p = f.read().split()[:2]
-            if q != "max":
-                quota = int(q) / int(p)
-    except (OSError, ValueError):
-        try:  # cgroup v1
-            with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
-                q = int(f.read())
-            with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
-                p = int(f.read())
-            if q > 0 and p > 0:
-                quota = q / p
-        except (OSError, ValueError):
-            pass
-    if quota is not None:
-        n = min(n, max(1, math.ceil(quota)))
+    if _CGROUP_QUOTA is not None:
+        n = min(n, max(1, math.ceil(_CGROUP_QUOTA)))
     return max(1, n)
 
 
@@ -133,21 +138,18 @@ def default_num_threads():
 def _threads_for(num_threads, size):
     num_threads = check_num_threads(num_threads)
     if num_threads is None:
-        num_threads = default_num_threads()
-        if size < SERIAL_THRESHOLD:
-            num_threads = 1
+        num_threads = 1 if size < SERIAL_THRESHOLD else default_num_threads()
     return num_threads
 
 
-def _layout(shape, strides_c, strides_f, axes):
+def _layout(ndim, c_contiguous, f_contiguous, axes):
     """The permutation bringing the arrays to a C-contiguous order in which
     ``axes`` are adjacent, and whether that needs a copy."""
-    ndim = len(shape)
     adjacent = all(b == a + 1 for a, b in zip(axes, axes[1:]))
-    if adjacent and strides_c:
+    if adjacent and c_contiguous:
         return tuple(range(ndim)), False
-    if adjacent and strides_f:
-        return tuple(reversed(range(ndim))), False
+    if adjacent and f_contiguous:
+        return tuple(range(ndim - 1, -1, -1)), False
     kept = [a for a in range(ndim) if a not in axes]
     return tuple(kept) + tuple(axes), True
 
@@ -157,34 +159,37 @@ class _Plan:
 
     def __init__(self, arrays, axes):
         shape = arrays[0].shape
+        ndim = len(shape)
         c = all(a.flags.c_contiguous for a in arrays)
         f = all(a.flags.f_contiguous for a in arrays)
-        self.perm, copy = _layout(shape, c, f, axes)
-        if not (c or f):
-            copy = True
-        self.inv = tuple(np.argsort(self.perm))
+        self.perm, copy = _layout(ndim, c, f, axes)
+        copy = copy or not (c or f)
+        self.identity = self.perm == tuple(range(ndim))
+        self.inv = tuple(sorted(range(ndim), key=self.perm.__getitem__))
         self.kshape = tuple(shape[p] for p in self.perm)
         kaxes = [self.perm.index(a) for a in axes]
-        a0, a1 = (min(kaxes), max(kaxes)) if kaxes else (len(shape), len(shape) - 1)
+        a0, a1 = (min(kaxes), max(kaxes)) if kaxes else (ndim, ndim - 1)
         self.outer = math.prod(self.kshape[:a0])
         self.n = math.prod(self.kshape[a0:a1 + 1])
         self.inner = math.prod(self.kshape[a1 + 1:])
         self.kept = tuple(p for p in self.perm if p not in axes)
-        self.arrays = [
-            np.ascontiguousarray(a.transpose(self.perm)) if copy else a.transpose(self.perm)
-            for a in arrays
-        ]
+        if self.identity and not copy:
+            self.arrays = list(arrays)
+        elif copy:
+            self.arrays = [np.ascontiguousarray(a.transpose(self.perm)) for a in arrays]
+        else:
+            self.arrays = [a.transpose(self.perm) for a in arrays]
 
     def flat(self, i):
         return self.arrays[i].reshape(-1)
 
     def user_view(self, kernel_array):
         """A kernel-order array of kshape seen in the user's axis order."""
-        return kernel_array.transpose(self.inv)
+        return kernel_array if self.identity else kernel_array.transpose(self.inv)
 
     def kernel_view(self, user_array):
         """``user_array`` in kernel order, or None if that is not C-contiguous."""
-        k = user_array.transpose(self.perm)
+        k = user_array if self.identity else user_array.transpose(self.perm)
         return k if k.flags.c_contiguous else None
 
     def tile(self, itemsize, num_threads):
@@ -369,7 +374,7 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
                            plan.tile(compute.itemsize, threads))
         # the result is C-ordered over the kept axes in kernel order
         kshape = tuple(x.shape[p] for p in plan.kept)
-        order = np.argsort(plan.kept)
+        order = sorted(range(len(plan.kept)), key=plan.kept.__getitem__)
         res = res_k.reshape(kshape).transpose(order).astype(result, copy=False)
     if keepdims:
         res = np.expand_dims(res, axes)
