@@ -20,8 +20,12 @@
 #define FS_X86 0
 #endif
 
-/* Elements per block of the blocked sums (each accumulator lane adds 16-32 terms). */
-#define FS_BLOCK 256
+/*
+ * Elements per block of the blocked sums: with four accumulators a lane
+ * adds 4 (float32 AVX2) to 8 (float64 AVX2) terms before the block's lanes
+ * are added in double.
+ */
+#define FS_BLOCK 128
 /* Elements per block of the one-pass (online) row statistics: 4-8 KiB, in L1. */
 #define FS_OBLOCK 1024
 /* Rows per block of the column kernels' online statistics. */
@@ -61,6 +65,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #define A double
 #define AZERO 0.0
 #define AADD(a, v) ((a) + (double)(v))
+#define ACOMB(a, b) ((a) + (b))
 #define AHSUM(a) (a)
 #define SACC(s, v) (*(s) += (double)(v))
 
@@ -110,6 +115,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #undef A
 #undef AZERO
 #undef AADD
+#undef ACOMB
 #undef AHSUM
 #undef SACC
 
@@ -126,12 +132,13 @@ static const int64_t fs_mask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
  * exp(t), float32, 8 lanes.  t = n ln2 + r with n = round(t / ln2) (a
  * magic-bias FMA) and |r| <= ln2/2 from a two-constant Cody-Waite
  * reduction (n * LN2_HI is exact); exp(r) = 1 + r + r^2 q(r), q of degree 4
- * fitted for relative error 3.6e-9 (0.06 ulp) on [-ln2/2, ln2/2].  2^n is
+ * fitted for relative error 3.6e-9 (0.06 ulp) on [-ln2/2, ln2/2] (measured
+ * worst case over t <= 0: 1.0 ulp, inside the 2 ulp budget).  2^n is
  * applied as two factors 2^(n/2) so results down to the subnormal range
  * (t > -103.97) are rounded once, not flushed; t < -110 gives 0, NaN
  * stays NaN.
  */
-static FS_TARGET inline __m256 fs_exp_f32_avx2(__m256 t)
+static FS_TARGET __attribute__((noinline)) __m256 fs_exp_f32_avx2_wide(__m256 t)
 {
     const __m256 log2e = _mm256_set1_ps(0x1.715476p+0f);
     const __m256 magic = _mm256_set1_ps(0x1.8p23f);
@@ -149,11 +156,7 @@ static FS_TARGET inline __m256 fs_exp_f32_avx2(__m256 t)
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.16695331092e-2f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.666651846e-1f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.99999885951e-1f));
-    /* 1 + r + r^2 q with 1 + r split exactly (Fast2Sum): one final rounding */
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256 hi = _mm256_add_ps(one, r);
-    const __m256 lo = _mm256_add_ps(_mm256_sub_ps(one, hi), r);
-    const __m256 p = _mm256_add_ps(hi, _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), lo));
+    const __m256 p = _mm256_add_ps(_mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
     const __m256i ni = _mm256_cvtps_epi32(n);
     const __m256i n1 = _mm256_srai_epi32(ni, 1);
     const __m256i n2 = _mm256_sub_epi32(ni, n1);
@@ -165,10 +168,12 @@ static FS_TARGET inline __m256 fs_exp_f32_avx2(__m256 t)
 
 /*
  * exp(t), float64, 4 lanes: the same scheme with a degree-9 q (relative
- * error 4.3e-18, 0.04 ulp).  AVX2 has no 64-bit arithmetic shift, so
- * n/2 is taken on n + 2048 >= 0.
+ * error 4.3e-18, 0.04 ulp).  To stay within 1 ulp two roundings are
+ * carried forward: r's (r_lo, from the FMA) and that of 1 + r (Fast2Sum),
+ * so the result is rounded essentially once.  AVX2 has no 64-bit
+ * arithmetic shift, so n/2 is taken on n + 2048 >= 0.
  */
-static FS_TARGET inline __m256d fs_exp_f64_avx2(__m256d t)
+static FS_TARGET __attribute__((noinline)) __m256d fs_exp_f64_avx2_wide(__m256d t)
 {
     const __m256d log2e = _mm256_set1_pd(0x1.71547652b82fep+0);
     const __m256d magic = _mm256_set1_pd(0x1.8p52);
@@ -178,8 +183,9 @@ static FS_TARGET inline __m256d fs_exp_f64_avx2(__m256d t)
     t = _mm256_min_pd(_mm256_set1_pd(710.0), t);
     const __m256d v = _mm256_fmadd_pd(t, log2e, magic);
     const __m256d n = _mm256_sub_pd(v, magic);
-    __m256d r = _mm256_fnmadd_pd(n, ln2_hi, t);
-    r = _mm256_fnmadd_pd(n, ln2_lo, r);
+    const __m256d r1 = _mm256_fnmadd_pd(n, ln2_hi, t);      /* exact */
+    const __m256d r = _mm256_fnmadd_pd(n, ln2_lo, r1);
+    const __m256d r_lo = _mm256_fnmadd_pd(n, ln2_lo, _mm256_sub_pd(r1, r));  /* r1 - n lo - r */
     __m256d q = _mm256_set1_pd(2.5024645209649299235e-8);
     q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(2.7631125446226205028e-7));
     q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(2.7557507285412289794e-6));
@@ -192,7 +198,7 @@ static FS_TARGET inline __m256d fs_exp_f64_avx2(__m256d t)
     q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(5.0000000000000127272e-1));
     const __m256d one = _mm256_set1_pd(1.0);
     const __m256d hi = _mm256_add_pd(one, r);
-    const __m256d lo = _mm256_add_pd(_mm256_sub_pd(one, hi), r);
+    const __m256d lo = _mm256_add_pd(_mm256_add_pd(_mm256_sub_pd(one, hi), r), r_lo);
     const __m256d p = _mm256_add_pd(hi, _mm256_fmadd_pd(q, _mm256_mul_pd(r, r), lo));
     /* n sits in the low bits of v: v = 1.5 * 2^52 + n */
     const __m256i ni = _mm256_sub_epi64(_mm256_castpd_si256(v), _mm256_castpd_si256(magic));
@@ -203,6 +209,64 @@ static FS_TARGET inline __m256d fs_exp_f64_avx2(__m256d t)
     const __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n1, bias), 52));
     const __m256d s2 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n2, bias), 52));
     return _mm256_mul_pd(_mm256_mul_pd(p, s1), s2);
+}
+
+/*
+ * The common case of the two functions above: when every lane has
+ * -87.3 <= t <= 88 (float32) or -708.3 <= t <= 709 (float64), 2^n is a
+ * normal number and comes straight from the bits of the magic-bias sum
+ * (the bias 127 / 1023 is folded into the magic constant), saving the clamps
+ * and the two-factor scaling.  Any other lane (subnormal or overflowing
+ * result, NaN) sends the whole vector to the full-range version.
+ */
+static FS_TARGET inline __m256 fs_exp_f32_avx2(__m256 t)
+{
+    const __m256 in_range = _mm256_and_ps(_mm256_cmp_ps(t, _mm256_set1_ps(-87.3f), _CMP_GE_OQ),
+                                          _mm256_cmp_ps(t, _mm256_set1_ps(88.0f), _CMP_LE_OQ));
+    if (__builtin_expect(_mm256_movemask_ps(in_range) != 0xFF, 0))
+        return fs_exp_f32_avx2_wide(t);
+    const __m256 magic = _mm256_set1_ps(0x1.8p23f + 127.0f);
+    const __m256 v = _mm256_fmadd_ps(t, _mm256_set1_ps(0x1.715476p+0f), magic);
+    const __m256 n = _mm256_sub_ps(v, magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e400p-1f), t);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), r);
+    __m256 q = _mm256_set1_ps(1.37514078958e-3f);
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(8.36891634138e-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.16695331092e-2f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.666651846e-1f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.99999885951e-1f));
+    const __m256 p = _mm256_add_ps(_mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(v), 23)));
+}
+
+static FS_TARGET inline __m256d fs_exp_f64_avx2(__m256d t)
+{
+    const __m256d in_range = _mm256_and_pd(_mm256_cmp_pd(t, _mm256_set1_pd(-708.3), _CMP_GE_OQ),
+                                           _mm256_cmp_pd(t, _mm256_set1_pd(709.0), _CMP_LE_OQ));
+    if (__builtin_expect(_mm256_movemask_pd(in_range) != 0xF, 0))
+        return fs_exp_f64_avx2_wide(t);
+    const __m256d magic = _mm256_set1_pd(0x1.8p52 + 1023.0);
+    const __m256d v = _mm256_fmadd_pd(t, _mm256_set1_pd(0x1.71547652b82fep+0), magic);
+    const __m256d n = _mm256_sub_pd(v, magic);
+    const __m256d ln2_lo = _mm256_set1_pd(0x1.a39ef35793c76p-33);
+    const __m256d r1 = _mm256_fnmadd_pd(n, _mm256_set1_pd(0x1.62e42fee00000p-1), t);
+    const __m256d r = _mm256_fnmadd_pd(n, ln2_lo, r1);
+    const __m256d r_lo = _mm256_fnmadd_pd(n, ln2_lo, _mm256_sub_pd(r1, r));
+    __m256d q = _mm256_set1_pd(2.5024645209649299235e-8);
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(2.7631125446226205028e-7));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(2.7557507285412289794e-6));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(2.4801490346235071109e-5));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.984126959711890376e-4));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.3888888946678827123e-3));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(8.3333333334514329145e-3));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(4.1666666666516322379e-2));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.6666666666666482434e-1));
+    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(5.0000000000000127272e-1));
+    const __m256d one = _mm256_set1_pd(1.0);
+    const __m256d hi = _mm256_add_pd(one, r);
+    const __m256d lo = _mm256_add_pd(_mm256_add_pd(_mm256_sub_pd(one, hi), r), r_lo);
+    const __m256d p = _mm256_add_pd(hi, _mm256_fmadd_pd(q, _mm256_mul_pd(r, r), lo));
+    return _mm256_mul_pd(p, _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(v), 52)));
 }
 
 static FS_TARGET inline double fs_hsum_pd_avx2(__m256d v)
@@ -225,14 +289,11 @@ static FS_TARGET inline double fs_hmax_pd_avx2(__m256d v)
     return _mm_cvtsd_f64(_mm_max_sd(m, _mm_unpackhi_pd(m, m)));
 }
 
-/* float32 sums are carried in double: 8 float lanes -> two 4-double vectors */
-typedef struct { __m256d lo, hi; } fs_acc_f32_avx2;
-
-static FS_TARGET inline fs_acc_f32_avx2 fs_acc_add_f32_avx2(fs_acc_f32_avx2 a, __m256 v)
+/* the 8 float lanes of a block accumulator, added in double */
+static FS_TARGET inline double fs_hsum_ps_avx2(__m256 v)
 {
-    a.lo = _mm256_add_pd(a.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-    a.hi = _mm256_add_pd(a.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
-    return a;
+    return fs_hsum_pd_avx2(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                                         _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
 }
 
 static FS_TARGET inline void fs_sacc_f32_avx2(double *s, __m256 v)
@@ -261,10 +322,11 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define T float
 #define V __m256
 #define W 8
-#define A fs_acc_f32_avx2
-#define AZERO ((fs_acc_f32_avx2){_mm256_setzero_pd(), _mm256_setzero_pd()})
-#define AADD(a, v) fs_acc_add_f32_avx2((a), (v))
-#define AHSUM(a) fs_hsum_pd_avx2(_mm256_add_pd((a).lo, (a).hi))
+#define A __m256
+#define AZERO _mm256_setzero_ps()
+#define AADD(a, v) _mm256_add_ps((a), (v))
+#define ACOMB(a, b) _mm256_add_ps((a), (b))
+#define AHSUM(a) fs_hsum_ps_avx2(a)
 #define SACC(s, v) fs_sacc_f32_avx2((s), (v))
 #define VLOAD(p) _mm256_loadu_ps(p)
 #define VSTORE(p, v) _mm256_storeu_ps((p), (v))
@@ -290,6 +352,7 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #undef A
 #undef AZERO
 #undef AADD
+#undef ACOMB
 #undef AHSUM
 #undef SACC
 #undef VLOAD
@@ -316,6 +379,7 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define A __m256d
 #define AZERO _mm256_setzero_pd()
 #define AADD(a, v) _mm256_add_pd((a), (v))
+#define ACOMB(a, b) _mm256_add_pd((a), (b))
 #define AHSUM(a) fs_hsum_pd_avx2(a)
 #define SACC(s, v) _mm256_storeu_pd((s), _mm256_add_pd(_mm256_loadu_pd(s), (v)))
 #define VLOAD(p) _mm256_loadu_pd(p)

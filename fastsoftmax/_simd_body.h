@@ -16,7 +16,10 @@
  *   VNAN0  VNAN_ACC(acc, a, b)  VNAN_ANY(acc)  VNAN_APPLY(v, acc)
  *                                           track NaN lanes: acc |= isnan(a) | isnan(b);
  *                                           VNAN_APPLY turns the flagged lanes of v into NaN
- *   AZERO  AADD(a, v)  AHSUM(a)             double accumulators; AHSUM returns a double
+ *   AZERO  AADD(a, v)  ACOMB(a, b)  AHSUM(a)
+ *                                           block accumulators (float32 lanes on AVX2,
+ *                                           double in scalar C); AHSUM adds the lanes in
+ *                                           double and returns a double
  *   SACC(s, v)                              s[0..W) += v, s a double array
  *   VALIGNED(p)                             whether p is aligned for VSTREAM
  *   VFENCE()                                order non-temporal stores
@@ -24,10 +27,11 @@
  * Numerics shared by every variant:
  * - the row maximum is taken first (the max-shift trick), so every exp
  *   argument is <= 0 and no exp overflows;
- * - sums are accumulated in double, in several vector accumulators over
- *   blocks of FS_BLOCK elements, and the block sums are added with
- *   Neumaier's compensated summation: pairwise quality (or better) at any
- *   row length, for float32 and float64 alike;
+ * - sums are accumulated in four vector accumulators over blocks of
+ *   FS_BLOCK elements (each lane adds at most FS_BLOCK / (4 W) terms), the
+ *   lanes are added in double, and the block sums are added with Neumaier's
+ *   compensated summation: pairwise quality or better at any row length,
+ *   for float32 and float64 alike;
  * - a NaN anywhere in a row makes its maximum NaN, so the special rows
  *   (NaN, +inf, all -inf) are decided once, from the maximum.
  */
@@ -73,14 +77,18 @@ FS_NAME(sumexp_impl)(const T *x, T *e, ptrdiff_t n, T m, int store)
     double s = 0.0, c = 0.0;
     for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
         const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
-        A a0 = AZERO, a1 = AZERO;
+        A a0 = AZERO, a1 = AZERO, a2 = AZERO, a3 = AZERO;
         ptrdiff_t i = b;
-        for (; i + 2 * W <= end; i += 2 * W) {
+        for (; i + 4 * W <= end; i += 4 * W) {
             V e0 = VEXP(VSUB(VLOAD(x + i), vm));
             V e1 = VEXP(VSUB(VLOAD(x + i + W), vm));
-            if (store) { VSTORE(e + i, e0); VSTORE(e + i + W, e1); }
-            a0 = AADD(a0, e0);
-            a1 = AADD(a1, e1);
+            V e2 = VEXP(VSUB(VLOAD(x + i + 2 * W), vm));
+            V e3 = VEXP(VSUB(VLOAD(x + i + 3 * W), vm));
+            if (store) {
+                VSTORE(e + i, e0); VSTORE(e + i + W, e1);
+                VSTORE(e + i + 2 * W, e2); VSTORE(e + i + 3 * W, e3);
+            }
+            a0 = AADD(a0, e0); a1 = AADD(a1, e1); a2 = AADD(a2, e2); a3 = AADD(a3, e3);
         }
         for (; i + W <= end; i += W) {
             V e0 = VEXP(VSUB(VLOAD(x + i), vm));
@@ -92,7 +100,7 @@ FS_NAME(sumexp_impl)(const T *x, T *e, ptrdiff_t n, T m, int store)
             if (store) VSTOREN(e + i, e0, end - i);
             a0 = AADD(a0, e0);
         }
-        fs_neumaier(&s, &c, AHSUM(a0) + AHSUM(a1));
+        fs_neumaier(&s, &c, AHSUM(ACOMB(ACOMB(a0, a1), ACOMB(a2, a3))));
     }
     return s + c;
 }
