@@ -140,7 +140,7 @@ def part_b(elements):
                 row += [f"{e_pt:.3g}", f"{e_pt / e_sp:.2f}"]
             rows.append(row)
     print_table(header, rows)
-    print(f"({elements} elements per row length: 2**20 // n rows of n; "
+    print(f"({elements} elements per row length: {elements} // n rows of n; "
           f"SIMD path {fs.get_config()['simd']})")
     print()
 
