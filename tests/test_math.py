@@ -103,6 +103,12 @@ def test_jacobian_rows_and_columns_sum_to_zero(x):
     np.testing.assert_allclose(J.sum(axis=1), 0.0, atol=1e-15)
 
 
+def test_jacobian_rank_n_minus_1(x):
+    J = fs.softmax_jacobian(fs.softmax(x))
+    assert np.linalg.matrix_rank(J) == N - 1
+    np.testing.assert_allclose(J @ np.ones(N), 0.0, atol=1e-15)
+
+
 def test_jacobian_batched_shape():
     y = fs.softmax(np.random.default_rng(2).normal(size=(3, 4, 5)), axis=1)
     J = fs.softmax_jacobian(y, axis=1)
