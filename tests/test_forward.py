@@ -309,3 +309,36 @@ def test_show_config(capsys):
     cfg = fs.get_config()
     assert cfg["backend"] == "compiled"
     assert cfg["simd"] in ("scalar", "avx2")
+
+
+def test_fallback_without_extension_warns():
+    """If the compiled module cannot be imported the package still works,
+    on the NumPy reference, and says so with a RuntimeWarning."""
+    code = (
+        "import sys, warnings\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'fastsoftmax._kernels':\n"
+        "            raise ImportError('blocked for the test')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import fastsoftmax as fs\n"
+        "print(fs.get_config()['backend'], [str(x.category.__name__) for x in w],\n"
+        "      float(fs.softmax([0.0, 0.0])[0]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=_env()).stdout
+    assert out.split()[0] == "numpy"
+    assert "RuntimeWarning" in out and out.split()[-1] == "0.5"
+
+
+def test_default_threads_follow_affinity():
+    import os
+    if not hasattr(os, "sched_setaffinity") or not fs.get_config()["openmp"]:
+        pytest.skip("no affinity control or no OpenMP")
+    code = ("import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
+            "import fastsoftmax as fs; print(fs.get_config()['default_num_threads'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=_env()).stdout
+    assert out.strip() == "1"
