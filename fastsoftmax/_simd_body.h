@@ -11,7 +11,8 @@
  * and the vector operations:
  *   VLOAD(p) VSTORE(p, v) VSTREAM(p, v)    full-vector load/store/non-temporal store
  *   VLOADN(p, k)  VSTOREN(p, v, k)          first k < W lanes; other lanes load as -inf
- *   VSET(c) VADD VSUB VMUL VMAX VEXP
+ *   VSET(c) VADD VSUB VMUL VMAX
+ *   VEXP(t)  VEXPN(t)                       exp of any t / of t <= 0 (or NaN) only
  *   VHMAX(v)                                largest lane (NaN handled separately)
  *   VNAN0  VNAN_ACC(acc, a, b)  VNAN_ANY(acc)  VNAN_APPLY(v, acc)
  *                                           track NaN lanes: acc |= isnan(a) | isnan(b);
@@ -80,10 +81,10 @@ FS_NAME(sumexp_impl)(const T *x, T *e, ptrdiff_t n, T m, int store)
         A a0 = AZERO, a1 = AZERO, a2 = AZERO, a3 = AZERO;
         ptrdiff_t i = b;
         for (; i + 4 * W <= end; i += 4 * W) {
-            V e0 = VEXP(VSUB(VLOAD(x + i), vm));
-            V e1 = VEXP(VSUB(VLOAD(x + i + W), vm));
-            V e2 = VEXP(VSUB(VLOAD(x + i + 2 * W), vm));
-            V e3 = VEXP(VSUB(VLOAD(x + i + 3 * W), vm));
+            V e0 = VEXPN(VSUB(VLOAD(x + i), vm));
+            V e1 = VEXPN(VSUB(VLOAD(x + i + W), vm));
+            V e2 = VEXPN(VSUB(VLOAD(x + i + 2 * W), vm));
+            V e3 = VEXPN(VSUB(VLOAD(x + i + 3 * W), vm));
             if (store) {
                 VSTORE(e + i, e0); VSTORE(e + i + W, e1);
                 VSTORE(e + i + 2 * W, e2); VSTORE(e + i + 3 * W, e3);
@@ -91,12 +92,12 @@ FS_NAME(sumexp_impl)(const T *x, T *e, ptrdiff_t n, T m, int store)
             a0 = AADD(a0, e0); a1 = AADD(a1, e1); a2 = AADD(a2, e2); a3 = AADD(a3, e3);
         }
         for (; i + W <= end; i += W) {
-            V e0 = VEXP(VSUB(VLOAD(x + i), vm));
+            V e0 = VEXPN(VSUB(VLOAD(x + i), vm));
             if (store) VSTORE(e + i, e0);
             a0 = AADD(a0, e0);
         }
         if (i < end) {
-            V e0 = VEXP(VSUB(VLOADN(x + i, end - i), vm));
+            V e0 = VEXPN(VSUB(VLOADN(x + i, end - i), vm));
             if (store) VSTOREN(e + i, e0, end - i);
             a0 = AADD(a0, e0);
         }
@@ -229,7 +230,7 @@ static FS_TARGET void FS_NAME(softmax_row)(const T *x, T *y, T *work, ptrdiff_t 
         FS_ROW_APPLY(y, n, stream, x, x, VSUB(VSUB(a, vm), ls));
     } else {
         const V inv = VSET((T)(1.0 / s));
-        FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXP(VSUB(a, vm)), inv));
+        FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN(VSUB(a, vm)), inv));
     }
 }
 
@@ -316,9 +317,9 @@ static FS_TARGET void FS_NAME(cols_online)(const T *x, ptrdiff_t n, ptrdiff_t st
         for (ptrdiff_t i = rb; i < re; i++) {
             const T *xi = x + i * stride;
             FS_FOR_TILE_ROW(width, {
-                SACC(bs + j, VEXP(VSUB(VLOAD(xi + j), VLOAD(m + j))));
+                SACC(bs + j, VEXPN(VSUB(VLOAD(xi + j), VLOAD(m + j))));
             }, {
-                SACC(bs + j, VEXP(VSUB(VLOADN(xi + j, k), VLOAD(m + j))));
+                SACC(bs + j, VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(m + j))));
             });
         }
         for (ptrdiff_t j = 0; j < width; j++)
@@ -356,9 +357,9 @@ static FS_TARGET void FS_NAME(softmax_cols)(const T *x, T *y, ptrdiff_t n, ptrdi
             });
         } else {
             FS_FOR_TILE_ROW(width, {
-                VSTORE(yi + j, VMUL(VEXP(VSUB(VLOAD(xi + j), VLOAD(m + j))), VLOAD(f + j)));
+                VSTORE(yi + j, VMUL(VEXPN(VSUB(VLOAD(xi + j), VLOAD(m + j))), VLOAD(f + j)));
             }, {
-                VSTOREN(yi + j, VMUL(VEXP(VSUB(VLOADN(xi + j, k), VLOAD(m + j))), VLOAD(f + j)), k);
+                VSTOREN(yi + j, VMUL(VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(m + j))), VLOAD(f + j)), k);
             });
         }
     }
