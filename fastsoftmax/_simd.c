@@ -160,7 +160,9 @@ static FS_TARGET __attribute__((noinline)) __m256 fs_exp_f32_avx2_wide(__m256 t)
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.16695331092e-2f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.666651846e-1f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.99999885951e-1f));
-    const __m256 p = _mm256_add_ps(_mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    /* 1 + r (1 + r q): one rounding in the last step, no r^2 */
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(q, r, one), r, one);
     const __m256i ni = _mm256_cvtps_epi32(n);
     const __m256i n1 = _mm256_srai_epi32(ni, 1);
     const __m256i n2 = _mm256_sub_epi32(ni, n1);
@@ -247,7 +249,9 @@ static FS_TARGET inline __m256 fs_exp_core_f32_avx2(__m256 t)
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.16695331092e-2f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.666651846e-1f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.99999885951e-1f));
-    const __m256 p = _mm256_add_ps(_mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    /* 1 + r (1 + r q): one rounding in the last step, no r^2 */
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(q, r, one), r, one);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(v), 23)));
 }
 

@@ -39,32 +39,42 @@
 
 /* ---------------------------------------------------------------- rows -- */
 
-/* Largest element of x[0..n), or NaN if any element is NaN; -inf if n == 0. */
-static FS_TARGET T FS_NAME(row_max)(const T *x, ptrdiff_t n)
+/*
+ * Largest element of x[0..n) (-inf if n == 0).  A NaN may or may not
+ * survive VMAX; row_max_checked below settles it.
+ */
+static FS_TARGET T FS_NAME(row_max_raw)(const T *x, ptrdiff_t n)
 {
     V m0 = VSET(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
-    V nan = VNAN0;
     ptrdiff_t i = 0;
     for (; i + 4 * W <= n; i += 4 * W) {
-        V a = VLOAD(x + i), b = VLOAD(x + i + W);
-        V c = VLOAD(x + i + 2 * W), d = VLOAD(x + i + 3 * W);
-        m0 = VMAX(m0, a); m1 = VMAX(m1, b); m2 = VMAX(m2, c); m3 = VMAX(m3, d);
-        nan = VNAN_ACC(nan, a, b);
-        nan = VNAN_ACC(nan, c, d);
+        m0 = VMAX(m0, VLOAD(x + i));
+        m1 = VMAX(m1, VLOAD(x + i + W));
+        m2 = VMAX(m2, VLOAD(x + i + 2 * W));
+        m3 = VMAX(m3, VLOAD(x + i + 3 * W));
     }
-    for (; i + W <= n; i += W) {
-        V a = VLOAD(x + i);
-        m0 = VMAX(m0, a);
-        nan = VNAN_ACC(nan, a, a);
-    }
-    if (i < n) {
-        V a = VLOADN(x + i, n - i);
-        m0 = VMAX(m0, a);
-        nan = VNAN_ACC(nan, a, a);
-    }
-    if (VNAN_ANY(nan))
-        return (T)NAN;
+    for (; i + W <= n; i += W)
+        m0 = VMAX(m0, VLOAD(x + i));
+    if (i < n)
+        m0 = VMAX(m0, VLOADN(x + i, n - i));
     return VHMAX(VMAX(VMAX(m0, m1), VMAX(m2, m3)));
+}
+
+/*
+ * The row maximum, NaN if the row has a NaN.  A NaN missed by the fast
+ * pass cannot hide behind a finite maximum: exp(NaN - m) makes the row's
+ * sum, and so every output, NaN.  It can only hide behind +-inf, so a
+ * non-finite maximum (rare) triggers a scan for NaN.
+ */
+static FS_TARGET T FS_NAME(row_max)(const T *x, ptrdiff_t n)
+{
+    const T m = FS_NAME(row_max_raw)(x, n);
+    if (__builtin_expect(!(m > (T)-INFINITY && m < (T)INFINITY), 0)) {
+        for (ptrdiff_t i = 0; i < n; i++)
+            if (x[i] != x[i])
+                return (T)NAN;
+    }
+    return m;
 }
 
 /*

@@ -342,3 +342,17 @@ def test_default_threads_follow_affinity():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=_env()).stdout
     assert out.strip() == "1"
+
+
+@pytest.mark.parametrize("n", [3, 40, 70001])
+@pytest.mark.parametrize("others", [-np.inf, np.inf, 1.0])
+def test_nan_is_never_lost(n, others, simd, rng):
+    """A NaN anywhere decides the row, whatever the maximum pass saw."""
+    for pos in (0, 1, n // 2, n - 1):
+        x = np.full((2, n), others)
+        x[1] = rng.standard_normal(n)
+        x[0, pos] = np.nan
+        assert np.isnan(fs.logsumexp(x)[0]), pos
+        assert np.isnan(fs.softmax(x)[0]).all() and np.isnan(fs.log_softmax(x)[0]).all(), pos
+        assert np.isnan(fs.logsumexp(x.T, axis=0)[0]), pos
+        np.testing.assert_allclose(fs.softmax(x)[1], scipy_special.softmax(x[1]), rtol=1e-12)
