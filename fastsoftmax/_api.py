@@ -17,6 +17,7 @@ import numpy as np
 from . import _reference
 from ._validation import (
     as_array,
+    backward_args,
     as_mask,
     check_num_threads,
     check_out,
@@ -383,17 +384,8 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
 
 def _backward_impl(grad_output, output, axis, where, out, num_threads, log):
     ref = _reference.log_softmax_backward if log else _reference.softmax_backward
-    dy = as_array(grad_output, "grad_output")
-    y = as_array(output, "output")
-    if dy.shape != y.shape:
-        raise ValueError(
-            f"grad_output has shape {dy.shape} but output has shape {y.shape}; they must match"
-        )
-    c1, r1 = resolve_dtype(dy.dtype, name="grad_output")
-    c2, r2 = resolve_dtype(y.dtype, name="output")
-    compute, result = np.promote_types(c1, c2), np.promote_types(r1, r2)
-    axes = normalize_axes(axis, y.ndim)
-    mask = as_mask(where, y.shape)
+    dy, y, compute, result, axes, mask = backward_args(grad_output, output, axis, where,
+                                                       num_threads)
     threads = _threads_for(num_threads, y.size)
     if BACKEND == "numpy" or compute not in (np.float32, np.float64) or y.ndim == 0:
         return ref(dy, y, axis, where=where, out=out, num_threads=num_threads)

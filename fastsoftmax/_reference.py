@@ -11,6 +11,7 @@ import numpy as np
 
 from ._validation import (
     as_array,
+    backward_args,
     as_mask,
     check_num_threads,
     check_out,
@@ -102,19 +103,8 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
 
 
 def _prepare_backward(grad_output, output, axis, where, num_threads):
-    dy = as_array(grad_output, "grad_output")
-    y = as_array(output, "output")
-    if dy.shape != y.shape:
-        raise ValueError(
-            f"grad_output has shape {dy.shape} but output has shape {y.shape}; they must match"
-        )
-    compute, _ = resolve_dtype(dy.dtype, name="grad_output")
-    compute_y, _ = resolve_dtype(y.dtype, name="output")
-    result = np.promote_types(resolve_dtype(dy.dtype)[1], resolve_dtype(y.dtype)[1])
-    compute = np.promote_types(compute, compute_y)
-    axes = normalize_axes(axis, y.ndim)
-    check_num_threads(num_threads)
-    mask = as_mask(where, y.shape)
+    dy, y, compute, result, axes, mask = backward_args(grad_output, output, axis, where,
+                                                       num_threads)
     dyc = np.asarray(dy, dtype=compute)
     yc = np.asarray(y, dtype=compute)
     if y.ndim == 0:

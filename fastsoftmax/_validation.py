@@ -14,6 +14,7 @@ __all__ = [
     "check_num_threads",
     "as_mask",
     "check_out",
+    "backward_args",
 ]
 
 _F16 = np.dtype(np.float16)
@@ -131,3 +132,25 @@ def check_out(out, shape, dtype):
     if not out.flags.writeable:
         raise ValueError("out= is read-only")
     return out
+
+
+def backward_args(grad_output, output, axis, where, num_threads):
+    """Check the arguments of the backward functions.
+
+    Returns ``(dy, y, compute, result, axes, mask)``: the two arrays (same
+    shape, else ``ValueError`` naming both), the computation and result
+    dtypes (the promotion of both inputs' own), the normalized axes and the
+    broadcast mask.
+    """
+    dy = as_array(grad_output, "grad_output")
+    y = as_array(output, "output")
+    if dy.shape != y.shape:
+        raise ValueError(
+            f"grad_output has shape {dy.shape} but output has shape {y.shape}; they must match"
+        )
+    c1, r1 = resolve_dtype(dy.dtype, name="grad_output")
+    c2, r2 = resolve_dtype(y.dtype, name="output")
+    axes = normalize_axes(axis, y.ndim)
+    check_num_threads(num_threads)
+    mask = as_mask(where, y.shape)
+    return dy, y, np.promote_types(c1, c2), np.promote_types(r1, r2), axes, mask
