@@ -183,6 +183,7 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
             row_loss = -np.sum(logp * u, axis=-1)
             row_grad = p * np.sum(u, axis=-1, keepdims=True) - u
             row_denom = np.ones(x.shape[:-1], dtype=work)
+            keep = np.ones(x.shape[:-1], dtype=bool)
         else:
             keep = a.target != a.ignore_index
             tc = np.where(keep, a.target, 0).astype(np.intp)
@@ -208,7 +209,8 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
             denom = np.sum(row_denom)
             with np.errstate(divide="ignore"):
                 loss = a.result.type(np.sum(row_loss) / denom)
-                row_grad = row_grad / denom
+                # ignored samples have no gradient even when nothing is left (0 / 0)
+                row_grad = np.where(keep[..., None], row_grad / denom, 0)
     if not return_grad:
         return loss
     return loss, np.moveaxis(row_grad, -1, a.axis).astype(a.result)
