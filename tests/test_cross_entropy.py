@@ -2,6 +2,7 @@
 PyTorch, with the NumPy twin in ``_reference`` and with central differences,
 on every SIMD path this CPU has and on 1 and 2 threads."""
 
+import functools
 import itertools
 
 import numpy as np
@@ -22,7 +23,7 @@ RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 # the class axis in the middle and last, rows crossing the kernels' 256-element
 # blocks and vector tails, and rows longer than the cached two-pass limit.
 SHAPES = [((13,), -1), ((9, 7), -1), ((9, 7), 1), ((4, 7, 3), 1), ((4, 3, 7), -1),
-          ((5, 301), -1), ((2, 3, 37), 1), ((2, 70001), -1)]
+          ((5, 301), -1), ((2, 3, 37), 1), ((1, 70001), -1)]
 
 
 def test_compiled_backend_is_tested():
@@ -84,6 +85,7 @@ def option_grid(kind):
 def torch_cross_entropy(logits, target, axis, weight, ignore_index, reduction, label_smoothing):
     """Loss and gradient from torch autograd, computed in float64."""
     torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)  # its thread pool would compete with the kernels' own
     F = torch.nn.functional
     x = np.asarray(logits, dtype=np.float64)
     t = np.asarray(target)
@@ -108,18 +110,32 @@ def torch_cross_entropy(logits, target, axis, weight, ignore_index, reduction, l
     return loss, grad
 
 
+def grid_case(shape, axis, dtype, kind, use_w, ignore):
+    """Logits, target, weight and ignore_index of one cell of the option grid."""
+    x, t, ignore_index = make_case(shape, axis, dtype, kind, ignore, seed=len(shape) + 10 * ignore)
+    w = np.random.default_rng(3).uniform(0.2, 2.0, shape[axis]).astype(dtype) if use_w else None
+    return x, t, w, ignore_index
+
+
+@functools.lru_cache(maxsize=None)
+def oracles(shape, axis, dtype, kind, use_w, ignore, ls, reduction):
+    """PyTorch's and the NumPy twin's loss and gradient for one grid cell,
+    computed once and shared by every SIMD path and thread count."""
+    x, t, w, ignore_index = grid_case(shape, axis, dtype, kind, use_w, ignore)
+    by_torch = torch_cross_entropy(x, t, axis, w, ignore_index, reduction, ls)
+    by_reference = _reference.cross_entropy(x, t, axis, weight=w, ignore_index=ignore_index,
+                                            reduction=reduction, label_smoothing=ls,
+                                            return_grad=True)
+    return by_torch, by_reference
+
+
 @pytest.mark.parametrize("kind", ["index", "soft"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("shape,axis", SHAPES, ids=[f"{s}-ax{a}" for s, a in SHAPES])
 def test_matches_torch_and_reference(shape, axis, dtype, kind, simd, num_threads):
     pytest.importorskip("torch")
-    logits, target, ignore_index_ = make_case(shape, axis, dtype, kind, True, seed=len(shape))
-    logits_noignore, target_noignore, _ = make_case(shape, axis, dtype, kind, False, seed=7)
-    weight = np.random.default_rng(3).uniform(0.2, 2.0, shape[axis]).astype(dtype)
     for use_w, ignore, ls, reduction in option_grid(kind):
-        x, t, ignore_index = (logits, target, ignore_index_) if ignore else \
-            (logits_noignore, target_noignore, -100)
-        w = weight if use_w else None
+        x, t, w, ignore_index = grid_case(shape, axis, dtype, kind, use_w, ignore)
         what = f"weight={use_w} ignore={ignore} label_smoothing={ls} reduction={reduction}"
         loss, grad = fs.cross_entropy(x, t, axis, weight=w, ignore_index=ignore_index,
                                       reduction=reduction, label_smoothing=ls, return_grad=True,
@@ -129,12 +145,10 @@ def test_matches_torch_and_reference(shape, axis, dtype, kind, simd, num_threads
             assert isinstance(loss, np.ndarray) and loss.dtype == dtype, what
         else:
             assert type(loss) is np.dtype(dtype).type, what
-        t_loss, t_grad = torch_cross_entropy(x, t, axis, w, ignore_index, reduction, ls)
+        (t_loss, t_grad), (r_loss, r_grad) = oracles(shape, axis, dtype, kind, use_w, ignore,
+                                                     ls, reduction)
         _assert_close(loss, t_loss, dtype, "loss vs torch: " + what)
         _assert_close(grad, t_grad, dtype, "grad vs torch: " + what)
-        r_loss, r_grad = _reference.cross_entropy(x, t, axis, weight=w, ignore_index=ignore_index,
-                                                  reduction=reduction, label_smoothing=ls,
-                                                  return_grad=True)
         _assert_close(loss, r_loss, dtype, "loss vs reference: " + what)
         _assert_close(grad, r_grad, dtype, "grad vs reference: " + what)
         alone = fs.cross_entropy(x, t, axis, weight=w, ignore_index=ignore_index,
