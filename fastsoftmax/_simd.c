@@ -33,6 +33,12 @@
 #define FS_XENT_WEIGHT 2       /* u = weight: label smoothing with class weights */
 #define FS_XENT_SOFT 3         /* u = (1 - eps) q + eps / n: probability targets */
 #define FS_XENT_SOFT_WEIGHT 4  /* u = weight ((1 - eps) q + eps / n) */
+/*
+ * Class-index rows of at most this many classes go through the chunked
+ * small-row kernel, FS_XENT_CHUNK elements (4-8 KiB, in L1) at a time.
+ */
+#define FS_XENT_SMALL 64
+#define FS_XENT_CHUNK 1024
 
 /* Neumaier's compensated addition: s + c carries the sum to about 1 ulp. */
 static inline void fs_neumaier(double *s, double *c, double v)

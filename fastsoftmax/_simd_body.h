@@ -606,6 +606,100 @@ static FS_TARGET double FS_NAME(xent_grad)(const T *x, const T *w, const T *q, T
 }
 
 /*
+ * Class-index targets, rows of at most FS_XENT_SMALL classes.  Per-row
+ * vector loops would spend their time on masked tails, so rows are taken
+ * FS_XENT_CHUNK elements at a time: the shifted logits x - max of the whole
+ * chunk go through the vector exp as one flat array in L1, the short
+ * per-row sums and gradient factors are scalar, and the chunk's gradient
+ * leaves in full (streaming) vectors.  Same arguments and results as
+ * xent_rows.
+ */
+static FS_TARGET void FS_NAME(xent_small_rows)(const T *x, const int64_t *target, const T *weight,
+                                               double w_sum, double eps, const double *row_scale,
+                                               double scale, double *loss, T *g, ptrdiff_t n_rows,
+                                               ptrdiff_t n, int flags)
+{
+    T e[FS_XENT_CHUNK + W], mrow[FS_XENT_CHUNK];
+    const int stream = flags & FS_FLAG_STREAM;
+    const ptrdiff_t rows = FS_XENT_CHUNK / n;
+    const double ef = eps / (double)n;
+    const int smooth = eps != 0.0;
+    for (ptrdiff_t i = 0; i < FS_XENT_CHUNK + W; i++)
+        e[i] = 0;
+    for (ptrdiff_t r0 = 0; r0 < n_rows; r0 += rows) {
+        const ptrdiff_t nr = r0 + rows < n_rows ? rows : n_rows - r0, len = nr * n;
+        const T *xc = x + r0 * n;
+        /* the row maxima, and e = x - max: every exp argument <= 0 */
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            const T *xr = xc + r * n;
+            T *er = e + r * n;
+            const int64_t t = target[r0 + r];
+            T m = (T)-INFINITY;
+            if (t >= 0 && t < n) {      /* ignored rows are not read */
+                int nan = 0;
+                for (ptrdiff_t i = 0; i < n; i++) {
+                    nan |= xr[i] != xr[i];
+                    m = xr[i] > m ? xr[i] : m;
+                }
+                if (nan)
+                    m = (T)NAN;
+            }
+            mrow[r] = m;
+            if (m > (T)-INFINITY && m < (T)INFINITY) {
+                for (ptrdiff_t i = 0; i < n; i++)
+                    er[i] = xr[i] - m;
+            } else {
+                for (ptrdiff_t i = 0; i < n; i++)
+                    er[i] = 0;
+            }
+        }
+        for (ptrdiff_t i = 0; i < len; i += W)
+            VSTORE(e + i, VEXP(VLOAD(e + i)));
+        /* per row: the sum, the loss, and the gradient in place of the exps */
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            const T *xr = xc + r * n;
+            T *er = e + r * n;
+            const int64_t t = target[r0 + r];
+            const T m = mrow[r];
+            if (t < 0 || t >= n) {
+                loss[r0 + r] = 0.0;
+                FS_NAME(fill)(er, n, (T)0);
+                continue;
+            }
+            if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
+                loss[r0 + r] = NAN;
+                FS_NAME(fill)(er, n, (T)NAN);
+                continue;
+            }
+            double s = 0.0;
+            for (ptrdiff_t i = 0; i < n; i++)
+                s += (double)er[i];
+            const double sc = row_scale ? scale * row_scale[r0 + r] : scale;
+            const double wt = weight ? (double)weight[t] : 1.0;
+            const double b = (1.0 - eps) * wt, a = b + ef * w_sum;
+            const T cp = (T)(sc * a / s), cw = (T)(sc * ef);
+            const double pt = (double)er[t] / s;
+            double acc = 0.0;
+            if (!smooth) {
+                for (ptrdiff_t i = 0; i < n; i++)
+                    er[i] *= cp;
+            } else {
+                for (ptrdiff_t i = 0; i < n; i++) {
+                    const T u = weight ? weight[i] : (T)1;
+                    er[i] = er[i] * cp - cw * u;
+                    acc += (double)(u * (m - xr[i]));
+                }
+            }
+            er[t] = (T)(sc * (a * pt - b - (smooth ? ef * wt : 0.0)));
+            loss[r0 + r] = b * ((double)m - (double)xr[t]) + a * log(s) + (smooth ? ef * acc : 0.0);
+        }
+        FS_ROW_APPLY(g + r0 * n, len, stream, e, e, a);
+    }
+    if (stream)
+        VFENCE();
+}
+
+/*
  * Class-index targets.  target[r] outside [0, n) marks an ignored row: loss
  * 0, gradient 0, the row is not read.  `weight` (per class) may be NULL,
  * w_sum = sum(weight) (n without weights), eps the label smoothing.  The
@@ -617,6 +711,11 @@ static FS_TARGET void FS_NAME(xent_rows)(const T *x, const int64_t *target, cons
                                          double scale, double *loss, T *g, ptrdiff_t n_rows,
                                          ptrdiff_t n, int flags)
 {
+    if (n <= FS_XENT_SMALL) {
+        FS_NAME(xent_small_rows)(x, target, weight, w_sum, eps, row_scale, scale, loss, g,
+                                 n_rows, n, flags);
+        return;
+    }
     const int stream = flags & FS_FLAG_STREAM;
     const double e = eps / (double)n;
     const int mode = eps == 0.0 ? FS_XENT_PLAIN : weight ? FS_XENT_WEIGHT : FS_XENT_UNIFORM;
