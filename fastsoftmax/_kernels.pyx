@@ -39,16 +39,16 @@ cdef extern from "_simd.h" nogil:
     void fs_softmax_backward_cols_f32(const float *dy, const float *y, float *dx, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
     void fs_softmax_backward_cols_f64(const double *dy, const double *y, double *dx, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
     void fs_xent_rows_f32(const float *x, const int64_t *target, const float *weight, double w_sum,
-                          double eps, const double *row_scale, double scale, double *loss, float *g,
+                          double eps, const double *row_scale, double scale, double *loss, float *g, float *work,
                           Py_ssize_t n_rows, Py_ssize_t n, int flags)
     void fs_xent_rows_f64(const double *x, const int64_t *target, const double *weight, double w_sum,
-                          double eps, const double *row_scale, double scale, double *loss, double *g,
+                          double eps, const double *row_scale, double scale, double *loss, double *g, double *work,
                           Py_ssize_t n_rows, Py_ssize_t n, int flags)
     void fs_xent_soft_rows_f32(const float *x, const float *q, const float *weight, double eps,
-                               const double *row_scale, double scale, double *loss, float *g,
+                               const double *row_scale, double scale, double *loss, float *g, float *work,
                                Py_ssize_t n_rows, Py_ssize_t n, int flags)
     void fs_xent_soft_rows_f64(const double *x, const double *q, const double *weight, double eps,
-                               const double *row_scale, double scale, double *loss, double *g,
+                               const double *row_scale, double scale, double *loss, double *g, double *work,
                                Py_ssize_t n_rows, Py_ssize_t n, int flags)
     void fs_exp_f32(const float *x, float *y, Py_ssize_t n)
     void fs_exp_f64(const double *x, double *y, Py_ssize_t n)
@@ -219,29 +219,35 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target, const f
     cdef const floating *qp = NULL if soft is None else &soft[0]
     cdef const floating *wp = NULL if weight is None else &weight[0]
     cdef const double *sp = NULL if row_scale is None else &row_scale[0]
+    cdef floating *work
     nt = min(num_threads, n_rows)
-    with nogil:
-        for t in prange(nt, schedule='static', num_threads=nt):
+    with nogil, parallel(num_threads=nt):
+        # a per-thread scratch row keeps the exps while the gradient is streamed
+        work = NULL
+        if stream and n * <Py_ssize_t>sizeof(floating) <= FS_ROW_CACHE_BYTES:
+            work = <floating *>malloc(n * sizeof(floating))
+        for t in prange(nt, schedule='static'):
             r0 = n_rows * t // nt
             r1 = n_rows * (t + 1) // nt
             if qp == NULL:
                 if floating is float:
                     fs_xent_rows_f32(&logits[r0 * n], tp + r0, wp, w_sum, label_smoothing,
                                      NULL if sp == NULL else sp + r0, scale, &loss[r0],
-                                     &grad[r0 * n], r1 - r0, n, flags)
+                                     &grad[r0 * n], work, r1 - r0, n, flags)
                 else:
                     fs_xent_rows_f64(&logits[r0 * n], tp + r0, wp, w_sum, label_smoothing,
                                      NULL if sp == NULL else sp + r0, scale, &loss[r0],
-                                     &grad[r0 * n], r1 - r0, n, flags)
+                                     &grad[r0 * n], work, r1 - r0, n, flags)
             else:
                 if floating is float:
                     fs_xent_soft_rows_f32(&logits[r0 * n], qp + r0 * n, wp, label_smoothing,
                                           NULL if sp == NULL else sp + r0, scale, &loss[r0],
-                                          &grad[r0 * n], r1 - r0, n, flags)
+                                          &grad[r0 * n], work, r1 - r0, n, flags)
                 else:
                     fs_xent_soft_rows_f64(&logits[r0 * n], qp + r0 * n, wp, label_smoothing,
                                           NULL if sp == NULL else sp + r0, scale, &loss[r0],
-                                          &grad[r0 * n], r1 - r0, n, flags)
+                                          &grad[r0 * n], work, r1 - r0, n, flags)
+        free(work)
 
 
 def exp(const floating[::1] x, floating[::1] y):

@@ -372,13 +372,13 @@ typedef struct {
     void (*backward_cols_f32)(const float *, const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
     void (*backward_cols_f64)(const double *, const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
     void (*xent_rows_f32)(const float *, const int64_t *, const float *, double, double,
-                          const double *, double, double *, float *, ptrdiff_t, ptrdiff_t, int);
+                          const double *, double, double *, float *, float *, ptrdiff_t, ptrdiff_t, int);
     void (*xent_rows_f64)(const double *, const int64_t *, const double *, double, double,
-                          const double *, double, double *, double *, ptrdiff_t, ptrdiff_t, int);
+                          const double *, double, double *, double *, double *, ptrdiff_t, ptrdiff_t, int);
     void (*xent_soft_rows_f32)(const float *, const float *, const float *, double,
-                               const double *, double, double *, float *, ptrdiff_t, ptrdiff_t, int);
+                               const double *, double, double *, float *, float *, ptrdiff_t, ptrdiff_t, int);
     void (*xent_soft_rows_f64)(const double *, const double *, const double *, double,
-                               const double *, double, double *, double *, ptrdiff_t, ptrdiff_t, int);
+                               const double *, double, double *, double *, double *, ptrdiff_t, ptrdiff_t, int);
     void (*exp_array_f32)(const float *, float *, ptrdiff_t);
     void (*exp_array_f64)(const double *, double *, ptrdiff_t);
 } fs_table;
@@ -462,20 +462,20 @@ void fs_softmax_backward_cols_f32(const float *dy, const float *y, float *dx, pt
 void fs_softmax_backward_cols_f64(const double *dy, const double *y, double *dx, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)
 { fs_kernel->backward_cols_f64(dy, y, dx, n, stride, width, flags); }
 void fs_xent_rows_f32(const float *x, const int64_t *target, const float *weight, double w_sum,
-                      double eps, const double *row_scale, double scale, double *loss, float *g,
+                      double eps, const double *row_scale, double scale, double *loss, float *g, float *work,
                       ptrdiff_t n_rows, ptrdiff_t n, int flags)
-{ fs_kernel->xent_rows_f32(x, target, weight, w_sum, eps, row_scale, scale, loss, g, n_rows, n, flags); }
+{ fs_kernel->xent_rows_f32(x, target, weight, w_sum, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
 void fs_xent_rows_f64(const double *x, const int64_t *target, const double *weight, double w_sum,
-                      double eps, const double *row_scale, double scale, double *loss, double *g,
+                      double eps, const double *row_scale, double scale, double *loss, double *g, double *work,
                       ptrdiff_t n_rows, ptrdiff_t n, int flags)
-{ fs_kernel->xent_rows_f64(x, target, weight, w_sum, eps, row_scale, scale, loss, g, n_rows, n, flags); }
+{ fs_kernel->xent_rows_f64(x, target, weight, w_sum, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
 void fs_xent_soft_rows_f32(const float *x, const float *q, const float *weight, double eps,
-                           const double *row_scale, double scale, double *loss, float *g,
+                           const double *row_scale, double scale, double *loss, float *g, float *work,
                            ptrdiff_t n_rows, ptrdiff_t n, int flags)
-{ fs_kernel->xent_soft_rows_f32(x, q, weight, eps, row_scale, scale, loss, g, n_rows, n, flags); }
+{ fs_kernel->xent_soft_rows_f32(x, q, weight, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
 void fs_xent_soft_rows_f64(const double *x, const double *q, const double *weight, double eps,
-                           const double *row_scale, double scale, double *loss, double *g,
+                           const double *row_scale, double scale, double *loss, double *g, double *work,
                            ptrdiff_t n_rows, ptrdiff_t n, int flags)
-{ fs_kernel->xent_soft_rows_f64(x, q, weight, eps, row_scale, scale, loss, g, n_rows, n, flags); }
+{ fs_kernel->xent_soft_rows_f64(x, q, weight, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
 void fs_exp_f32(const float *x, float *y, ptrdiff_t n) { fs_kernel->exp_array_f32(x, y, n); }
 void fs_exp_f64(const double *x, double *y, ptrdiff_t n) { fs_kernel->exp_array_f64(x, y, n); }

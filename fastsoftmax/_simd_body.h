@@ -501,12 +501,14 @@ static FS_TARGET void FS_NAME(exp_array)(const T *x, T *y, ptrdiff_t n)
 
 /*
  * g[j] = cp exp(x_j - m) - cw u_j for the row; returns sum u_j (m - x_j)
- * (0 in FS_XENT_PLAIN).  Blocked double sums as in sumexp.  `mode` and
- * `stream` are constants after inlining.
+ * (0 in FS_XENT_PLAIN).  The exps are read from e when it is not NULL (the
+ * sum pass stored them, so each logit costs one exp) and recomputed from x
+ * otherwise.  Blocked double sums as in sumexp.  `mode`, `stream` and
+ * whether e is NULL are constants after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) double
-FS_NAME(xent_grad_impl)(const T *x, const T *w, const T *q, T *g, ptrdiff_t n, T m, T cp,
-                        T cw, T c1_, T c2_, int mode, int stream)
+FS_NAME(xent_grad_impl)(const T *x, const T *e, const T *w, const T *q, T *g, ptrdiff_t n, T m,
+                        T cp, T cw, T c1_, T c2_, int mode, int stream)
 {
     const V vm = VSET(m), vcp = VSET(cp), vcw = VSET(cw), c1 = VSET(c1_), c2 = VSET(c2_);
     double s = 0.0, c = 0.0;
@@ -516,7 +518,7 @@ FS_NAME(xent_grad_impl)(const T *x, const T *w, const T *q, T *g, ptrdiff_t n, T
 #define FS_XENT_PART(k)                                                      \
     do {                                                                     \
         const V xv = VLOADN(x + i, k);                                       \
-        const V p = VEXP(VSUB(xv, vm));                                      \
+        const V p = e ? VLOADN(e + i, k) : VEXP(VSUB(xv, vm));               \
         if (mode == FS_XENT_PLAIN) {                                         \
             VSTOREN(g + i, VMUL(p, vcp), k);                                 \
         } else {                                                             \
@@ -540,15 +542,14 @@ FS_NAME(xent_grad_impl)(const T *x, const T *w, const T *q, T *g, ptrdiff_t n, T
         A a0 = AZERO;
         double tail = 0.0;
         for (i = b; i + W <= end; i += W) {
-            const V xv = VLOAD(x + i);
-            const V p = VEXP(VSUB(xv, vm));
+            const V p = e ? VLOAD(e + i) : VEXP(VSUB(VLOAD(x + i), vm));
             if (mode == FS_XENT_PLAIN) {
                 if (stream) VSTREAM(g + i, VMUL(p, vcp)); else VSTORE(g + i, VMUL(p, vcp));
             } else {
                 const V u = FS_XENT_U(mode, w, q, i, VLOAD, c1, c2);
                 const V gv = VSUB(VMUL(p, vcp), VMUL(u, vcw));
                 if (stream) VSTREAM(g + i, gv); else VSTORE(g + i, gv);
-                a0 = AADD(a0, VMUL(u, VSUB(vm, xv)));
+                a0 = AADD(a0, VMUL(u, VSUB(vm, VLOAD(x + i))));
             }
         }
         if (i < end) {
@@ -587,13 +588,16 @@ FS_NAME(xent_mass_impl)(const T *w, const T *q, ptrdiff_t n, T c1_, T c2_, int m
     return s + c;
 }
 
-static FS_TARGET double FS_NAME(xent_grad)(const T *x, const T *w, const T *q, T *g, ptrdiff_t n,
-                                           T m, T cp, T cw, T c1, T c2, int mode, int stream)
+static FS_TARGET double FS_NAME(xent_grad)(const T *x, const T *e, const T *w, const T *q, T *g,
+                                           ptrdiff_t n, T m, T cp, T cw, T c1, T c2, int mode,
+                                           int stream)
 {
+#define FS_XENT_CALL(E, M, S) FS_NAME(xent_grad_impl)(x, E, w, q, g, n, m, cp, cw, c1, c2, M, S)
 #define FS_XENT_CASE(M)                                                                 \
     case M:                                                                             \
-        return stream ? FS_NAME(xent_grad_impl)(x, w, q, g, n, m, cp, cw, c1, c2, M, 1) \
-                      : FS_NAME(xent_grad_impl)(x, w, q, g, n, m, cp, cw, c1, c2, M, 0);
+        if (e)                                                                          \
+            return stream ? FS_XENT_CALL(e, M, 1) : FS_XENT_CALL(e, M, 0);              \
+        return stream ? FS_XENT_CALL(NULL, M, 1) : FS_XENT_CALL(NULL, M, 0);
     switch (mode) {
         FS_XENT_CASE(FS_XENT_PLAIN)
         FS_XENT_CASE(FS_XENT_UNIFORM)
@@ -603,6 +607,29 @@ static FS_TARGET double FS_NAME(xent_grad)(const T *x, const T *w, const T *q, T
         FS_XENT_CASE(FS_XENT_SOFT_WEIGHT)
     }
 #undef FS_XENT_CASE
+#undef FS_XENT_CALL
+}
+
+/*
+ * The row's max m and sum of exps s; for a row that fits in cache the exps
+ * are also stored to *e (work, or the gradient row itself when not
+ * streaming), for the gradient pass to read instead of recomputing them.
+ * *e is NULL for longer rows and rows with no finite max.
+ */
+static FS_TARGET void FS_NAME(xent_stats)(const T *x, T *g, T *work, ptrdiff_t n, int stream,
+                                          T *m, double *s, const T **e)
+{
+    *e = NULL;
+    T *store = stream ? work : g;
+    if (store && (size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
+        *m = FS_NAME(row_max)(x, n);
+        if (*m > (T)-INFINITY && *m < (T)INFINITY) {
+            *s = FS_NAME(sumexp_store)(x, store, n, *m);
+            *e = store;
+        }
+        return;
+    }
+    FS_NAME(row_stats)(x, n, m, s);
 }
 
 /*
@@ -708,8 +735,8 @@ static FS_TARGET void FS_NAME(xent_small_rows)(const T *x, const int64_t *target
  */
 static FS_TARGET void FS_NAME(xent_rows)(const T *x, const int64_t *target, const T *weight,
                                          double w_sum, double eps, const double *row_scale,
-                                         double scale, double *loss, T *g, ptrdiff_t n_rows,
-                                         ptrdiff_t n, int flags)
+                                         double scale, double *loss, T *g, T *work,
+                                         ptrdiff_t n_rows, ptrdiff_t n, int flags)
 {
     if (n <= FS_XENT_SMALL) {
         FS_NAME(xent_small_rows)(x, target, weight, w_sum, eps, row_scale, scale, loss, g,
@@ -730,7 +757,8 @@ static FS_TARGET void FS_NAME(xent_rows)(const T *x, const int64_t *target, cons
         }
         T m;
         double s;
-        FS_NAME(row_stats)(xr, n, &m, &s);
+        const T *ex;
+        FS_NAME(xent_stats)(xr, gr, work, n, stream, &m, &s, &ex);
         if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
             loss[r] = NAN;
             FS_NAME(fill)(gr, n, (T)NAN);
@@ -739,7 +767,7 @@ static FS_TARGET void FS_NAME(xent_rows)(const T *x, const int64_t *target, cons
         const double sc = row_scale ? scale * row_scale[r] : scale;
         const double wt = weight ? (double)weight[t] : 1.0;
         const double b = (1.0 - eps) * wt, a = b + e * w_sum;
-        const double acc = FS_NAME(xent_grad)(xr, weight, NULL, gr, n, m, (T)(sc * a / s),
+        const double acc = FS_NAME(xent_grad)(xr, ex, weight, NULL, gr, n, m, (T)(sc * a / s),
                                               (T)(sc * e), 0, 0, mode, stream);
         /* the target's entry again in double: a p_t - b cancels when p_t ~ 1 */
         const double pt = exp((double)xr[t] - (double)m) / s;
@@ -756,7 +784,8 @@ static FS_TARGET void FS_NAME(xent_rows)(const T *x, const int64_t *target, cons
  */
 static FS_TARGET void FS_NAME(xent_soft_rows)(const T *x, const T *q, const T *weight, double eps,
                                               const double *row_scale, double scale, double *loss,
-                                              T *g, ptrdiff_t n_rows, ptrdiff_t n, int flags)
+                                              T *g, T *work, ptrdiff_t n_rows, ptrdiff_t n,
+                                              int flags)
 {
     const int stream = flags & FS_FLAG_STREAM;
     const T c1 = (T)(1.0 - eps), c2 = (T)(eps / (double)n);
@@ -766,7 +795,8 @@ static FS_TARGET void FS_NAME(xent_soft_rows)(const T *x, const T *q, const T *w
         T *gr = g + r * n;
         T m;
         double s;
-        FS_NAME(row_stats)(xr, n, &m, &s);
+        const T *ex;
+        FS_NAME(xent_stats)(xr, gr, work, n, stream, &m, &s, &ex);
         if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
             loss[r] = NAN;
             FS_NAME(fill)(gr, n, (T)NAN);
@@ -775,8 +805,8 @@ static FS_TARGET void FS_NAME(xent_soft_rows)(const T *x, const T *q, const T *w
         const double sc = row_scale ? scale * row_scale[r] : scale;
         const double a = weight ? FS_NAME(xent_mass_impl)(weight, qr, n, c1, c2, FS_XENT_SOFT_WEIGHT)
                                 : FS_NAME(xent_mass_impl)(weight, qr, n, c1, c2, FS_XENT_SOFT);
-        const double acc = FS_NAME(xent_grad)(xr, weight, qr, gr, n, m, (T)(sc * a / s), (T)sc,
-                                              c1, c2, mode, stream);
+        const double acc = FS_NAME(xent_grad)(xr, ex, weight, qr, gr, n, m, (T)(sc * a / s),
+                                              (T)sc, c1, c2, mode, stream);
         loss[r] = a * log(s) + acc;
     }
     if (stream)
