@@ -113,14 +113,21 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
         denom = float(n_rows) if sw is None else float(np.sum(sw))
     else:
         q = None
-        ignored = (a.target == a.ignore_index).reshape(-1)
-        # the kernel reads a negative index as "ignored"
-        t = a.target.reshape(-1).astype(np.int64)
-        t[ignored] = -1
+        # The kernel skips any index outside [0, n).  Validation left only
+        # ignore_index outside that range, so only an ignored real class
+        # needs marking.
+        t = a.target.reshape(-1)
+        if 0 <= a.ignore_index < n:
+            ignored = t == a.ignore_index
+            t = t.astype(np.int64)
+            t[ignored] = -1
+        else:
+            t = np.ascontiguousarray(t, dtype=np.int64)
         denom = 0.0
         if a.reduction == "mean":
-            w_t = (~ignored).astype(np.float64) if a.weight is None else \
-                np.where(ignored, 0.0, a.weight[np.maximum(t, 0)].astype(np.float64))
+            valid = (t >= 0) & (t < n)
+            w_t = valid.astype(np.float64) if a.weight is None else \
+                np.where(valid, a.weight[np.where(valid, t, 0)], 0).astype(np.float64)
             denom = float(np.sum(w_t if sw is None else w_t * sw))
     with np.errstate(divide="ignore", invalid="ignore"):
         # no samples left: loss 0/0 = NaN, as PyTorch

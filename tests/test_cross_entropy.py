@@ -376,3 +376,26 @@ def test_streamed_gradient_matches(n, dtype, simd, num_threads):
         _assert_close(out[1][0], ref_loss.astype(np.float64), dtype, "streamed loss")
         scale = (0.5 * sw)[:, None]
         _assert_close(out[1][1], ref_grad.astype(np.float64) * scale, dtype, "streamed grad")
+
+
+@pytest.mark.parametrize("ignore_index", [-100, 0, 2, 7, 2**40])
+@pytest.mark.parametrize("tdtype", [np.int64, np.int32, np.uint8, np.uint64])
+def test_ignore_index_anywhere(ignore_index, tdtype):
+    # ignore_index below, inside or above the class range, in any integer dtype
+    if ignore_index < 0 and np.dtype(tdtype).kind == "u" or \
+            ignore_index > np.iinfo(tdtype).max:
+        pytest.skip("ignore_index not representable in the target dtype")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 4))
+    t = rng.integers(0, 4, 12)
+    t[[1, 5, 6]] = ignore_index
+    t = t.astype(tdtype)
+    w = np.array([0.5, 1.0, 2.0, 3.0])
+    for reduction in REDUCTIONS:
+        kw = dict(weight=w, ignore_index=ignore_index, reduction=reduction, label_smoothing=0.1)
+        loss, grad = fs.cross_entropy(x, t, return_grad=True, **kw)
+        r_loss, r_grad = _reference.cross_entropy(x, t, return_grad=True, **kw)
+        t_loss, t_grad = torch_cross_entropy(x, t.astype(np.int64), -1, w, ignore_index,
+                                             reduction, 0.1)
+        for actual, desired in ((loss, r_loss), (grad, r_grad), (loss, t_loss), (grad, t_grad)):
+            _assert_close(actual, desired, np.float64, f"ignore_index={ignore_index}")
