@@ -133,7 +133,8 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
         # no samples left: loss 0/0 = NaN, as PyTorch
         scale = float(np.float64(1.0) / denom) if a.reduction == "mean" else 1.0
 
-    loss_rows = np.zeros(n_rows, dtype=np.float64)
+    # the kernel writes every row's loss; with no classes there is nothing to run
+    loss_rows = np.empty(n_rows, dtype=np.float64) if x.size else np.zeros(n_rows)
     grad = np.empty(x.shape, dtype=compute)
     if x.size:
         threads = _api._threads_for(num_threads, x.size)
