@@ -31,6 +31,19 @@
 /* Rows per block of the column kernels' online statistics. */
 #define FS_CBLOCK 16
 
+/* What the per-class factor u of the cross-entropy kernels is (see _simd_body.h). */
+#define FS_XENT_PLAIN 0        /* no smoothing term: u unused */
+#define FS_XENT_UNIFORM 1      /* u = 1: label smoothing without class weights */
+#define FS_XENT_WEIGHT 2       /* u = weight: label smoothing with class weights */
+#define FS_XENT_SOFT 3         /* u = (1 - eps) q + eps / n: probability targets */
+#define FS_XENT_SOFT_WEIGHT 4  /* u = weight ((1 - eps) q + eps / n) */
+/*
+ * Class-index rows of at most this many classes go through the chunked
+ * small-row kernel, FS_XENT_CHUNK elements (4-8 KiB, in L1) at a time.
+ */
+#define FS_XENT_SMALL 64
+#define FS_XENT_CHUNK 1024
+
 /* Neumaier's compensated addition: s + c carries the sum to about 1 ulp. */
 static inline void fs_neumaier(double *s, double *c, double v)
 {
@@ -434,6 +447,8 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
     X(logsumexp_cols_f32) X(logsumexp_cols_f64)                              \
     X(backward_rows_f32) X(backward_rows_f64)                                \
     X(backward_cols_f32) X(backward_cols_f64)                                \
+    X(xent_rows_f32) X(xent_rows_f64)                                        \
+    X(xent_soft_rows_f32) X(xent_soft_rows_f64)                              \
     X(exp_array_f32) X(exp_array_f64)
 
 typedef struct {
@@ -449,6 +464,14 @@ typedef struct {
     void (*backward_rows_f64)(const double *, const double *, double *, ptrdiff_t, ptrdiff_t, int);
     void (*backward_cols_f32)(const float *, const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
     void (*backward_cols_f64)(const double *, const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
+    void (*xent_rows_f32)(const float *, const int64_t *, const float *, double, double,
+                          const double *, double, double *, float *, float *, ptrdiff_t, ptrdiff_t, int);
+    void (*xent_rows_f64)(const double *, const int64_t *, const double *, double, double,
+                          const double *, double, double *, double *, double *, ptrdiff_t, ptrdiff_t, int);
+    void (*xent_soft_rows_f32)(const float *, const float *, const float *, double,
+                               const double *, double, double *, float *, float *, ptrdiff_t, ptrdiff_t, int);
+    void (*xent_soft_rows_f64)(const double *, const double *, const double *, double,
+                               const double *, double, double *, double *, double *, ptrdiff_t, ptrdiff_t, int);
     void (*exp_array_f32)(const float *, float *, ptrdiff_t);
     void (*exp_array_f64)(const double *, double *, ptrdiff_t);
 } fs_table;
@@ -531,5 +554,21 @@ void fs_softmax_backward_cols_f32(const float *dy, const float *y, float *dx, pt
 { fs_kernel->backward_cols_f32(dy, y, dx, n, stride, width, flags); }
 void fs_softmax_backward_cols_f64(const double *dy, const double *y, double *dx, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)
 { fs_kernel->backward_cols_f64(dy, y, dx, n, stride, width, flags); }
+void fs_xent_rows_f32(const float *x, const int64_t *target, const float *weight, double w_sum,
+                      double eps, const double *row_scale, double scale, double *loss, float *g, float *work,
+                      ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->xent_rows_f32(x, target, weight, w_sum, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
+void fs_xent_rows_f64(const double *x, const int64_t *target, const double *weight, double w_sum,
+                      double eps, const double *row_scale, double scale, double *loss, double *g, double *work,
+                      ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->xent_rows_f64(x, target, weight, w_sum, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
+void fs_xent_soft_rows_f32(const float *x, const float *q, const float *weight, double eps,
+                           const double *row_scale, double scale, double *loss, float *g, float *work,
+                           ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->xent_soft_rows_f32(x, q, weight, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
+void fs_xent_soft_rows_f64(const double *x, const double *q, const double *weight, double eps,
+                           const double *row_scale, double scale, double *loss, double *g, double *work,
+                           ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->xent_soft_rows_f64(x, q, weight, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
 void fs_exp_f32(const float *x, float *y, ptrdiff_t n) { fs_kernel->exp_array_f32(x, y, n); }
 void fs_exp_f64(const double *x, double *y, ptrdiff_t n) { fs_kernel->exp_array_f64(x, y, n); }
