@@ -135,7 +135,7 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
 
     # the kernel writes every row's loss; with no classes there is nothing to run
     loss_rows = np.empty(n_rows, dtype=np.float64) if x.size else np.zeros(n_rows)
-    grad = np.empty(x.shape, dtype=compute)
+    grad = _api.aligned_empty(x.shape, compute)
     if x.size:
         threads = _api._threads_for(num_threads, x.size)
         w_sum = float(n) if a.weight is None else float(np.sum(a.weight, dtype=np.float64))
