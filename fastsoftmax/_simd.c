@@ -64,7 +64,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #define VLOAD(p) (*(p))
 #define VSTORE(p, v) (*(p) = (v))
 #define VSTREAM(p, v) (*(p) = (v))
-#define VALIGNED(p) 1
+#define VHEAD(p) 0
 #define VFENCE() ((void)0)
 #define VSET(c) (c)
 #define VADD(a, b) ((a) + (b))
@@ -118,7 +118,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #undef VLOAD
 #undef VSTORE
 #undef VSTREAM
-#undef VALIGNED
+#undef VHEAD
 #undef VFENCE
 #undef VSET
 #undef VADD
@@ -348,7 +348,7 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
                             _mm256_castsi256_pd(mask));
 }
 
-#define VALIGNED(p) (((uintptr_t)(p) & 31) == 0)
+#define VHEAD(p) ((ptrdiff_t)((32 - ((uintptr_t)(p) & 31)) & 31) / (ptrdiff_t)sizeof(*(p)))
 #define VFENCE() _mm_sfence()
 
 #define T float

@@ -22,7 +22,8 @@
  *                                           double in scalar C); AHSUM adds the lanes in
  *                                           double and returns a double
  *   SACC(s, v)                              s[0..W) += v, s a double array
- *   VALIGNED(p)                             whether p is aligned for VSTREAM
+ *   VHEAD(p)                                elements from p to the first address aligned
+ *                                           for VSTREAM (0 to W - 1)
  *   VFENCE()                                order non-temporal stores
  *
  * Numerics shared by every variant:
@@ -180,10 +181,12 @@ static FS_TARGET void FS_NAME(row_stats)(const T *x, ptrdiff_t n, T *m, double *
     do {                                                                     \
         ptrdiff_t i_ = 0;                                                    \
         if (stream) {                                                        \
-            for (; i_ < (n) && !VALIGNED((y) + i_); i_ += 1) {               \
-                V a = VLOADN((SA) + i_, 1), b = VLOADN((SB) + i_, 1);        \
+            /* one masked store up to the first aligned element */           \
+            i_ = VHEAD(y) < (n) ? VHEAD(y) : (n);                            \
+            if (i_ > 0) {                                                    \
+                V a = VLOADN((SA), i_), b = VLOADN((SB), i_);                \
                 (void)a; (void)b;                                            \
-                VSTOREN((y) + i_, (EXPR), 1);                                \
+                VSTOREN((y), (EXPR), i_);                                    \
             }                                                                \
             for (; i_ + W <= (n); i_ += W) {                                 \
                 V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                \
@@ -533,7 +536,7 @@ FS_NAME(xent_grad_impl)(const T *x, const T *e, const T *w, const T *q, T *g, pt
     double s = 0.0, c = 0.0;
     T lane[W];
     ptrdiff_t i = 0;
-    /* k lanes from i: the row's tail, or single lanes up to streaming alignment */
+    /* k lanes from i: the row's tail, or the head up to streaming alignment */
 #define FS_XENT_PART(k)                                                      \
     do {                                                                     \
         const V xv = VLOADN(x + i, k);                                       \
@@ -550,9 +553,10 @@ FS_NAME(xent_grad_impl)(const T *x, const T *e, const T *w, const T *q, T *g, pt
     } while (0)
     if (stream) {
         double tail = 0.0;
-        for (; i < n && !VALIGNED(g + i); i++) {
-            const ptrdiff_t k = 1;
+        const ptrdiff_t k = VHEAD(g) < n ? VHEAD(g) : n;
+        if (k > 0) {
             FS_XENT_PART(k);
+            i = k;
         }
         s = tail;
     }

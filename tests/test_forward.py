@@ -81,6 +81,15 @@ def test_large_output_streams_correctly(simd):
                                rtol=1e-12)
     np.testing.assert_allclose(fs.log_softmax(x), scipy_special.log_softmax(x, axis=-1),
                                rtol=1e-12, atol=1e-13)
+    # rows of 1001 doubles into a buffer one element off: every head length
+    for dtype in (np.float32, np.float64):
+        xd = x.astype(dtype)
+        buf = np.empty(xd.size + 1, dtype)
+        out = buf[1:].reshape(xd.shape)
+        for f, ref in ((fs.softmax, scipy_special.softmax),
+                       (fs.log_softmax, scipy_special.log_softmax)):
+            f(xd, out=out)
+            np.testing.assert_allclose(out, ref(xd, axis=-1), **tolerance(dtype))
 
 
 # ---------------------------------------------------------------- semantics --
