@@ -162,24 +162,30 @@ class _Plan:
         shape = arrays[0].shape
         ndim = len(shape)
         c = all(a.flags.c_contiguous for a in arrays)
-        f = all(a.flags.f_contiguous for a in arrays)
+        f = not c and all(a.flags.f_contiguous for a in arrays)
         self.perm, copy = _layout(ndim, c, f, axes)
-        copy = copy or not (c or f)
-        self.identity = self.perm == tuple(range(ndim))
-        self.inv = tuple(sorted(range(ndim), key=self.perm.__getitem__))
-        self.kshape = tuple(shape[p] for p in self.perm)
-        kaxes = [self.perm.index(a) for a in axes]
-        a0, a1 = (min(kaxes), max(kaxes)) if kaxes else (ndim, ndim - 1)
+        self.identity = c and not copy
+        if self.identity:       # the common case, kept cheap for small inputs
+            self.inv = self.perm
+            self.kshape = shape
+            self.arrays = arrays
+        else:
+            copy = copy or not (c or f)
+            self.inv = tuple(sorted(range(ndim), key=self.perm.__getitem__))
+            self.kshape = tuple(shape[p] for p in self.perm)
+            if copy:
+                self.arrays = [np.ascontiguousarray(a.transpose(self.perm)) for a in arrays]
+            else:
+                self.arrays = [a.transpose(self.perm) for a in arrays]
+        if axes:
+            a0 = axes[0] if self.identity else min(self.perm.index(a) for a in axes)
+            a1 = a0 + len(axes) - 1
+        else:
+            a0, a1 = ndim, ndim - 1
         self.outer = math.prod(self.kshape[:a0])
         self.n = math.prod(self.kshape[a0:a1 + 1])
         self.inner = math.prod(self.kshape[a1 + 1:])
         self.kept = tuple(p for p in self.perm if p not in axes)
-        if self.identity and not copy:
-            self.arrays = list(arrays)
-        elif copy:
-            self.arrays = [np.ascontiguousarray(a.transpose(self.perm)) for a in arrays]
-        else:
-            self.arrays = [a.transpose(self.perm) for a in arrays]
 
     def flat(self, i):
         return self.arrays[i].reshape(-1)
@@ -214,6 +220,8 @@ def aligned_empty(shape, dtype, align=64):
     """
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < STREAM_BYTES:       # only streamed outputs need it
+        return np.empty(shape, dtype)
     buf = np.empty(nbytes + align, dtype=np.uint8)
     offset = -buf.ctypes.data % align
     return buf[offset:offset + nbytes].view(dtype).reshape(shape)
