@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     torch = None
 
 LIBRARIES = ["fastsoftmax", "numpy", "scipy", "torch"]
+COLORS = {"fastsoftmax": "C0", "numpy": "C1", "scipy": "C2", "torch": "C3"}
 FUNCTIONS = ["softmax", "log_softmax", "logsumexp", "softmax_backward",
              "log_softmax_backward", "cross_entropy"]
 # The memory-bound floor of each function as a ratio to the copy: read one
@@ -229,7 +230,7 @@ def write_plot(rows, info, path):
             sel = [r for r in rows if r["function"] == function and r["library"] == library]
             if sel:
                 ax.plot([r["n_cols"] for r in sel], [r["ratio_to_copy"] for r in sel],
-                        marker="o", label=library)
+                        marker="o", color=COLORS[library], label=library)
         ax.axhline(FLOORS[function], color="grey", linestyle="--", linewidth=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
