@@ -8,8 +8,9 @@ from ._api import (
     softmax_backward,
     softmax_jacobian,
 )
+from ._cross_entropy import cross_entropy
 from ._config import get_config, show_config
-from .layers import LogSoftmax, Softmax
+from .layers import CrossEntropyLoss, LogSoftmax, Softmax
 
 __version__ = "0.1.0"
 
@@ -20,8 +21,10 @@ __all__ = [
     "softmax_backward",
     "log_softmax_backward",
     "softmax_jacobian",
+    "cross_entropy",
     "Softmax",
     "LogSoftmax",
+    "CrossEntropyLoss",
     "get_config",
     "show_config",
 ]

@@ -17,6 +17,7 @@ import numpy as np
 from . import _reference
 from ._validation import (
     as_array,
+    backward_args,
     as_mask,
     check_num_threads,
     check_out,
@@ -92,30 +93,35 @@ def _set_simd(name):
     return _ISA_NAMES[_kernels.select_isa(_ISA_NAMES.index(name))]
 
 
+def _cgroup_cpu_quota():
+    """The cgroup CPU quota in CPUs (v2 cpu.max, or v1 cfs), or None."""
+    try:  # cgroup v2
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            q, p = f.read().split()[:2]
+        return None if q == "max" else int(q) / int(p)
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            q = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            p = int(f.read())
+        return q / p if q > 0 and p > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+_CGROUP_QUOTA = _cgroup_cpu_quota()   # fixed for the life of the process
+
+
 def _usable_cpus():
     """CPUs this process may run on: affinity mask and cgroup CPU quota."""
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
-    quota = None
-    try:  # cgroup v2
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            q, p = f.read().split()[:2]
-            if q != "max":
-                quota = int(q) / int(p)
-    except (OSError, ValueError):
-        try:  # cgroup v1
-            with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
-                q = int(f.read())
-            with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
-                p = int(f.read())
-            if q > 0 and p > 0:
-                quota = q / p
-        except (OSError, ValueError):
-            pass
-    if quota is not None:
-        n = min(n, max(1, math.ceil(quota)))
+    if _CGROUP_QUOTA is not None:
+        n = min(n, max(1, math.ceil(_CGROUP_QUOTA)))
     return max(1, n)
 
 
@@ -133,21 +139,18 @@ def default_num_threads():
 def _threads_for(num_threads, size):
     num_threads = check_num_threads(num_threads)
     if num_threads is None:
-        num_threads = default_num_threads()
-        if size < SERIAL_THRESHOLD:
-            num_threads = 1
+        num_threads = 1 if size < SERIAL_THRESHOLD else default_num_threads()
     return num_threads
 
 
-def _layout(shape, strides_c, strides_f, axes):
+def _layout(ndim, c_contiguous, f_contiguous, axes):
     """The permutation bringing the arrays to a C-contiguous order in which
     ``axes`` are adjacent, and whether that needs a copy."""
-    ndim = len(shape)
     adjacent = all(b == a + 1 for a, b in zip(axes, axes[1:]))
-    if adjacent and strides_c:
+    if adjacent and c_contiguous:
         return tuple(range(ndim)), False
-    if adjacent and strides_f:
-        return tuple(reversed(range(ndim))), False
+    if adjacent and f_contiguous:
+        return tuple(range(ndim - 1, -1, -1)), False
     kept = [a for a in range(ndim) if a not in axes]
     return tuple(kept) + tuple(axes), True
 
@@ -157,34 +160,37 @@ class _Plan:
 
     def __init__(self, arrays, axes):
         shape = arrays[0].shape
+        ndim = len(shape)
         c = all(a.flags.c_contiguous for a in arrays)
         f = all(a.flags.f_contiguous for a in arrays)
-        self.perm, copy = _layout(shape, c, f, axes)
-        if not (c or f):
-            copy = True
-        self.inv = tuple(np.argsort(self.perm))
+        self.perm, copy = _layout(ndim, c, f, axes)
+        copy = copy or not (c or f)
+        self.identity = self.perm == tuple(range(ndim))
+        self.inv = tuple(sorted(range(ndim), key=self.perm.__getitem__))
         self.kshape = tuple(shape[p] for p in self.perm)
         kaxes = [self.perm.index(a) for a in axes]
-        a0, a1 = (min(kaxes), max(kaxes)) if kaxes else (len(shape), len(shape) - 1)
+        a0, a1 = (min(kaxes), max(kaxes)) if kaxes else (ndim, ndim - 1)
         self.outer = math.prod(self.kshape[:a0])
         self.n = math.prod(self.kshape[a0:a1 + 1])
         self.inner = math.prod(self.kshape[a1 + 1:])
         self.kept = tuple(p for p in self.perm if p not in axes)
-        self.arrays = [
-            np.ascontiguousarray(a.transpose(self.perm)) if copy else a.transpose(self.perm)
-            for a in arrays
-        ]
+        if self.identity and not copy:
+            self.arrays = list(arrays)
+        elif copy:
+            self.arrays = [np.ascontiguousarray(a.transpose(self.perm)) for a in arrays]
+        else:
+            self.arrays = [a.transpose(self.perm) for a in arrays]
 
     def flat(self, i):
         return self.arrays[i].reshape(-1)
 
     def user_view(self, kernel_array):
         """A kernel-order array of kshape seen in the user's axis order."""
-        return kernel_array.transpose(self.inv)
+        return kernel_array if self.identity else kernel_array.transpose(self.inv)
 
     def kernel_view(self, user_array):
         """``user_array`` in kernel order, or None if that is not C-contiguous."""
-        k = user_array.transpose(self.perm)
+        k = user_array if self.identity else user_array.transpose(self.perm)
         return k if k.flags.c_contiguous else None
 
     def tile(self, itemsize, num_threads):
@@ -197,6 +203,20 @@ class _Plan:
         while t > 16 and self.outer * -(-self.inner // t) < 4 * num_threads:
             t //= 2
         return max(16, t - t % 16)
+
+
+def aligned_empty(shape, dtype, align=64):
+    """``np.empty`` whose data starts on an ``align``-byte boundary.
+
+    NumPy only guarantees 16 bytes; with 64, rows whose byte length is a
+    multiple of 32 all start aligned, so the kernels can stream them out
+    with non-temporal stores without a masked head and tail per row.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    buf = np.empty(nbytes + align, dtype=np.uint8)
+    offset = -buf.ctypes.data % align
+    return buf[offset:offset + nbytes].view(dtype).reshape(shape)
 
 
 def _output_into(out, plan, shape, result, compute, sources):
@@ -214,7 +234,7 @@ def _output_into(out, plan, shape, result, compute, sources):
             overlap = any(np.may_share_memory(s, k) for s in sources)
             if not overlap or same:
                 return k, True
-    return np.empty(plan.kshape, dtype=compute), False
+    return aligned_empty(plan.kshape, compute), False
 
 
 def _prepare_forward(x, axis, where, dtype, num_threads, name="x"):
@@ -369,7 +389,7 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
                            plan.tile(compute.itemsize, threads))
         # the result is C-ordered over the kept axes in kernel order
         kshape = tuple(x.shape[p] for p in plan.kept)
-        order = np.argsort(plan.kept)
+        order = sorted(range(len(plan.kept)), key=plan.kept.__getitem__)
         res = res_k.reshape(kshape).transpose(order).astype(result, copy=False)
     if keepdims:
         res = np.expand_dims(res, axes)
@@ -378,17 +398,8 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
 
 def _backward_impl(grad_output, output, axis, where, out, num_threads, log):
     ref = _reference.log_softmax_backward if log else _reference.softmax_backward
-    dy = as_array(grad_output, "grad_output")
-    y = as_array(output, "output")
-    if dy.shape != y.shape:
-        raise ValueError(
-            f"grad_output has shape {dy.shape} but output has shape {y.shape}; they must match"
-        )
-    c1, r1 = resolve_dtype(dy.dtype, name="grad_output")
-    c2, r2 = resolve_dtype(y.dtype, name="output")
-    compute, result = np.promote_types(c1, c2), np.promote_types(r1, r2)
-    axes = normalize_axes(axis, y.ndim)
-    mask = as_mask(where, y.shape)
+    dy, y, compute, result, axes, mask = backward_args(grad_output, output, axis, where,
+                                                       num_threads)
     threads = _threads_for(num_threads, y.size)
     if BACKEND == "numpy" or compute not in (np.float32, np.float64) or y.ndim == 0:
         return ref(dy, y, axis, where=where, out=out, num_threads=num_threads)

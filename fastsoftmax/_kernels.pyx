@@ -15,6 +15,7 @@ checks, no wraparound, C division) are set once, in ``setup.py``.
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 
@@ -37,6 +38,18 @@ cdef extern from "_simd.h" nogil:
     void fs_softmax_backward_rows_f64(const double *dy, const double *y, double *dx, Py_ssize_t n_rows, Py_ssize_t n, int flags)
     void fs_softmax_backward_cols_f32(const float *dy, const float *y, float *dx, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
     void fs_softmax_backward_cols_f64(const double *dy, const double *y, double *dx, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
+    void fs_xent_rows_f32(const float *x, const int64_t *target, const float *weight, double w_sum,
+                          double eps, const double *row_scale, double scale, double *loss, float *g, float *work,
+                          Py_ssize_t n_rows, Py_ssize_t n, int flags)
+    void fs_xent_rows_f64(const double *x, const int64_t *target, const double *weight, double w_sum,
+                          double eps, const double *row_scale, double scale, double *loss, double *g, double *work,
+                          Py_ssize_t n_rows, Py_ssize_t n, int flags)
+    void fs_xent_soft_rows_f32(const float *x, const float *q, const float *weight, double eps,
+                               const double *row_scale, double scale, double *loss, float *g, float *work,
+                               Py_ssize_t n_rows, Py_ssize_t n, int flags)
+    void fs_xent_soft_rows_f64(const double *x, const double *q, const double *weight, double eps,
+                               const double *row_scale, double scale, double *loss, double *g, double *work,
+                               Py_ssize_t n_rows, Py_ssize_t n, int flags)
     void fs_exp_f32(const float *x, float *y, Py_ssize_t n)
     void fs_exp_f64(const double *x, double *y, Py_ssize_t n)
 
@@ -186,6 +199,55 @@ def softmax_backward(const floating[::1] dy, const floating[::1] y, floating[::1
                 else:
                     fs_softmax_backward_cols_f64(&dy[base], &y[base], &dx[base], n, inner,
                                                  min(tile, inner - j0), flags)
+
+
+def cross_entropy(const floating[::1] logits, const int64_t[::1] target, const floating[::1] soft,
+                  const floating[::1] weight, double w_sum, double label_smoothing,
+                  const double[::1] row_scale, double scale, double[::1] loss,
+                  floating[::1] grad, Py_ssize_t n_rows, Py_ssize_t n, int num_threads, bint stream):
+    """Fused cross-entropy of n_rows contiguous rows of n logits.
+
+    Either ``target`` (class indices, one per row; outside [0, n) means
+    ignored) or ``soft`` (probabilities shaped like ``logits``) is given, the
+    other is None.  ``weight`` and ``row_scale`` may be None.  Writes the
+    rows' own losses to ``loss`` and the gradient, scaled by
+    ``scale * row_scale[r]``, to ``grad``.
+    """
+    cdef int flags = _flags(False, stream)
+    cdef Py_ssize_t t, r0, r1, nt
+    cdef const int64_t *tp = NULL if target is None else &target[0]
+    cdef const floating *qp = NULL if soft is None else &soft[0]
+    cdef const floating *wp = NULL if weight is None else &weight[0]
+    cdef const double *sp = NULL if row_scale is None else &row_scale[0]
+    cdef floating *work
+    nt = min(num_threads, n_rows)
+    with nogil, parallel(num_threads=nt):
+        # a per-thread scratch row keeps the exps while the gradient is streamed
+        work = NULL
+        if stream and n * <Py_ssize_t>sizeof(floating) <= FS_ROW_CACHE_BYTES:
+            work = <floating *>malloc(n * sizeof(floating))
+        for t in prange(nt, schedule='static'):
+            r0 = n_rows * t // nt
+            r1 = n_rows * (t + 1) // nt
+            if qp == NULL:
+                if floating is float:
+                    fs_xent_rows_f32(&logits[r0 * n], tp + r0, wp, w_sum, label_smoothing,
+                                     NULL if sp == NULL else sp + r0, scale, &loss[r0],
+                                     &grad[r0 * n], work, r1 - r0, n, flags)
+                else:
+                    fs_xent_rows_f64(&logits[r0 * n], tp + r0, wp, w_sum, label_smoothing,
+                                     NULL if sp == NULL else sp + r0, scale, &loss[r0],
+                                     &grad[r0 * n], work, r1 - r0, n, flags)
+            else:
+                if floating is float:
+                    fs_xent_soft_rows_f32(&logits[r0 * n], qp + r0 * n, wp, label_smoothing,
+                                          NULL if sp == NULL else sp + r0, scale, &loss[r0],
+                                          &grad[r0 * n], work, r1 - r0, n, flags)
+                else:
+                    fs_xent_soft_rows_f64(&logits[r0 * n], qp + r0 * n, wp, label_smoothing,
+                                          NULL if sp == NULL else sp + r0, scale, &loss[r0],
+                                          &grad[r0 * n], work, r1 - r0, n, flags)
+        free(work)
 
 
 def exp(const floating[::1] x, floating[::1] y):

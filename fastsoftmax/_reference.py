@@ -11,8 +11,10 @@ import numpy as np
 
 from ._validation import (
     as_array,
+    backward_args,
     as_mask,
     check_num_threads,
+    check_cross_entropy,
     check_out,
     normalize_axes,
     resolve_dtype,
@@ -25,6 +27,7 @@ __all__ = [
     "softmax_backward",
     "log_softmax_backward",
     "softmax_jacobian",
+    "cross_entropy",
 ]
 
 
@@ -102,19 +105,8 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
 
 
 def _prepare_backward(grad_output, output, axis, where, num_threads):
-    dy = as_array(grad_output, "grad_output")
-    y = as_array(output, "output")
-    if dy.shape != y.shape:
-        raise ValueError(
-            f"grad_output has shape {dy.shape} but output has shape {y.shape}; they must match"
-        )
-    compute, _ = resolve_dtype(dy.dtype, name="grad_output")
-    compute_y, _ = resolve_dtype(y.dtype, name="output")
-    result = np.promote_types(resolve_dtype(dy.dtype)[1], resolve_dtype(y.dtype)[1])
-    compute = np.promote_types(compute, compute_y)
-    axes = normalize_axes(axis, y.ndim)
-    check_num_threads(num_threads)
-    mask = as_mask(where, y.shape)
+    dy, y, compute, result, axes, mask = backward_args(grad_output, output, axis, where,
+                                                       num_threads)
     dyc = np.asarray(dy, dtype=compute)
     yc = np.asarray(y, dtype=compute)
     if y.ndim == 0:
@@ -158,3 +150,57 @@ def softmax_jacobian(output, axis=-1):
     idx = np.arange(yc.shape[-1])
     jac[..., idx, idx] += yc
     return jac.astype(result, copy=False)
+
+
+def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, ignore_index=-100,
+                  reduction="mean", label_smoothing=0.0, return_grad=False, num_threads=None):
+    """PyTorch's cross-entropy written out: log-probabilities, one-hot rows,
+    and the gradient ``d(loss)/d(logits)`` from ``-log p_c``'s derivative
+    ``p - onehot(c)``.  Computed in float64 (longdouble stays longdouble)."""
+    a = check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_index,
+                            reduction, label_smoothing)
+    check_num_threads(num_threads)
+    work = np.promote_types(a.compute, np.float64)
+    x = np.moveaxis(np.asarray(a.logits, dtype=work), a.axis, -1)
+    n, eps = a.n_classes, a.label_smoothing
+    w = np.ones(n, dtype=work) if a.weight is None else a.weight.astype(work)
+    logp = log_softmax(x, -1)
+    p = softmax(x, -1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if a.soft:
+            q = np.moveaxis(np.asarray(a.target, dtype=work), a.axis, -1)
+            u = w * ((1 - eps) * q + eps / n)
+            row_loss = -np.sum(logp * u, axis=-1)
+            row_grad = p * np.sum(u, axis=-1, keepdims=True) - u
+            row_denom = np.ones(x.shape[:-1], dtype=work)
+            keep = np.ones(x.shape[:-1], dtype=bool)
+        else:
+            keep = a.target != a.ignore_index
+            tc = np.where(keep, a.target, 0).astype(np.intp)
+            onehot = np.arange(n) == tc[..., None]
+            w_t = w[tc]
+            nll = -np.take_along_axis(logp, tc[..., None], axis=-1)[..., 0]
+            row_loss = (1 - eps) * w_t * nll
+            row_grad = (1 - eps) * w_t[..., None] * (p - onehot)
+            if eps > 0:
+                row_loss = row_loss + eps / n * -np.sum(w * logp, axis=-1)
+                row_grad = row_grad + eps / n * (np.sum(w) * p - w)
+            row_loss = np.where(keep, row_loss, 0)
+            row_grad = np.where(keep[..., None], row_grad, 0)
+            row_denom = np.where(keep, w_t, 0)
+        if a.sample_weight is not None:
+            sw = a.sample_weight.astype(work)
+            row_loss, row_grad, row_denom = row_loss * sw, row_grad * sw[..., None], row_denom * sw
+        if a.reduction == "none":
+            loss = row_loss.astype(a.result)
+        elif a.reduction == "sum":
+            loss = a.result.type(np.sum(row_loss))
+        else:
+            denom = np.sum(row_denom)
+            with np.errstate(divide="ignore"):
+                loss = a.result.type(np.sum(row_loss) / denom)
+                # ignored samples have no gradient even when nothing is left (0 / 0)
+                row_grad = np.where(keep[..., None], row_grad / denom, 0)
+    if not return_grad:
+        return loss
+    return loss, np.moveaxis(row_grad, -1, a.axis).astype(a.result)

@@ -20,12 +20,29 @@
 #define FS_X86 0
 #endif
 
-/* Elements per block of the blocked sums (each accumulator lane adds 16-32 terms). */
-#define FS_BLOCK 256
+/*
+ * Elements per block of the blocked sums: with four accumulators a lane
+ * adds 4 (float32 AVX2) to 8 (float64 AVX2) terms before the block's lanes
+ * are added in double.
+ */
+#define FS_BLOCK 128
 /* Elements per block of the one-pass (online) row statistics: 4-8 KiB, in L1. */
 #define FS_OBLOCK 1024
 /* Rows per block of the column kernels' online statistics. */
 #define FS_CBLOCK 16
+
+/* What the per-class factor u of the cross-entropy kernels is (see _simd_body.h). */
+#define FS_XENT_PLAIN 0        /* no smoothing term: u unused */
+#define FS_XENT_UNIFORM 1      /* u = 1: label smoothing without class weights */
+#define FS_XENT_WEIGHT 2       /* u = weight: label smoothing with class weights */
+#define FS_XENT_SOFT 3         /* u = (1 - eps) q + eps / n: probability targets */
+#define FS_XENT_SOFT_WEIGHT 4  /* u = weight ((1 - eps) q + eps / n) */
+/*
+ * Class-index rows of at most this many classes go through the chunked
+ * small-row kernel, FS_XENT_CHUNK elements (4-8 KiB, in L1) at a time.
+ */
+#define FS_XENT_SMALL 64
+#define FS_XENT_CHUNK 1024
 
 /* Neumaier's compensated addition: s + c carries the sum to about 1 ulp. */
 static inline void fs_neumaier(double *s, double *c, double v)
@@ -61,6 +78,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #define A double
 #define AZERO 0.0
 #define AADD(a, v) ((a) + (double)(v))
+#define ACOMB(a, b) ((a) + (b))
 #define AHSUM(a) (a)
 #define SACC(s, v) (*(s) += (double)(v))
 
@@ -69,24 +87,28 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #define V float
 #define VNAN0 0.0f
 #define VEXP(v) expf(v)
+#define VEXPN(v) expf(v)
 #define FS_NAME(f) f##_f32_scalar
 #include "_simd_body.h"
 #undef T
 #undef V
 #undef VNAN0
 #undef VEXP
+#undef VEXPN
 #undef FS_NAME
 
 #define T double
 #define V double
 #define VNAN0 0.0
 #define VEXP(v) exp(v)
+#define VEXPN(v) exp(v)
 #define FS_NAME(f) f##_f64_scalar
 #include "_simd_body.h"
 #undef T
 #undef V
 #undef VNAN0
 #undef VEXP
+#undef VEXPN
 #undef FS_NAME
 
 #undef FS_TARGET
@@ -110,6 +132,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #undef A
 #undef AZERO
 #undef AADD
+#undef ACOMB
 #undef AHSUM
 #undef SACC
 
@@ -123,79 +146,159 @@ static const int32_t fs_mask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0
 static const int64_t fs_mask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 
 /*
- * exp(t), float32, 8 lanes.  t = n ln2 + r with n = round(t / ln2) (a
- * magic-bias FMA) and |r| <= ln2/2 from a two-constant Cody-Waite
- * reduction (n * LN2_HI is exact); exp(r) = 1 + r + r^2 q(r), q of degree 4
- * fitted for relative error 3.6e-9 (0.06 ulp) on [-ln2/2, ln2/2].  2^n is
- * applied as two factors 2^(n/2) so results down to the subnormal range
- * (t > -103.97) are rounded once, not flushed; t < -110 gives 0, NaN
- * stays NaN.
+ * exp(t) = 2^n exp(r), t = n ln2 + r.  n = round(t log2(e)) comes from a
+ * magic-bias FMA: v = t log2(e) + (1.5 * 2^23 + 127) keeps n + 127 in the
+ * low bits of v (2^52 and 1023 for float64), so v also yields 2^n by one
+ * shift.  r = (t - n LN2_HI) - n LN2_LO is a two-constant Cody-Waite
+ * reduction (n LN2_HI is exact), |r| <= ln2/2.
+ *
+ * float32: exp(r) = 1 + r (1 + r q(r)), q of degree 4 fitted for relative
+ * error 3.6e-9 (0.06 ulp) on [-ln2/2, ln2/2]; measured worst case over
+ * t <= 0: 0.90 ulp (budget 2).
+ * float64: q of degree 9 (4.3e-18, 0.04 ulp) by Estrin's scheme, a chain
+ * of 4 FMAs instead of Horner's 9: the exp's latency, not its operation
+ * count, limits how many vectors a core keeps in flight.  To stay within
+ * 1 ulp, the rounding errors of r (recovered by an FMA) and of 1 + r
+ * (Fast2Sum) are added back before the last rounding; measured worst
+ * case 0.78 ulp.
+ *
+ * fs_exp_*_avx2 returns p = exp(r) and v; the callers apply 2^n.
  */
-static FS_TARGET inline __m256 fs_exp_f32_avx2(__m256 t)
+static FS_TARGET inline __m256 fs_exp_poly_f32_avx2(__m256 t, __m256 *v_out)
 {
-    const __m256 log2e = _mm256_set1_ps(0x1.715476p+0f);
-    const __m256 magic = _mm256_set1_ps(0x1.8p23f);
-    const __m256 ln2_hi = _mm256_set1_ps(0x1.62e400p-1f);
-    const __m256 ln2_lo = _mm256_set1_ps(0x1.7f7d1cp-20f);
-    /* max/min return the second operand on NaN: NaN passes through */
-    t = _mm256_max_ps(_mm256_set1_ps(-110.0f), t);
-    t = _mm256_min_ps(_mm256_set1_ps(89.0f), t);
-    const __m256 v = _mm256_fmadd_ps(t, log2e, magic);
+    const __m256 magic = _mm256_set1_ps(0x1.8p23f + 127.0f);
+    const __m256 v = _mm256_fmadd_ps(t, _mm256_set1_ps(0x1.715476p+0f), magic);
     const __m256 n = _mm256_sub_ps(v, magic);
-    __m256 r = _mm256_fnmadd_ps(n, ln2_hi, t);
-    r = _mm256_fnmadd_ps(n, ln2_lo, r);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e400p-1f), t);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), r);
     __m256 q = _mm256_set1_ps(1.37514078958e-3f);
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(8.36891634138e-3f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.16695331092e-2f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.666651846e-1f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.99999885951e-1f));
-    const __m256 p = _mm256_add_ps(_mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    const __m256i ni = _mm256_cvtps_epi32(n);
-    const __m256i n1 = _mm256_srai_epi32(ni, 1);
-    const __m256i n2 = _mm256_sub_epi32(ni, n1);
-    const __m256i bias = _mm256_set1_epi32(127);
-    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    *v_out = v;
+    return _mm256_fmadd_ps(_mm256_fmadd_ps(q, r, one), r, one);
+}
+
+static FS_TARGET inline __m256d fs_exp_poly_f64_avx2(__m256d t, __m256d *v_out)
+{
+    const __m256d magic = _mm256_set1_pd(0x1.8p52 + 1023.0);
+    const __m256d ln2_lo = _mm256_set1_pd(0x1.a39ef35793c76p-33);
+    const __m256d v = _mm256_fmadd_pd(t, _mm256_set1_pd(0x1.71547652b82fep+0), magic);
+    const __m256d n = _mm256_sub_pd(v, magic);
+    const __m256d r1 = _mm256_fnmadd_pd(n, _mm256_set1_pd(0x1.62e42fee00000p-1), t);  /* exact */
+    const __m256d r = _mm256_fnmadd_pd(n, ln2_lo, r1);
+    const __m256d r_lo = _mm256_fnmadd_pd(n, ln2_lo, _mm256_sub_pd(r1, r));  /* r1 - n lo - r */
+    const __m256d r2 = _mm256_mul_pd(r, r);
+    const __m256d r4 = _mm256_mul_pd(r2, r2);
+    const __m256d p23 = _mm256_fmadd_pd(_mm256_set1_pd(1.6666666666666482434e-1), r, _mm256_set1_pd(5.0000000000000127272e-1));
+    const __m256d p45 = _mm256_fmadd_pd(_mm256_set1_pd(8.3333333334514329145e-3), r, _mm256_set1_pd(4.1666666666516322379e-2));
+    const __m256d p67 = _mm256_fmadd_pd(_mm256_set1_pd(1.984126959711890376e-4), r, _mm256_set1_pd(1.3888888946678827123e-3));
+    const __m256d p89 = _mm256_fmadd_pd(_mm256_set1_pd(2.7557507285412289794e-6), r, _mm256_set1_pd(2.4801490346235071109e-5));
+    const __m256d p1011 = _mm256_fmadd_pd(_mm256_set1_pd(2.5024645209649299235e-8), r, _mm256_set1_pd(2.7631125446226205028e-7));
+    const __m256d q25 = _mm256_fmadd_pd(p45, r2, p23);
+    const __m256d q611 = _mm256_fmadd_pd(p1011, r4, _mm256_fmadd_pd(p89, r2, p67));
+    const __m256d q = _mm256_fmadd_pd(q611, r4, q25);
+    const __m256d one = _mm256_set1_pd(1.0);
+    const __m256d hi = _mm256_add_pd(one, r);
+    const __m256d lo = _mm256_add_pd(_mm256_add_pd(_mm256_sub_pd(one, hi), r), r_lo);
+    *v_out = v;
+    return _mm256_add_pd(hi, _mm256_fmadd_pd(q, r2, lo));
 }
 
 /*
- * exp(t), float64, 4 lanes: the same scheme with a degree-9 q (relative
- * error 4.3e-18, 0.04 ulp).  AVX2 has no 64-bit arithmetic shift, so
- * n/2 is taken on n + 2048 >= 0.
+ * Any t: t is clamped to [-110, 89] ([-750, 710]; NaN passes the clamps,
+ * which return their second operand on NaN) and 2^n is applied as two
+ * factors 2^n1 2^n2, n1 = floor(n/2), each a normal number: results down to
+ * the subnormal range (t > -103.97, t > -745.1) are rounded once, not
+ * flushed, and large t overflow to inf.
  */
-static FS_TARGET inline __m256d fs_exp_f64_avx2(__m256d t)
+static FS_TARGET __attribute__((noinline)) __m256 fs_exp_f32_avx2_wide(__m256 t)
 {
-    const __m256d log2e = _mm256_set1_pd(0x1.71547652b82fep+0);
-    const __m256d magic = _mm256_set1_pd(0x1.8p52);
-    const __m256d ln2_hi = _mm256_set1_pd(0x1.62e42fee00000p-1);
-    const __m256d ln2_lo = _mm256_set1_pd(0x1.a39ef35793c76p-33);
+    t = _mm256_max_ps(_mm256_set1_ps(-110.0f), t);
+    t = _mm256_min_ps(_mm256_set1_ps(89.0f), t);
+    __m256 v;
+    const __m256 p = fs_exp_poly_f32_avx2(t, &v);
+    const __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(v),
+                                        _mm256_castps_si256(_mm256_set1_ps(0x1.8p23f)));
+    const __m256i n1 = _mm256_srai_epi32(ni, 1);     /* these carry the +127 bias */
+    const __m256i n2 = _mm256_sub_epi32(ni, n1);     /* n1 + n2 = n + 127 */
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(64)), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(63)), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+static FS_TARGET __attribute__((noinline)) __m256d fs_exp_f64_avx2_wide(__m256d t)
+{
     t = _mm256_max_pd(_mm256_set1_pd(-750.0), t);
     t = _mm256_min_pd(_mm256_set1_pd(710.0), t);
-    const __m256d v = _mm256_fmadd_pd(t, log2e, magic);
-    const __m256d n = _mm256_sub_pd(v, magic);
-    __m256d r = _mm256_fnmadd_pd(n, ln2_hi, t);
-    r = _mm256_fnmadd_pd(n, ln2_lo, r);
-    __m256d q = _mm256_set1_pd(2.5024645209649299235e-8);
-    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(2.7631125446226205028e-7));
-    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(2.7557507285412289794e-6));
-    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(2.4801490346235071109e-5));
-    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.984126959711890376e-4));
-    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.3888888946678827123e-3));
-    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(8.3333333334514329145e-3));
-    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(4.1666666666516322379e-2));
-    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.6666666666666482434e-1));
-    q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(5.0000000000000127272e-1));
-    const __m256d p = _mm256_add_pd(_mm256_fmadd_pd(q, _mm256_mul_pd(r, r), r), _mm256_set1_pd(1.0));
-    /* n sits in the low bits of v: v = 1.5 * 2^52 + n */
-    const __m256i ni = _mm256_sub_epi64(_mm256_castpd_si256(v), _mm256_castpd_si256(magic));
-    const __m256i h = _mm256_srli_epi64(_mm256_add_epi64(ni, _mm256_set1_epi64x(2048)), 1);
-    const __m256i n1 = _mm256_sub_epi64(h, _mm256_set1_epi64x(1024));
-    const __m256i n2 = _mm256_sub_epi64(ni, n1);
-    const __m256i bias = _mm256_set1_epi64x(1023);
-    const __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n1, bias), 52));
-    const __m256d s2 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n2, bias), 52));
+    __m256d v;
+    const __m256d p = fs_exp_poly_f64_avx2(t, &v);
+    const __m256i nb = _mm256_sub_epi64(_mm256_castpd_si256(v),
+                                        _mm256_castpd_si256(_mm256_set1_pd(0x1.8p52)));
+    /* AVX2 has no 64-bit arithmetic shift: halve nb + 2048 >= 0 instead */
+    const __m256i n1 = _mm256_sub_epi64(
+        _mm256_srli_epi64(_mm256_add_epi64(nb, _mm256_set1_epi64x(2048)), 1), _mm256_set1_epi64x(1024));
+    const __m256i n2 = _mm256_sub_epi64(nb, n1);     /* n1 + n2 = n + 1023 */
+    const __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n1, _mm256_set1_epi64x(512)), 52));
+    const __m256d s2 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n2, _mm256_set1_epi64x(511)), 52));
     return _mm256_mul_pd(_mm256_mul_pd(p, s1), s2);
+}
+
+/* In the normal range 2^n is v shifted into the exponent field. */
+static FS_TARGET inline __m256 fs_exp_core_f32_avx2(__m256 t)
+{
+    __m256 v;
+    const __m256 p = fs_exp_poly_f32_avx2(t, &v);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(v), 23)));
+}
+
+static FS_TARGET inline __m256d fs_exp_core_f64_avx2(__m256d t)
+{
+    __m256d v;
+    const __m256d p = fs_exp_poly_f64_avx2(t, &v);
+    return _mm256_mul_pd(p, _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(v), 52)));
+}
+
+/*
+ * exp(t) for any t: the fast path when every lane's result is a normal
+ * number (-87.3 <= t <= 88, -708.3 <= t <= 709), else the full-range one.
+ */
+static FS_TARGET inline __m256 fs_exp_f32_avx2(__m256 t)
+{
+    const __m256 in_range = _mm256_and_ps(_mm256_cmp_ps(t, _mm256_set1_ps(-87.3f), _CMP_GE_OQ),
+                                          _mm256_cmp_ps(t, _mm256_set1_ps(88.0f), _CMP_LE_OQ));
+    if (__builtin_expect(_mm256_movemask_ps(in_range) != 0xFF, 0))
+        return fs_exp_f32_avx2_wide(t);
+    return fs_exp_core_f32_avx2(t);
+}
+
+static FS_TARGET inline __m256d fs_exp_f64_avx2(__m256d t)
+{
+    const __m256d in_range = _mm256_and_pd(_mm256_cmp_pd(t, _mm256_set1_pd(-708.3), _CMP_GE_OQ),
+                                           _mm256_cmp_pd(t, _mm256_set1_pd(709.0), _CMP_LE_OQ));
+    if (__builtin_expect(_mm256_movemask_pd(in_range) != 0xF, 0))
+        return fs_exp_f64_avx2_wide(t);
+    return fs_exp_core_f64_avx2(t);
+}
+
+/*
+ * exp(t) for t <= 0 or NaN, the softmax kernels' case (t = x - max): one
+ * compare fewer per vector.
+ */
+static FS_TARGET inline __m256 fs_expn_f32_avx2(__m256 t)
+{
+    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(t, _mm256_set1_ps(-87.3f), _CMP_GE_OQ)) != 0xFF, 0))
+        return fs_exp_f32_avx2_wide(t);
+    return fs_exp_core_f32_avx2(t);
+}
+
+static FS_TARGET inline __m256d fs_expn_f64_avx2(__m256d t)
+{
+    if (__builtin_expect(_mm256_movemask_pd(_mm256_cmp_pd(t, _mm256_set1_pd(-708.3), _CMP_GE_OQ)) != 0xF, 0))
+        return fs_exp_f64_avx2_wide(t);
+    return fs_exp_core_f64_avx2(t);
 }
 
 static FS_TARGET inline double fs_hsum_pd_avx2(__m256d v)
@@ -218,14 +321,11 @@ static FS_TARGET inline double fs_hmax_pd_avx2(__m256d v)
     return _mm_cvtsd_f64(_mm_max_sd(m, _mm_unpackhi_pd(m, m)));
 }
 
-/* float32 sums are carried in double: 8 float lanes -> two 4-double vectors */
-typedef struct { __m256d lo, hi; } fs_acc_f32_avx2;
-
-static FS_TARGET inline fs_acc_f32_avx2 fs_acc_add_f32_avx2(fs_acc_f32_avx2 a, __m256 v)
+/* the 8 float lanes of a block accumulator, added in double */
+static FS_TARGET inline double fs_hsum_ps_avx2(__m256 v)
 {
-    a.lo = _mm256_add_pd(a.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-    a.hi = _mm256_add_pd(a.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
-    return a;
+    return fs_hsum_pd_avx2(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                                         _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
 }
 
 static FS_TARGET inline void fs_sacc_f32_avx2(double *s, __m256 v)
@@ -254,10 +354,11 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define T float
 #define V __m256
 #define W 8
-#define A fs_acc_f32_avx2
-#define AZERO ((fs_acc_f32_avx2){_mm256_setzero_pd(), _mm256_setzero_pd()})
-#define AADD(a, v) fs_acc_add_f32_avx2((a), (v))
-#define AHSUM(a) fs_hsum_pd_avx2(_mm256_add_pd((a).lo, (a).hi))
+#define A __m256
+#define AZERO _mm256_setzero_ps()
+#define AADD(a, v) _mm256_add_ps((a), (v))
+#define ACOMB(a, b) _mm256_add_ps((a), (b))
+#define AHSUM(a) fs_hsum_ps_avx2(a)
 #define SACC(s, v) fs_sacc_f32_avx2((s), (v))
 #define VLOAD(p) _mm256_loadu_ps(p)
 #define VSTORE(p, v) _mm256_storeu_ps((p), (v))
@@ -271,6 +372,7 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define VMAX _mm256_max_ps
 #define VHMAX fs_hmax_ps_avx2
 #define VEXP fs_exp_f32_avx2
+#define VEXPN fs_expn_f32_avx2
 #define VNAN0 _mm256_setzero_ps()
 #define VNAN_ACC(acc, a, b) _mm256_or_ps((acc), _mm256_cmp_ps((a), (b), _CMP_UNORD_Q))
 #define VNAN_ANY(acc) _mm256_movemask_ps(acc)
@@ -283,6 +385,7 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #undef A
 #undef AZERO
 #undef AADD
+#undef ACOMB
 #undef AHSUM
 #undef SACC
 #undef VLOAD
@@ -297,6 +400,7 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #undef VMAX
 #undef VHMAX
 #undef VEXP
+#undef VEXPN
 #undef VNAN0
 #undef VNAN_ACC
 #undef VNAN_ANY
@@ -309,6 +413,7 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define A __m256d
 #define AZERO _mm256_setzero_pd()
 #define AADD(a, v) _mm256_add_pd((a), (v))
+#define ACOMB(a, b) _mm256_add_pd((a), (b))
 #define AHSUM(a) fs_hsum_pd_avx2(a)
 #define SACC(s, v) _mm256_storeu_pd((s), _mm256_add_pd(_mm256_loadu_pd(s), (v)))
 #define VLOAD(p) _mm256_loadu_pd(p)
@@ -323,6 +428,7 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define VMAX _mm256_max_pd
 #define VHMAX fs_hmax_pd_avx2
 #define VEXP fs_exp_f64_avx2
+#define VEXPN fs_expn_f64_avx2
 #define VNAN0 _mm256_setzero_pd()
 #define VNAN_ACC(acc, a, b) _mm256_or_pd((acc), _mm256_cmp_pd((a), (b), _CMP_UNORD_Q))
 #define VNAN_ANY(acc) _mm256_movemask_pd(acc)
@@ -341,6 +447,8 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
     X(logsumexp_cols_f32) X(logsumexp_cols_f64)                              \
     X(backward_rows_f32) X(backward_rows_f64)                                \
     X(backward_cols_f32) X(backward_cols_f64)                                \
+    X(xent_rows_f32) X(xent_rows_f64)                                        \
+    X(xent_soft_rows_f32) X(xent_soft_rows_f64)                              \
     X(exp_array_f32) X(exp_array_f64)
 
 typedef struct {
@@ -356,6 +464,14 @@ typedef struct {
     void (*backward_rows_f64)(const double *, const double *, double *, ptrdiff_t, ptrdiff_t, int);
     void (*backward_cols_f32)(const float *, const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
     void (*backward_cols_f64)(const double *, const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
+    void (*xent_rows_f32)(const float *, const int64_t *, const float *, double, double,
+                          const double *, double, double *, float *, float *, ptrdiff_t, ptrdiff_t, int);
+    void (*xent_rows_f64)(const double *, const int64_t *, const double *, double, double,
+                          const double *, double, double *, double *, double *, ptrdiff_t, ptrdiff_t, int);
+    void (*xent_soft_rows_f32)(const float *, const float *, const float *, double,
+                               const double *, double, double *, float *, float *, ptrdiff_t, ptrdiff_t, int);
+    void (*xent_soft_rows_f64)(const double *, const double *, const double *, double,
+                               const double *, double, double *, double *, double *, ptrdiff_t, ptrdiff_t, int);
     void (*exp_array_f32)(const float *, float *, ptrdiff_t);
     void (*exp_array_f64)(const double *, double *, ptrdiff_t);
 } fs_table;
@@ -438,5 +554,21 @@ void fs_softmax_backward_cols_f32(const float *dy, const float *y, float *dx, pt
 { fs_kernel->backward_cols_f32(dy, y, dx, n, stride, width, flags); }
 void fs_softmax_backward_cols_f64(const double *dy, const double *y, double *dx, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)
 { fs_kernel->backward_cols_f64(dy, y, dx, n, stride, width, flags); }
+void fs_xent_rows_f32(const float *x, const int64_t *target, const float *weight, double w_sum,
+                      double eps, const double *row_scale, double scale, double *loss, float *g, float *work,
+                      ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->xent_rows_f32(x, target, weight, w_sum, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
+void fs_xent_rows_f64(const double *x, const int64_t *target, const double *weight, double w_sum,
+                      double eps, const double *row_scale, double scale, double *loss, double *g, double *work,
+                      ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->xent_rows_f64(x, target, weight, w_sum, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
+void fs_xent_soft_rows_f32(const float *x, const float *q, const float *weight, double eps,
+                           const double *row_scale, double scale, double *loss, float *g, float *work,
+                           ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->xent_soft_rows_f32(x, q, weight, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
+void fs_xent_soft_rows_f64(const double *x, const double *q, const double *weight, double eps,
+                           const double *row_scale, double scale, double *loss, double *g, double *work,
+                           ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{ fs_kernel->xent_soft_rows_f64(x, q, weight, eps, row_scale, scale, loss, g, work, n_rows, n, flags); }
 void fs_exp_f32(const float *x, float *y, ptrdiff_t n) { fs_kernel->exp_array_f32(x, y, n); }
 void fs_exp_f64(const double *x, double *y, ptrdiff_t n) { fs_kernel->exp_array_f64(x, y, n); }

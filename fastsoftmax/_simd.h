@@ -18,6 +18,7 @@
 #define FASTSOFTMAX_SIMD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,6 +74,32 @@ void fs_softmax_backward_rows_f32(const float *dy, const float *y, float *dx, pt
 void fs_softmax_backward_rows_f64(const double *dy, const double *y, double *dx, ptrdiff_t n_rows, ptrdiff_t n, int flags);
 void fs_softmax_backward_cols_f32(const float *dy, const float *y, float *dx, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags);
 void fs_softmax_backward_cols_f64(const double *dy, const double *y, double *dx, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags);
+
+/*
+ * Fused cross-entropy over n_rows contiguous rows of n logits: loss[r] is
+ * row r's loss (class weights and label smoothing eps applied, as PyTorch),
+ * g its gradient with respect to the logits times
+ * scale * (row_scale ? row_scale[r] : 1), written in the same sweep over
+ * the row that computes the loss.  `work` is NULL or a scratch row of n
+ * elements: with it, rows of at most FS_ROW_CACHE_BYTES keep their exps
+ * there while the gradient is streamed out (each logit costs one exp).
+ *   xent_rows: class indices; target[r] outside [0, n) is an ignored row
+ *              (loss 0, gradient 0, never read).  weight may be NULL;
+ *              w_sum is sum(weight), or n without weights.
+ *   xent_soft_rows: class probabilities q, laid out like x.
+ */
+void fs_xent_rows_f32(const float *x, const int64_t *target, const float *weight, double w_sum,
+                      double eps, const double *row_scale, double scale, double *loss, float *g, float *work,
+                      ptrdiff_t n_rows, ptrdiff_t n, int flags);
+void fs_xent_rows_f64(const double *x, const int64_t *target, const double *weight, double w_sum,
+                      double eps, const double *row_scale, double scale, double *loss, double *g, double *work,
+                      ptrdiff_t n_rows, ptrdiff_t n, int flags);
+void fs_xent_soft_rows_f32(const float *x, const float *q, const float *weight, double eps,
+                           const double *row_scale, double scale, double *loss, float *g, float *work,
+                           ptrdiff_t n_rows, ptrdiff_t n, int flags);
+void fs_xent_soft_rows_f64(const double *x, const double *q, const double *weight, double eps,
+                           const double *row_scale, double scale, double *loss, double *g, double *work,
+                           ptrdiff_t n_rows, ptrdiff_t n, int flags);
 
 /* y = exp(x) elementwise with the exp of the selected path (for accuracy tests). */
 void fs_exp_f32(const float *x, float *y, ptrdiff_t n);

@@ -11,12 +11,16 @@
  * and the vector operations:
  *   VLOAD(p) VSTORE(p, v) VSTREAM(p, v)    full-vector load/store/non-temporal store
  *   VLOADN(p, k)  VSTOREN(p, v, k)          first k < W lanes; other lanes load as -inf
- *   VSET(c) VADD VSUB VMUL VMAX VEXP
+ *   VSET(c) VADD VSUB VMUL VMAX
+ *   VEXP(t)  VEXPN(t)                       exp of any t / of t <= 0 (or NaN) only
  *   VHMAX(v)                                largest lane (NaN handled separately)
  *   VNAN0  VNAN_ACC(acc, a, b)  VNAN_ANY(acc)  VNAN_APPLY(v, acc)
  *                                           track NaN lanes: acc |= isnan(a) | isnan(b);
  *                                           VNAN_APPLY turns the flagged lanes of v into NaN
- *   AZERO  AADD(a, v)  AHSUM(a)             double accumulators; AHSUM returns a double
+ *   AZERO  AADD(a, v)  ACOMB(a, b)  AHSUM(a)
+ *                                           block accumulators (float32 lanes on AVX2,
+ *                                           double in scalar C); AHSUM adds the lanes in
+ *                                           double and returns a double
  *   SACC(s, v)                              s[0..W) += v, s a double array
  *   VALIGNED(p)                             whether p is aligned for VSTREAM
  *   VFENCE()                                order non-temporal stores
@@ -24,42 +28,53 @@
  * Numerics shared by every variant:
  * - the row maximum is taken first (the max-shift trick), so every exp
  *   argument is <= 0 and no exp overflows;
- * - sums are accumulated in double, in several vector accumulators over
- *   blocks of FS_BLOCK elements, and the block sums are added with
- *   Neumaier's compensated summation: pairwise quality (or better) at any
- *   row length, for float32 and float64 alike;
+ * - sums are accumulated in four vector accumulators over blocks of
+ *   FS_BLOCK elements (each lane adds at most FS_BLOCK / (4 W) terms), the
+ *   lanes are added in double, and the block sums are added with Neumaier's
+ *   compensated summation: pairwise quality or better at any row length,
+ *   for float32 and float64 alike;
  * - a NaN anywhere in a row makes its maximum NaN, so the special rows
  *   (NaN, +inf, all -inf) are decided once, from the maximum.
  */
 
 /* ---------------------------------------------------------------- rows -- */
 
-/* Largest element of x[0..n), or NaN if any element is NaN; -inf if n == 0. */
-static FS_TARGET T FS_NAME(row_max)(const T *x, ptrdiff_t n)
+/*
+ * Largest element of x[0..n) (-inf if n == 0).  A NaN may or may not
+ * survive VMAX; row_max_checked below settles it.
+ */
+static FS_TARGET T FS_NAME(row_max_raw)(const T *x, ptrdiff_t n)
 {
     V m0 = VSET(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
-    V nan = VNAN0;
     ptrdiff_t i = 0;
     for (; i + 4 * W <= n; i += 4 * W) {
-        V a = VLOAD(x + i), b = VLOAD(x + i + W);
-        V c = VLOAD(x + i + 2 * W), d = VLOAD(x + i + 3 * W);
-        m0 = VMAX(m0, a); m1 = VMAX(m1, b); m2 = VMAX(m2, c); m3 = VMAX(m3, d);
-        nan = VNAN_ACC(nan, a, b);
-        nan = VNAN_ACC(nan, c, d);
+        m0 = VMAX(m0, VLOAD(x + i));
+        m1 = VMAX(m1, VLOAD(x + i + W));
+        m2 = VMAX(m2, VLOAD(x + i + 2 * W));
+        m3 = VMAX(m3, VLOAD(x + i + 3 * W));
     }
-    for (; i + W <= n; i += W) {
-        V a = VLOAD(x + i);
-        m0 = VMAX(m0, a);
-        nan = VNAN_ACC(nan, a, a);
-    }
-    if (i < n) {
-        V a = VLOADN(x + i, n - i);
-        m0 = VMAX(m0, a);
-        nan = VNAN_ACC(nan, a, a);
-    }
-    if (VNAN_ANY(nan))
-        return (T)NAN;
+    for (; i + W <= n; i += W)
+        m0 = VMAX(m0, VLOAD(x + i));
+    if (i < n)
+        m0 = VMAX(m0, VLOADN(x + i, n - i));
     return VHMAX(VMAX(VMAX(m0, m1), VMAX(m2, m3)));
+}
+
+/*
+ * The row maximum, NaN if the row has a NaN.  A NaN missed by the fast
+ * pass cannot hide behind a finite maximum: exp(NaN - m) makes the row's
+ * sum, and so every output, NaN.  It can only hide behind +-inf, so a
+ * non-finite maximum (rare) triggers a scan for NaN.
+ */
+static FS_TARGET T FS_NAME(row_max)(const T *x, ptrdiff_t n)
+{
+    const T m = FS_NAME(row_max_raw)(x, n);
+    if (__builtin_expect(!(m > (T)-INFINITY && m < (T)INFINITY), 0)) {
+        for (ptrdiff_t i = 0; i < n; i++)
+            if (x[i] != x[i])
+                return (T)NAN;
+    }
+    return m;
 }
 
 /*
@@ -73,26 +88,30 @@ FS_NAME(sumexp_impl)(const T *x, T *e, ptrdiff_t n, T m, int store)
     double s = 0.0, c = 0.0;
     for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
         const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
-        A a0 = AZERO, a1 = AZERO;
+        A a0 = AZERO, a1 = AZERO, a2 = AZERO, a3 = AZERO;
         ptrdiff_t i = b;
-        for (; i + 2 * W <= end; i += 2 * W) {
-            V e0 = VEXP(VSUB(VLOAD(x + i), vm));
-            V e1 = VEXP(VSUB(VLOAD(x + i + W), vm));
-            if (store) { VSTORE(e + i, e0); VSTORE(e + i + W, e1); }
-            a0 = AADD(a0, e0);
-            a1 = AADD(a1, e1);
+        for (; i + 4 * W <= end; i += 4 * W) {
+            V e0 = VEXPN(VSUB(VLOAD(x + i), vm));
+            V e1 = VEXPN(VSUB(VLOAD(x + i + W), vm));
+            V e2 = VEXPN(VSUB(VLOAD(x + i + 2 * W), vm));
+            V e3 = VEXPN(VSUB(VLOAD(x + i + 3 * W), vm));
+            if (store) {
+                VSTORE(e + i, e0); VSTORE(e + i + W, e1);
+                VSTORE(e + i + 2 * W, e2); VSTORE(e + i + 3 * W, e3);
+            }
+            a0 = AADD(a0, e0); a1 = AADD(a1, e1); a2 = AADD(a2, e2); a3 = AADD(a3, e3);
         }
         for (; i + W <= end; i += W) {
-            V e0 = VEXP(VSUB(VLOAD(x + i), vm));
+            V e0 = VEXPN(VSUB(VLOAD(x + i), vm));
             if (store) VSTORE(e + i, e0);
             a0 = AADD(a0, e0);
         }
         if (i < end) {
-            V e0 = VEXP(VSUB(VLOADN(x + i, end - i), vm));
+            V e0 = VEXPN(VSUB(VLOADN(x + i, end - i), vm));
             if (store) VSTOREN(e + i, e0, end - i);
             a0 = AADD(a0, e0);
         }
-        fs_neumaier(&s, &c, AHSUM(a0) + AHSUM(a1));
+        fs_neumaier(&s, &c, AHSUM(ACOMB(ACOMB(a0, a1), ACOMB(a2, a3))));
     }
     return s + c;
 }
@@ -221,7 +240,7 @@ static FS_TARGET void FS_NAME(softmax_row)(const T *x, T *y, T *work, ptrdiff_t 
         FS_ROW_APPLY(y, n, stream, x, x, VSUB(VSUB(a, vm), ls));
     } else {
         const V inv = VSET((T)(1.0 / s));
-        FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXP(VSUB(a, vm)), inv));
+        FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN(VSUB(a, vm)), inv));
     }
 }
 
@@ -308,9 +327,9 @@ static FS_TARGET void FS_NAME(cols_online)(const T *x, ptrdiff_t n, ptrdiff_t st
         for (ptrdiff_t i = rb; i < re; i++) {
             const T *xi = x + i * stride;
             FS_FOR_TILE_ROW(width, {
-                SACC(bs + j, VEXP(VSUB(VLOAD(xi + j), VLOAD(m + j))));
+                SACC(bs + j, VEXPN(VSUB(VLOAD(xi + j), VLOAD(m + j))));
             }, {
-                SACC(bs + j, VEXP(VSUB(VLOADN(xi + j, k), VLOAD(m + j))));
+                SACC(bs + j, VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(m + j))));
             });
         }
         for (ptrdiff_t j = 0; j < width; j++)
@@ -348,9 +367,9 @@ static FS_TARGET void FS_NAME(softmax_cols)(const T *x, T *y, ptrdiff_t n, ptrdi
             });
         } else {
             FS_FOR_TILE_ROW(width, {
-                VSTORE(yi + j, VMUL(VEXP(VSUB(VLOAD(xi + j), VLOAD(m + j))), VLOAD(f + j)));
+                VSTORE(yi + j, VMUL(VEXPN(VSUB(VLOAD(xi + j), VLOAD(m + j))), VLOAD(f + j)));
             }, {
-                VSTOREN(yi + j, VMUL(VEXP(VSUB(VLOADN(xi + j, k), VLOAD(m + j))), VLOAD(f + j)), k);
+                VSTOREN(yi + j, VMUL(VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(m + j))), VLOAD(f + j)), k);
             });
         }
     }
@@ -477,3 +496,341 @@ static FS_TARGET void FS_NAME(exp_array)(const T *x, T *y, ptrdiff_t n)
 {
     FS_ROW_APPLY(y, n, 0, x, x, VEXP(a));
 }
+
+/* -------------------------------------------------------- cross-entropy -- */
+
+/*
+ * Per row, with p = softmax(x), m = max(x), s = sum(exp(x - m)) and a
+ * per-class factor u (see FS_XENT_*), the loss and its gradient are
+ *   L = b (m - x_t) + a log(s) + e sum_c u_c (m - x_c)
+ *   dL/dx_j = a p_j - b [j == t] - e u_j
+ * -log p_c = (m - x_c) + log(s) is a sum of non-negative terms, so no
+ * cancellation.  The gradient pass re-reads the row (from cache when it
+ * fits) and adds up the u_c (m - x_c) term in the same sweep.
+ */
+
+/* u for one vector of classes i..i+W (lanes past the row end are not used). */
+#define FS_XENT_U(mode, w, q, i, LOAD, c1, c2)                                \
+    ((mode) == FS_XENT_UNIFORM ? VSET((T)1)                                  \
+     : (mode) == FS_XENT_WEIGHT ? LOAD((w) + (i))                            \
+     : (mode) == FS_XENT_SOFT ? VADD(VMUL(LOAD((q) + (i)), c1), c2)          \
+     : VMUL(LOAD((w) + (i)), VADD(VMUL(LOAD((q) + (i)), c1), c2)))
+
+#define FS_LOADN_K(p) VLOADN((p), k)
+
+/*
+ * g[j] = cp exp(x_j - m) - cw u_j for the row; returns sum u_j (m - x_j)
+ * (0 in FS_XENT_PLAIN).  The exps are read from e when it is not NULL (the
+ * sum pass stored them, so each logit costs one exp) and recomputed from x
+ * otherwise.  Blocked double sums as in sumexp.  `mode`, `stream` and
+ * whether e is NULL are constants after inlining.
+ */
+static FS_TARGET inline __attribute__((always_inline)) double
+FS_NAME(xent_grad_impl)(const T *x, const T *e, const T *w, const T *q, T *g, ptrdiff_t n, T m,
+                        T cp, T cw, T c1_, T c2_, int mode, int stream)
+{
+    const V vm = VSET(m), vcp = VSET(cp), vcw = VSET(cw), c1 = VSET(c1_), c2 = VSET(c2_);
+    double s = 0.0, c = 0.0;
+    T lane[W];
+    ptrdiff_t i = 0;
+    /* k lanes from i: the row's tail, or single lanes up to streaming alignment */
+#define FS_XENT_PART(k)                                                      \
+    do {                                                                     \
+        const V xv = VLOADN(x + i, k);                                       \
+        const V p = e ? VLOADN(e + i, k) : VEXP(VSUB(xv, vm));               \
+        if (mode == FS_XENT_PLAIN) {                                         \
+            VSTOREN(g + i, VMUL(p, vcp), k);                                 \
+        } else {                                                             \
+            const V u = FS_XENT_U(mode, w, q, i, FS_LOADN_K, c1, c2);        \
+            VSTOREN(g + i, VSUB(VMUL(p, vcp), VMUL(u, vcw)), k);             \
+            VSTORE(lane, VMUL(u, VSUB(vm, xv)));                             \
+            for (ptrdiff_t l_ = 0; l_ < (k); l_++)                           \
+                tail += (double)lane[l_];                                    \
+        }                                                                    \
+    } while (0)
+    if (stream) {
+        double tail = 0.0;
+        for (; i < n && !VALIGNED(g + i); i++) {
+            const ptrdiff_t k = 1;
+            FS_XENT_PART(k);
+        }
+        s = tail;
+    }
+    for (ptrdiff_t b = i; b < n; b += FS_BLOCK) {
+        const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
+        A a0 = AZERO;
+        double tail = 0.0;
+        for (i = b; i + W <= end; i += W) {
+            const V p = e ? VLOAD(e + i) : VEXP(VSUB(VLOAD(x + i), vm));
+            if (mode == FS_XENT_PLAIN) {
+                if (stream) VSTREAM(g + i, VMUL(p, vcp)); else VSTORE(g + i, VMUL(p, vcp));
+            } else {
+                const V u = FS_XENT_U(mode, w, q, i, VLOAD, c1, c2);
+                const V gv = VSUB(VMUL(p, vcp), VMUL(u, vcw));
+                if (stream) VSTREAM(g + i, gv); else VSTORE(g + i, gv);
+                a0 = AADD(a0, VMUL(u, VSUB(vm, VLOAD(x + i))));
+            }
+        }
+        if (i < end) {
+            const ptrdiff_t k = end - i;
+            FS_XENT_PART(k);
+        }
+        if (mode != FS_XENT_PLAIN)
+            fs_neumaier(&s, &c, AHSUM(a0) + tail);
+    }
+#undef FS_XENT_PART
+    return s + c;
+}
+
+/* sum_c u_c over the row: the total target mass of a soft-target row. */
+static FS_TARGET inline __attribute__((always_inline)) double
+FS_NAME(xent_mass_impl)(const T *w, const T *q, ptrdiff_t n, T c1_, T c2_, int mode)
+{
+    const V c1 = VSET(c1_), c2 = VSET(c2_);
+    double s = 0.0, c = 0.0;
+    T lane[W];
+    for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
+        const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
+        A a0 = AZERO;
+        double tail = 0.0;
+        ptrdiff_t i = b;
+        for (; i + W <= end; i += W)
+            a0 = AADD(a0, FS_XENT_U(mode, w, q, i, VLOAD, c1, c2));
+        if (i < end) {
+            const ptrdiff_t k = end - i;
+            VSTORE(lane, FS_XENT_U(mode, w, q, i, FS_LOADN_K, c1, c2));
+            for (ptrdiff_t l = 0; l < k; l++)
+                tail += (double)lane[l];
+        }
+        fs_neumaier(&s, &c, AHSUM(a0) + tail);
+    }
+    return s + c;
+}
+
+static FS_TARGET double FS_NAME(xent_grad)(const T *x, const T *e, const T *w, const T *q, T *g,
+                                           ptrdiff_t n, T m, T cp, T cw, T c1, T c2, int mode,
+                                           int stream)
+{
+#define FS_XENT_CALL(E, M, S) FS_NAME(xent_grad_impl)(x, E, w, q, g, n, m, cp, cw, c1, c2, M, S)
+#define FS_XENT_CASE(M)                                                                 \
+    case M:                                                                             \
+        if (e)                                                                          \
+            return stream ? FS_XENT_CALL(e, M, 1) : FS_XENT_CALL(e, M, 0);              \
+        return stream ? FS_XENT_CALL(NULL, M, 1) : FS_XENT_CALL(NULL, M, 0);
+    switch (mode) {
+        FS_XENT_CASE(FS_XENT_PLAIN)
+        FS_XENT_CASE(FS_XENT_UNIFORM)
+        FS_XENT_CASE(FS_XENT_WEIGHT)
+        FS_XENT_CASE(FS_XENT_SOFT)
+        default:
+        FS_XENT_CASE(FS_XENT_SOFT_WEIGHT)
+    }
+#undef FS_XENT_CASE
+#undef FS_XENT_CALL
+}
+
+/*
+ * The row's max m and sum of exps s; for a row that fits in cache the exps
+ * are also stored to *e (work, or the gradient row itself when not
+ * streaming), for the gradient pass to read instead of recomputing them.
+ * *e is NULL for longer rows and rows with no finite max.
+ */
+static FS_TARGET void FS_NAME(xent_stats)(const T *x, T *g, T *work, ptrdiff_t n, int stream,
+                                          T *m, double *s, const T **e)
+{
+    *e = NULL;
+    T *store = stream ? work : g;
+    if (store && (size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
+        *m = FS_NAME(row_max)(x, n);
+        if (*m > (T)-INFINITY && *m < (T)INFINITY) {
+            *s = FS_NAME(sumexp_store)(x, store, n, *m);
+            *e = store;
+        }
+        return;
+    }
+    FS_NAME(row_stats)(x, n, m, s);
+}
+
+/*
+ * Class-index targets, rows of at most FS_XENT_SMALL classes.  Per-row
+ * vector loops would spend their time on masked tails, so rows are taken
+ * FS_XENT_CHUNK elements at a time: the shifted logits x - max of the whole
+ * chunk go through the vector exp as one flat array in L1, the short
+ * per-row sums and gradient factors are scalar, and the chunk's gradient
+ * leaves in full (streaming) vectors.  Same arguments and results as
+ * xent_rows.
+ */
+static FS_TARGET void FS_NAME(xent_small_rows)(const T *x, const int64_t *target, const T *weight,
+                                               double w_sum, double eps, const double *row_scale,
+                                               double scale, double *loss, T *g, ptrdiff_t n_rows,
+                                               ptrdiff_t n, int flags)
+{
+    T e[FS_XENT_CHUNK + W], mrow[FS_XENT_CHUNK];
+    const int stream = flags & FS_FLAG_STREAM;
+    const ptrdiff_t rows = FS_XENT_CHUNK / n;
+    const double ef = eps / (double)n;
+    const int smooth = eps != 0.0;
+    for (ptrdiff_t i = 0; i < FS_XENT_CHUNK + W; i++)
+        e[i] = 0;
+    for (ptrdiff_t r0 = 0; r0 < n_rows; r0 += rows) {
+        const ptrdiff_t nr = r0 + rows < n_rows ? rows : n_rows - r0, len = nr * n;
+        const T *xc = x + r0 * n;
+        /* the row maxima, and e = x - max: every exp argument <= 0 */
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            const T *xr = xc + r * n;
+            T *er = e + r * n;
+            const int64_t t = target[r0 + r];
+            T m = (T)-INFINITY;
+            if (t >= 0 && t < n) {      /* ignored rows are not read */
+                int nan = 0;
+                for (ptrdiff_t i = 0; i < n; i++) {
+                    nan |= xr[i] != xr[i];
+                    m = xr[i] > m ? xr[i] : m;
+                }
+                if (nan)
+                    m = (T)NAN;
+            }
+            mrow[r] = m;
+            if (m > (T)-INFINITY && m < (T)INFINITY) {
+                for (ptrdiff_t i = 0; i < n; i++)
+                    er[i] = xr[i] - m;
+            } else {
+                for (ptrdiff_t i = 0; i < n; i++)
+                    er[i] = 0;
+            }
+        }
+        for (ptrdiff_t i = 0; i < len; i += W)
+            VSTORE(e + i, VEXP(VLOAD(e + i)));
+        /* per row: the sum, the loss, and the gradient in place of the exps */
+        for (ptrdiff_t r = 0; r < nr; r++) {
+            const T *xr = xc + r * n;
+            T *er = e + r * n;
+            const int64_t t = target[r0 + r];
+            const T m = mrow[r];
+            if (t < 0 || t >= n) {
+                loss[r0 + r] = 0.0;
+                FS_NAME(fill)(er, n, (T)0);
+                continue;
+            }
+            if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
+                loss[r0 + r] = NAN;
+                FS_NAME(fill)(er, n, (T)NAN);
+                continue;
+            }
+            double s = 0.0;
+            for (ptrdiff_t i = 0; i < n; i++)
+                s += (double)er[i];
+            const double sc = row_scale ? scale * row_scale[r0 + r] : scale;
+            const double wt = weight ? (double)weight[t] : 1.0;
+            const double b = (1.0 - eps) * wt, a = b + ef * w_sum;
+            const T cp = (T)(sc * a / s), cw = (T)(sc * ef);
+            const double pt = (double)er[t] / s;
+            double acc = 0.0;
+            if (!smooth) {
+                for (ptrdiff_t i = 0; i < n; i++)
+                    er[i] *= cp;
+            } else {
+                for (ptrdiff_t i = 0; i < n; i++) {
+                    const T u = weight ? weight[i] : (T)1;
+                    er[i] = er[i] * cp - cw * u;
+                    acc += (double)(u * (m - xr[i]));
+                }
+            }
+            er[t] = (T)(sc * (a * pt - b - (smooth ? ef * wt : 0.0)));
+            loss[r0 + r] = b * ((double)m - (double)xr[t]) + a * log(s) + (smooth ? ef * acc : 0.0);
+        }
+        FS_ROW_APPLY(g + r0 * n, len, stream, e, e, a);
+    }
+    if (stream)
+        VFENCE();
+}
+
+/*
+ * Class-index targets.  target[r] outside [0, n) marks an ignored row: loss
+ * 0, gradient 0, the row is not read.  `weight` (per class) may be NULL,
+ * w_sum = sum(weight) (n without weights), eps the label smoothing.  The
+ * gradient row is scaled by scale * (row_scale ? row_scale[r] : 1); loss[r]
+ * is the row's own (class-weighted) loss.
+ */
+static FS_TARGET void FS_NAME(xent_rows)(const T *x, const int64_t *target, const T *weight,
+                                         double w_sum, double eps, const double *row_scale,
+                                         double scale, double *loss, T *g, T *work,
+                                         ptrdiff_t n_rows, ptrdiff_t n, int flags)
+{
+    if (n <= FS_XENT_SMALL) {
+        FS_NAME(xent_small_rows)(x, target, weight, w_sum, eps, row_scale, scale, loss, g,
+                                 n_rows, n, flags);
+        return;
+    }
+    const int stream = flags & FS_FLAG_STREAM;
+    const double e = eps / (double)n;
+    const int mode = eps == 0.0 ? FS_XENT_PLAIN : weight ? FS_XENT_WEIGHT : FS_XENT_UNIFORM;
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        const T *xr = x + r * n;
+        T *gr = g + r * n;
+        const int64_t t = target[r];
+        if (t < 0 || t >= n) {
+            loss[r] = 0.0;
+            FS_NAME(fill)(gr, n, (T)0);
+            continue;
+        }
+        T m;
+        double s;
+        const T *ex;
+        FS_NAME(xent_stats)(xr, gr, work, n, stream, &m, &s, &ex);
+        if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
+            loss[r] = NAN;
+            FS_NAME(fill)(gr, n, (T)NAN);
+            continue;
+        }
+        const double sc = row_scale ? scale * row_scale[r] : scale;
+        const double wt = weight ? (double)weight[t] : 1.0;
+        const double b = (1.0 - eps) * wt, a = b + e * w_sum;
+        const double acc = FS_NAME(xent_grad)(xr, ex, weight, NULL, gr, n, m, (T)(sc * a / s),
+                                              (T)(sc * e), 0, 0, mode, stream);
+        /* the target's entry again in double: a p_t - b cancels when p_t ~ 1 */
+        const double pt = exp((double)xr[t] - (double)m) / s;
+        gr[t] = (T)(sc * (a * pt - b - (mode == FS_XENT_PLAIN ? 0.0 : e * wt)));
+        loss[r] = b * ((double)m - (double)xr[t]) + a * log(s) + (mode == FS_XENT_PLAIN ? 0.0 : e * acc);
+    }
+    if (stream)
+        VFENCE();
+}
+
+/*
+ * Probability targets q (rows like x): u_c = weight_c ((1 - eps) q_c + eps / n),
+ * a = sum_c u_c, b = 0, e = 1.  Scaling and loss[r] as xent_rows.
+ */
+static FS_TARGET void FS_NAME(xent_soft_rows)(const T *x, const T *q, const T *weight, double eps,
+                                              const double *row_scale, double scale, double *loss,
+                                              T *g, T *work, ptrdiff_t n_rows, ptrdiff_t n,
+                                              int flags)
+{
+    const int stream = flags & FS_FLAG_STREAM;
+    const T c1 = (T)(1.0 - eps), c2 = (T)(eps / (double)n);
+    const int mode = weight ? FS_XENT_SOFT_WEIGHT : FS_XENT_SOFT;
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        const T *xr = x + r * n, *qr = q + r * n;
+        T *gr = g + r * n;
+        T m;
+        double s;
+        const T *ex;
+        FS_NAME(xent_stats)(xr, gr, work, n, stream, &m, &s, &ex);
+        if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
+            loss[r] = NAN;
+            FS_NAME(fill)(gr, n, (T)NAN);
+            continue;
+        }
+        const double sc = row_scale ? scale * row_scale[r] : scale;
+        const double a = weight ? FS_NAME(xent_mass_impl)(weight, qr, n, c1, c2, FS_XENT_SOFT_WEIGHT)
+                                : FS_NAME(xent_mass_impl)(weight, qr, n, c1, c2, FS_XENT_SOFT);
+        const double acc = FS_NAME(xent_grad)(xr, ex, weight, qr, gr, n, m, (T)(sc * a / s),
+                                              (T)sc, c1, c2, mode, stream);
+        loss[r] = a * log(s) + acc;
+    }
+    if (stream)
+        VFENCE();
+}
+
+#undef FS_XENT_U
+#undef FS_LOADN_K

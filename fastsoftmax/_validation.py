@@ -14,6 +14,8 @@ __all__ = [
     "check_num_threads",
     "as_mask",
     "check_out",
+    "backward_args",
+    "check_cross_entropy",
 ]
 
 _F16 = np.dtype(np.float16)
@@ -131,3 +133,135 @@ def check_out(out, shape, dtype):
     if not out.flags.writeable:
         raise ValueError("out= is read-only")
     return out
+
+
+def backward_args(grad_output, output, axis, where, num_threads):
+    """Check the arguments of the backward functions.
+
+    Returns ``(dy, y, compute, result, axes, mask)``: the two arrays (same
+    shape, else ``ValueError`` naming both), the computation and result
+    dtypes (the promotion of both inputs' own), the normalized axes and the
+    broadcast mask.
+    """
+    dy = as_array(grad_output, "grad_output")
+    y = as_array(output, "output")
+    if dy.shape != y.shape:
+        raise ValueError(
+            f"grad_output has shape {dy.shape} but output has shape {y.shape}; they must match"
+        )
+    c1, r1 = resolve_dtype(dy.dtype, name="grad_output")
+    c2, r2 = resolve_dtype(y.dtype, name="output")
+    axes = normalize_axes(axis, y.ndim)
+    check_num_threads(num_threads)
+    mask = as_mask(where, y.shape)
+    return dy, y, np.promote_types(c1, c2), np.promote_types(r1, r2), axes, mask
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class CrossEntropyArgs:
+    """The checked arguments of ``cross_entropy`` (see :func:`check_cross_entropy`)."""
+
+    __slots__ = ("logits", "compute", "result", "axis", "n_classes", "target", "soft",
+                 "weight", "sample_weight", "ignore_index", "reduction", "label_smoothing")
+
+
+def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_index, reduction,
+                        label_smoothing):
+    """Check the arguments of ``cross_entropy``; raise naming the problem.
+
+    Integer targets are class indices with the logits' shape minus the class
+    axis; every one is in ``[0, C)`` or equals ``ignore_index`` (else
+    ``IndexError`` naming the first bad value and its position).  Float
+    targets are class probabilities with the logits' shape.
+    """
+    a = CrossEntropyArgs()
+    logits = as_array(logits, "logits")
+    a.compute, a.result = resolve_dtype(logits.dtype, name="logits")
+    if logits.ndim == 0:
+        raise ValueError("logits must have at least one dimension (the class axis)")
+    if isinstance(axis, tuple) or axis is None:
+        raise TypeError(f"cross_entropy takes a single int class axis, not {axis!r}")
+    (a.axis,) = normalize_axes(axis, logits.ndim)
+    a.logits = logits
+    a.n_classes = n_classes = logits.shape[a.axis]
+    sample_shape = logits.shape[:a.axis] + logits.shape[a.axis + 1:]
+
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(map(repr, _REDUCTIONS))}, "
+                         f"got {reduction!r}")
+    a.reduction = reduction
+    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(f"label_smoothing must be a float in [0, 1], got {label_smoothing!r}")
+    if not 0.0 <= float(label_smoothing) <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    a.label_smoothing = float(label_smoothing)
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+    a.ignore_index = int(ignore_index)
+
+    target = as_array(target, "target")
+    if target.dtype.kind == "f":
+        if target.shape != logits.shape:
+            raise ValueError(
+                f"probability targets (float dtype) must have the logits' shape {logits.shape}, "
+                f"got target of shape {target.shape}; class-index targets must have an "
+                f"integer dtype"
+            )
+        a.soft = True
+        a.target = target
+    elif target.dtype.kind in "iu":
+        if target.shape != sample_shape:
+            raise ValueError(
+                f"class-index target has shape {target.shape}, but logits of shape "
+                f"{logits.shape} with class axis {a.axis} need shape {sample_shape}"
+            )
+        a.soft = False
+        # the common case, every index in range, takes two passes instead of five
+        in_range = target.size == 0 or (target.min() >= 0 and target.max() < n_classes)
+        bad = None if in_range else \
+            (target != a.ignore_index) & ((target < 0) | (target >= n_classes))
+        if bad is not None and bad.any():
+            first = int(np.flatnonzero(bad.reshape(-1))[0])
+            pos = tuple(int(i) for i in np.unravel_index(first, target.shape))
+            value = target.reshape(-1)[first]
+            raise IndexError(
+                f"target {value} at position {pos} is out of range for {n_classes} classes "
+                f"(valid: 0 to {n_classes - 1}, or ignore_index={a.ignore_index})"
+            )
+        a.target = target
+    else:
+        raise TypeError(
+            f"target has dtype {target.dtype}; expected integer class indices or float "
+            f"class probabilities"
+        )
+
+    if weight is None:
+        a.weight = None
+    else:
+        w = as_array(weight, "weight")
+        if w.dtype.kind not in "biuf":
+            raise TypeError(f"weight has dtype {w.dtype}; expected a real dtype")
+        if w.shape != (n_classes,):
+            raise ValueError(f"weight must have shape ({n_classes},), one per class, "
+                             f"got shape {w.shape}")
+        w = np.asarray(w, dtype=a.compute)
+        if (w < 0).any():
+            raise ValueError(f"weight must be non-negative; weight[{int(np.argmax(w < 0))}] "
+                             f"is {w[np.argmax(w < 0)]}")
+        a.weight = w
+
+    if sample_weight is None:
+        a.sample_weight = None
+    else:
+        sw = as_array(sample_weight, "sample_weight")
+        if sw.dtype.kind not in "biuf":
+            raise TypeError(f"sample_weight has dtype {sw.dtype}; expected a real dtype")
+        if sw.shape != sample_shape:
+            raise ValueError(f"sample_weight must have the samples' shape {sample_shape} "
+                             f"(the logits' shape {logits.shape} minus the class axis), "
+                             f"got shape {sw.shape}")
+        sw = np.asarray(sw, dtype=np.float64)
+        if (sw < 0).any():
+            raise ValueError("sample_weight must be non-negative")
+        a.sample_weight = sw
+    return a

@@ -1,12 +1,15 @@
 """Layer objects with ``forward`` / ``backward`` for hand-written networks.
 
 Each layer keeps what its backward pass needs from the last ``forward``
-call (the output), as in classic NumPy neural-network code.
+call (the output, or for the loss its fused gradient), as in classic NumPy
+neural-network code.
 """
 
-from . import _api
+import numpy as np
 
-__all__ = ["Softmax", "LogSoftmax"]
+from . import _api, _cross_entropy
+
+__all__ = ["Softmax", "LogSoftmax", "CrossEntropyLoss"]
 
 
 class _SoftmaxBase:
@@ -79,3 +82,81 @@ class LogSoftmax(_SoftmaxBase):
 
     _forward = staticmethod(_api.log_softmax)
     _backward = staticmethod(_api.log_softmax_backward)
+
+
+class CrossEntropyLoss:
+    """Cross-entropy loss layer: ``forward(logits, target) -> loss``,
+    ``backward(grad_output=1.0) -> grad_logits``.
+
+    ``forward`` computes the loss and its gradient in one pass
+    (:func:`fastsoftmax.cross_entropy` with ``return_grad=True``) and keeps
+    the gradient; ``backward`` scales it by ``grad_output``.
+
+    Parameters
+    ----------
+    axis : int, optional
+        The class axis (default -1).
+    weight, sample_weight, ignore_index, reduction, label_smoothing, num_threads
+        As for :func:`fastsoftmax.cross_entropy`.  ``sample_weight`` may also
+        be given per call to :meth:`forward`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> layer = fs.CrossEntropyLoss(reduction="sum")
+    >>> loss = layer.forward(np.array([[0.0, 0.0]]), np.array([1]))
+    >>> round(float(loss), 6)
+    0.693147
+    >>> layer.backward(2.0)
+    array([[ 1., -1.]])
+    """
+
+    def __init__(self, axis=-1, *, weight=None, sample_weight=None, ignore_index=-100,
+                 reduction="mean", label_smoothing=0.0, num_threads=None):
+        self.axis = axis
+        self.weight = weight
+        self.sample_weight = sample_weight
+        self.ignore_index = ignore_index
+        self.reduction = reduction
+        self.label_smoothing = label_smoothing
+        self.num_threads = num_threads
+        self.grad = None
+
+    def forward(self, logits, target, sample_weight=None):
+        """The loss of ``logits`` against ``target``; keeps its gradient for :meth:`backward`."""
+        loss, self.grad = _cross_entropy.cross_entropy(
+            logits, target, self.axis, weight=self.weight,
+            sample_weight=self.sample_weight if sample_weight is None else sample_weight,
+            ignore_index=self.ignore_index, reduction=self.reduction,
+            label_smoothing=self.label_smoothing, return_grad=True, num_threads=self.num_threads)
+        return loss
+
+    __call__ = forward
+
+    def backward(self, grad_output=1.0):
+        """Gradient with respect to the last ``forward``'s logits.
+
+        ``grad_output`` is the gradient with respect to the loss: a scalar for
+        ``"mean"`` and ``"sum"``, an array of the loss's shape for ``"none"``
+        (each sample's gradient row is scaled by its entry).
+        """
+        if self.grad is None:
+            raise RuntimeError("CrossEntropyLoss.backward called before forward")
+        dy = np.asarray(grad_output)
+        sample_shape = self.grad.shape[:self._axis()] + self.grad.shape[self._axis() + 1:]
+        if self.reduction == "none":
+            if dy.shape != sample_shape:
+                raise ValueError(f"grad_output must have the loss's shape {sample_shape}, "
+                                 f"got {dy.shape}")
+            dy = np.expand_dims(dy, self._axis())
+        elif dy.ndim != 0:
+            raise ValueError(f"grad_output must be a scalar for reduction={self.reduction!r}, "
+                             f"got shape {dy.shape}")
+        return (self.grad * dy).astype(self.grad.dtype, copy=False)
+
+    def _axis(self):
+        return self.axis % self.grad.ndim
+
+    def __repr__(self):
+        return (f"CrossEntropyLoss(axis={self.axis!r}, reduction={self.reduction!r}, "
+                f"label_smoothing={self.label_smoothing!r}, ignore_index={self.ignore_index!r})")

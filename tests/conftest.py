@@ -1,0 +1,43 @@
+import os
+
+import numpy as np
+import pytest
+
+import fastsoftmax
+from fastsoftmax import _api
+
+AVAILABLE_SIMD = (
+    ("scalar", "avx2")[: _api._kernels.cpu_isa() + 1] if _api._kernels is not None else ()
+)
+
+
+def pytest_report_header(config):
+    cfg = fastsoftmax.get_config()
+    return f"fastsoftmax: backend={cfg['backend']} simd={cfg['simd']} openmp={cfg['openmp']}"
+
+
+@pytest.fixture(params=AVAILABLE_SIMD)
+def simd(request):
+    """Run the test once on every SIMD path this machine has."""
+    previous = fastsoftmax.get_config()["simd"]
+    _api._set_simd(request.param)
+    yield request.param
+    _api._set_simd(previous)
+
+
+@pytest.fixture(params=[1, 2], ids=lambda n: f"threads{n}")
+def num_threads(request):
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _compiled_backend_required():
+    """A test run without the compiled extension tests nothing of it."""
+    if os.environ.get("FASTSOFTMAX_BACKEND", "").lower() != "numpy":
+        assert _api.BACKEND == "compiled", "the compiled extension is not in use"
+    yield
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
