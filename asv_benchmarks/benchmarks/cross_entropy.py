@@ -1,0 +1,9 @@
+"""Fused cross-entropy: mean loss and its gradient with respect to the logits
+(``return_grad=True``) from class indices.  Skipped on commits without
+``fastsoftmax.cross_entropy``."""
+
+from .common import _KernelBenchmark
+
+
+class CrossEntropy(_KernelBenchmark):
+    params = [["cross_entropy"]] + _KernelBenchmark.params[1:]
