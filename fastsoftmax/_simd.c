@@ -71,7 +71,9 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #define VSUB(a, b) ((a) - (b))
 #define VMUL(a, b) ((a) * (b))
 #define VMAX(a, b) ((a) > (b) ? (a) : (b))
+#define VMIN(a, b) ((a) < (b) ? (a) : (b))
 #define VHMAX(v) (v)
+#define VHMIN(v) (v)
 #define VNAN_ACC(acc, a, b) (((a) != (a) || (b) != (b)) ? (T)1 : (acc))
 #define VNAN_ANY(acc) ((acc) != 0)
 #define VNAN_APPLY(v, acc) ((acc) != 0 ? (T)NAN : (v))
@@ -81,6 +83,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #define ACOMB(a, b) ((a) + (b))
 #define AHSUM(a) (a)
 #define SACC(s, v) (*(s) += (double)(v))
+#define VEXPN_FAST_MIN (-INFINITY)
 
 /* libm's exp: correctly rounded or nearly so, and portable. */
 #define T float
@@ -88,6 +91,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #define VNAN0 0.0f
 #define VEXP(v) expf(v)
 #define VEXPN(v) expf(v)
+#define VEXPN_FAST(v) expf(v)
 #define FS_NAME(f) f##_f32_scalar
 #include "_simd_body.h"
 #undef T
@@ -95,6 +99,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #undef VNAN0
 #undef VEXP
 #undef VEXPN
+#undef VEXPN_FAST
 #undef FS_NAME
 
 #define T double
@@ -102,6 +107,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #define VNAN0 0.0
 #define VEXP(v) exp(v)
 #define VEXPN(v) exp(v)
+#define VEXPN_FAST(v) exp(v)
 #define FS_NAME(f) f##_f64_scalar
 #include "_simd_body.h"
 #undef T
@@ -109,6 +115,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #undef VNAN0
 #undef VEXP
 #undef VEXPN
+#undef VEXPN_FAST
 #undef FS_NAME
 
 #undef FS_TARGET
@@ -125,7 +132,9 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #undef VSUB
 #undef VMUL
 #undef VMAX
+#undef VMIN
 #undef VHMAX
+#undef VHMIN
 #undef VNAN_ACC
 #undef VNAN_ANY
 #undef VNAN_APPLY
@@ -135,6 +144,7 @@ static inline void fs_neumaier(double *s, double *c, double v)
 #undef ACOMB
 #undef AHSUM
 #undef SACC
+#undef VEXPN_FAST_MIN
 
 /* ========================================================= AVX2 + FMA == */
 #if FS_X86
@@ -321,6 +331,20 @@ static FS_TARGET inline double fs_hmax_pd_avx2(__m256d v)
     return _mm_cvtsd_f64(_mm_max_sd(m, _mm_unpackhi_pd(m, m)));
 }
 
+static FS_TARGET inline float fs_hmin_ps_avx2(__m256 v)
+{
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+static FS_TARGET inline double fs_hmin_pd_avx2(__m256d v)
+{
+    __m128d m = _mm_min_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_min_sd(m, _mm_unpackhi_pd(m, m)));
+}
+
 /* the 8 float lanes of a block accumulator, added in double */
 static FS_TARGET inline double fs_hsum_ps_avx2(__m256 v)
 {
@@ -370,9 +394,13 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define VSUB _mm256_sub_ps
 #define VMUL _mm256_mul_ps
 #define VMAX _mm256_max_ps
+#define VMIN _mm256_min_ps
 #define VHMAX fs_hmax_ps_avx2
+#define VHMIN fs_hmin_ps_avx2
 #define VEXP fs_exp_f32_avx2
 #define VEXPN fs_expn_f32_avx2
+#define VEXPN_FAST fs_exp_core_f32_avx2
+#define VEXPN_FAST_MIN (-87.3f)
 #define VNAN0 _mm256_setzero_ps()
 #define VNAN_ACC(acc, a, b) _mm256_or_ps((acc), _mm256_cmp_ps((a), (b), _CMP_UNORD_Q))
 #define VNAN_ANY(acc) _mm256_movemask_ps(acc)
@@ -398,9 +426,13 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #undef VSUB
 #undef VMUL
 #undef VMAX
+#undef VMIN
 #undef VHMAX
+#undef VHMIN
 #undef VEXP
 #undef VEXPN
+#undef VEXPN_FAST
+#undef VEXPN_FAST_MIN
 #undef VNAN0
 #undef VNAN_ACC
 #undef VNAN_ANY
@@ -426,9 +458,13 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define VSUB _mm256_sub_pd
 #define VMUL _mm256_mul_pd
 #define VMAX _mm256_max_pd
+#define VMIN _mm256_min_pd
 #define VHMAX fs_hmax_pd_avx2
+#define VHMIN fs_hmin_pd_avx2
 #define VEXP fs_exp_f64_avx2
 #define VEXPN fs_expn_f64_avx2
+#define VEXPN_FAST fs_exp_core_f64_avx2
+#define VEXPN_FAST_MIN (-708.3)
 #define VNAN0 _mm256_setzero_pd()
 #define VNAN_ACC(acc, a, b) _mm256_or_pd((acc), _mm256_cmp_pd((a), (b), _CMP_UNORD_Q))
 #define VNAN_ANY(acc) _mm256_movemask_pd(acc)

@@ -13,7 +13,9 @@
  *   VLOADN(p, k)  VSTOREN(p, v, k)          first k < W lanes; other lanes load as -inf
  *   VSET(c) VADD VSUB VMUL VMAX
  *   VEXP(t)  VEXPN(t)                       exp of any t / of t <= 0 (or NaN) only
- *   VHMAX(v)                                largest lane (NaN handled separately)
+ *   VEXPN_FAST(t)  VEXPN_FAST_MIN           VEXPN without its range check, right for
+ *                                           VEXPN_FAST_MIN <= t <= 0
+ *   VMIN  VHMAX(v)  VHMIN(v)                smallest / largest lane (NaN handled separately)
  *   VNAN0  VNAN_ACC(acc, a, b)  VNAN_ANY(acc)  VNAN_APPLY(v, acc)
  *                                           track NaN lanes: acc |= isnan(a) | isnan(b);
  *                                           VNAN_APPLY turns the flagged lanes of v into NaN
@@ -29,8 +31,8 @@
  * Numerics shared by every variant:
  * - the row maximum is taken first (the max-shift trick), so every exp
  *   argument is <= 0 and no exp overflows;
- * - sums are accumulated in four vector accumulators over blocks of
- *   FS_BLOCK elements (each lane adds at most FS_BLOCK / (4 W) terms), the
+ * - sums are accumulated in two vector accumulators over blocks of
+ *   FS_BLOCK elements (each lane adds at most FS_BLOCK / (2 W) terms), the
  *   lanes are added in double, and the block sums are added with Neumaier's
  *   compensated summation: pairwise quality or better at any row length,
  *   for float32 and float64 alike;
@@ -41,35 +43,46 @@
 /* ---------------------------------------------------------------- rows -- */
 
 /*
- * Largest element of x[0..n) (-inf if n == 0).  A NaN may or may not
- * survive VMAX; row_max_checked below settles it.
+ * Largest and smallest elements of x[0..n) (-inf and +inf if n == 0).  A
+ * NaN may or may not survive VMAX; row_max below settles it.
  */
-static FS_TARGET T FS_NAME(row_max_raw)(const T *x, ptrdiff_t n)
+static FS_TARGET T FS_NAME(row_max_raw)(const T *x, ptrdiff_t n, T *lo)
 {
     V m0 = VSET(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    V l0 = VSET(INFINITY), l1 = l0;
     ptrdiff_t i = 0;
     for (; i + 4 * W <= n; i += 4 * W) {
-        m0 = VMAX(m0, VLOAD(x + i));
-        m1 = VMAX(m1, VLOAD(x + i + W));
-        m2 = VMAX(m2, VLOAD(x + i + 2 * W));
-        m3 = VMAX(m3, VLOAD(x + i + 3 * W));
+        const V a = VLOAD(x + i), b = VLOAD(x + i + W);
+        const V c = VLOAD(x + i + 2 * W), d = VLOAD(x + i + 3 * W);
+        m0 = VMAX(m0, a); m1 = VMAX(m1, b); m2 = VMAX(m2, c); m3 = VMAX(m3, d);
+        l0 = VMIN(l0, VMIN(a, b));
+        l1 = VMIN(l1, VMIN(c, d));
     }
-    for (; i + W <= n; i += W)
-        m0 = VMAX(m0, VLOAD(x + i));
-    if (i < n)
-        m0 = VMAX(m0, VLOADN(x + i, n - i));
+    for (; i + W <= n; i += W) {
+        const V a = VLOAD(x + i);
+        m0 = VMAX(m0, a);
+        l0 = VMIN(l0, a);
+    }
+    T tail_lo = (T)INFINITY;
+    if (i < n) {
+        m0 = VMAX(m0, VLOADN(x + i, n - i));    /* other lanes -inf */
+        for (; i < n; i++)
+            tail_lo = x[i] < tail_lo ? x[i] : tail_lo;
+    }
+    const T vlo = VHMIN(VMIN(l0, l1));
+    *lo = tail_lo < vlo ? tail_lo : vlo;
     return VHMAX(VMAX(VMAX(m0, m1), VMAX(m2, m3)));
 }
 
 /*
- * The row maximum, NaN if the row has a NaN.  A NaN missed by the fast
- * pass cannot hide behind a finite maximum: exp(NaN - m) makes the row's
- * sum, and so every output, NaN.  It can only hide behind +-inf, so a
- * non-finite maximum (rare) triggers a scan for NaN.
+ * The row maximum, NaN if the row has a NaN; *lo gets the row minimum.  A
+ * NaN missed by the fast pass cannot hide behind a finite maximum:
+ * exp(NaN - m) makes the row's sum, and so every output, NaN.  It can only
+ * hide behind +-inf, so a non-finite maximum (rare) triggers a scan.
  */
-static FS_TARGET T FS_NAME(row_max)(const T *x, ptrdiff_t n)
+static FS_TARGET T FS_NAME(row_max)(const T *x, ptrdiff_t n, T *lo)
 {
-    const T m = FS_NAME(row_max_raw)(x, n);
+    const T m = FS_NAME(row_max_raw)(x, n, lo);
     if (__builtin_expect(!(m > (T)-INFINITY && m < (T)INFINITY), 0)) {
         for (ptrdiff_t i = 0; i < n; i++)
             if (x[i] != x[i])
@@ -78,53 +91,73 @@ static FS_TARGET T FS_NAME(row_max)(const T *x, ptrdiff_t n)
     return m;
 }
 
+/* Whether exp(x - m) may skip its range check for every x >= lo. */
+#define FS_EXP_FAST(lo, m) ((lo) - (m) >= (T)VEXPN_FAST_MIN)
+
+/*
+ * One block of sumexp: e[i] = exp(x[i] - m) (stored when `store`) and the
+ * lane sums, added into a0/a1.
+ */
+#define FS_SUMEXP_BLOCK(EXP)                                                 \
+    do {                                                                     \
+        for (; i + 4 * W <= end; i += 4 * W) {                               \
+            const V e0 = EXP(VSUB(VLOAD(x + i), vm));                        \
+            const V e1 = EXP(VSUB(VLOAD(x + i + W), vm));                    \
+            const V e2 = EXP(VSUB(VLOAD(x + i + 2 * W), vm));                \
+            const V e3 = EXP(VSUB(VLOAD(x + i + 3 * W), vm));                \
+            if (store) {                                                     \
+                VSTORE(e + i, e0); VSTORE(e + i + W, e1);                    \
+                VSTORE(e + i + 2 * W, e2); VSTORE(e + i + 3 * W, e3);        \
+            }                                                                \
+            a0 = AADD(AADD(a0, e0), e1);                                     \
+            a1 = AADD(AADD(a1, e2), e3);                                     \
+        }                                                                    \
+        for (; i + W <= end; i += W) {                                       \
+            const V e0 = EXP(VSUB(VLOAD(x + i), vm));                        \
+            if (store) VSTORE(e + i, e0);                                    \
+            a0 = AADD(a0, e0);                                               \
+        }                                                                    \
+        if (i < end) {      /* the -inf fill lanes need the checked exp */ \
+            const V e0 = VEXPN(VSUB(VLOADN(x + i, end - i), vm));            \
+            if (store) VSTOREN(e + i, e0, end - i);                          \
+            a0 = AADD(a0, e0);                                               \
+        }                                                                    \
+    } while (0)
+
 /*
  * sum(exp(x - m)) over x[0..n), m finite; the exps are stored to e[0..n)
- * when `store` (a compile-time constant after inlining).
+ * when `store`.  `fast` (the caller knows min(x) - m >= VEXPN_FAST_MIN)
+ * uses the exp without its range check: with no possible call to the
+ * full-range exp left in the loop, its constants stay in registers.
+ * `store` and `fast` are compile-time constants after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) double
-FS_NAME(sumexp_impl)(const T *x, T *e, ptrdiff_t n, T m, int store)
+FS_NAME(sumexp_impl)(const T *x, T *e, ptrdiff_t n, T m, int store, int fast)
 {
     const V vm = VSET(m);
     double s = 0.0, c = 0.0;
     for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
         const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
-        A a0 = AZERO, a1 = AZERO, a2 = AZERO, a3 = AZERO;
+        A a0 = AZERO, a1 = AZERO;
         ptrdiff_t i = b;
-        for (; i + 4 * W <= end; i += 4 * W) {
-            V e0 = VEXPN(VSUB(VLOAD(x + i), vm));
-            V e1 = VEXPN(VSUB(VLOAD(x + i + W), vm));
-            V e2 = VEXPN(VSUB(VLOAD(x + i + 2 * W), vm));
-            V e3 = VEXPN(VSUB(VLOAD(x + i + 3 * W), vm));
-            if (store) {
-                VSTORE(e + i, e0); VSTORE(e + i + W, e1);
-                VSTORE(e + i + 2 * W, e2); VSTORE(e + i + 3 * W, e3);
-            }
-            a0 = AADD(a0, e0); a1 = AADD(a1, e1); a2 = AADD(a2, e2); a3 = AADD(a3, e3);
-        }
-        for (; i + W <= end; i += W) {
-            V e0 = VEXPN(VSUB(VLOAD(x + i), vm));
-            if (store) VSTORE(e + i, e0);
-            a0 = AADD(a0, e0);
-        }
-        if (i < end) {
-            V e0 = VEXPN(VSUB(VLOADN(x + i, end - i), vm));
-            if (store) VSTOREN(e + i, e0, end - i);
-            a0 = AADD(a0, e0);
-        }
-        fs_neumaier(&s, &c, AHSUM(ACOMB(ACOMB(a0, a1), ACOMB(a2, a3))));
+        if (fast)
+            FS_SUMEXP_BLOCK(VEXPN_FAST);
+        else
+            FS_SUMEXP_BLOCK(VEXPN);
+        fs_neumaier(&s, &c, AHSUM(ACOMB(a0, a1)));
     }
     return s + c;
 }
+#undef FS_SUMEXP_BLOCK
 
-static FS_TARGET double FS_NAME(sumexp)(const T *x, ptrdiff_t n, T m)
+static FS_TARGET double FS_NAME(sumexp)(const T *x, ptrdiff_t n, T m, int fast)
 {
-    return FS_NAME(sumexp_impl)(x, NULL, n, m, 0);
+    return fast ? FS_NAME(sumexp_impl)(x, NULL, n, m, 0, 1) : FS_NAME(sumexp_impl)(x, NULL, n, m, 0, 0);
 }
 
-static FS_TARGET double FS_NAME(sumexp_store)(const T *x, T *e, ptrdiff_t n, T m)
+static FS_TARGET double FS_NAME(sumexp_store)(const T *x, T *e, ptrdiff_t n, T m, int fast)
 {
-    return FS_NAME(sumexp_impl)(x, e, n, m, 1);
+    return fast ? FS_NAME(sumexp_impl)(x, e, n, m, 1, 1) : FS_NAME(sumexp_impl)(x, e, n, m, 1, 0);
 }
 
 /*
@@ -140,10 +173,11 @@ static FS_TARGET void FS_NAME(row_online)(const T *x, ptrdiff_t n, T *m_out, dou
     double s = 0.0, c = 0.0;
     for (ptrdiff_t b = 0; b < n; b += FS_OBLOCK) {
         const ptrdiff_t len = b + FS_OBLOCK < n ? FS_OBLOCK : n - b;
-        const T bm = FS_NAME(row_max)(x + b, len);
+        T lo;
+        const T bm = FS_NAME(row_max)(x + b, len, &lo);
         if (bm != bm || bm == (T)INFINITY) {
             /* rare: a NaN decides the row; after +inf a NaN may still follow */
-            *m_out = bm != bm ? bm : FS_NAME(row_max)(x, n);
+            *m_out = bm != bm ? bm : FS_NAME(row_max)(x, n, &lo);
             *s_out = NAN;
             return;
         }
@@ -155,7 +189,7 @@ static FS_TARGET void FS_NAME(row_online)(const T *x, ptrdiff_t n, T *m_out, dou
             c *= f;
             m = bm;
         }
-        fs_neumaier(&s, &c, FS_NAME(sumexp)(x + b, len, m));
+        fs_neumaier(&s, &c, FS_NAME(sumexp)(x + b, len, m, FS_EXP_FAST(lo, m)));
     }
     *m_out = m;
     *s_out = s + c;
@@ -165,8 +199,9 @@ static FS_TARGET void FS_NAME(row_online)(const T *x, ptrdiff_t n, T *m_out, dou
 static FS_TARGET void FS_NAME(row_stats)(const T *x, ptrdiff_t n, T *m, double *s)
 {
     if ((size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
-        *m = FS_NAME(row_max)(x, n);
-        *s = (*m > (T)-INFINITY && *m < (T)INFINITY) ? FS_NAME(sumexp)(x, n, *m) : NAN;
+        T lo;
+        *m = FS_NAME(row_max)(x, n, &lo);
+        *s = (*m > (T)-INFINITY && *m < (T)INFINITY) ? FS_NAME(sumexp)(x, n, *m, FS_EXP_FAST(lo, *m)) : NAN;
     } else {
         FS_NAME(row_online)(x, n, m, s);
     }
@@ -220,13 +255,14 @@ static FS_TARGET void FS_NAME(softmax_row)(const T *x, T *y, T *work, ptrdiff_t 
     double s;
     if (!(flags & FS_FLAG_LOG) && (size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
         /* the row stays in cache: store the exps once and rescale them */
-        m = FS_NAME(row_max)(x, n);
+        T lo;
+        m = FS_NAME(row_max)(x, n, &lo);
         if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
             FS_NAME(fill)(y, n, (T)NAN);
             return;
         }
         T *e = work ? work : y;
-        s = FS_NAME(sumexp_store)(x, e, n, m);
+        s = FS_NAME(sumexp_store)(x, e, n, m, FS_EXP_FAST(lo, m));
         const V inv = VSET((T)(1.0 / s));
         FS_ROW_APPLY(y, n, stream, e, e, VMUL(a, inv));
         return;
@@ -645,9 +681,10 @@ static FS_TARGET void FS_NAME(xent_stats)(const T *x, T *g, T *work, ptrdiff_t n
     *e = NULL;
     T *store = stream ? work : g;
     if (store && (size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
-        *m = FS_NAME(row_max)(x, n);
+        T lo;
+        *m = FS_NAME(row_max)(x, n, &lo);
         if (*m > (T)-INFINITY && *m < (T)INFINITY) {
-            *s = FS_NAME(sumexp_store)(x, store, n, *m);
+            *s = FS_NAME(sumexp_store)(x, store, n, *m, FS_EXP_FAST(lo, *m));
             *e = store;
         }
         return;
