@@ -74,13 +74,21 @@ def _time_once(fn):
 
 def _contenders(func, x, threads):
     """name -> zero-argument callable, for one function on input x (last axis)."""
+    from . import cross_entropy
     out = np.empty_like(x)
+    rng = np.random.default_rng(1)
     c = {"copy": lambda: np.copyto(out, x)}
-    if func == "softmax_backward":
-        y = softmax(x)
-        dy = np.random.default_rng(1).standard_normal(x.shape).astype(x.dtype)
-        c["fastsoftmax"] = lambda: softmax_backward(dy, y, out=out, num_threads=threads)
-        c["numpy"] = lambda: _reference.softmax_backward(dy, y)
+    if func in ("softmax_backward", "log_softmax_backward"):
+        log = func == "log_softmax_backward"
+        y = log_softmax(x) if log else softmax(x)
+        dy = rng.standard_normal(x.shape).astype(x.dtype)
+        fast = log_softmax_backward if log else softmax_backward
+        c["fastsoftmax"] = lambda: fast(dy, y, out=out, num_threads=threads)
+        c["numpy"] = lambda: getattr(_reference, func)(dy, y)
+    elif func == "cross_entropy":
+        target = rng.integers(0, x.shape[-1], x.shape[:-1])
+        c["fastsoftmax"] = lambda: cross_entropy(x, target, return_grad=True, num_threads=threads)
+        c["numpy"] = lambda: _reference.cross_entropy(x, target, return_grad=True)
     else:
         fast = {"softmax": softmax, "log_softmax": log_softmax, "logsumexp": logsumexp}[func]
         if func == "logsumexp":
@@ -90,7 +98,7 @@ def _contenders(func, x, threads):
         c["numpy"] = lambda: getattr(_reference, func)(x)
     try:
         import scipy.special as sp
-        if func != "softmax_backward":
+        if func in ("softmax", "log_softmax", "logsumexp"):
             c["scipy"] = lambda: getattr(sp, func)(x, axis=-1)
     except ImportError:
         pass
@@ -98,9 +106,18 @@ def _contenders(func, x, threads):
         import torch
         torch.set_num_threads(threads)
         xt = torch.from_numpy(x)
-        if func == "softmax_backward":
+        if func.endswith("_backward"):
             yt, dyt = torch.from_numpy(y), torch.from_numpy(dy)
-            c["torch"] = lambda: torch._softmax_backward_data(dyt, yt, -1, yt.dtype)
+            tb = torch._log_softmax_backward_data if log else torch._softmax_backward_data
+            c["torch"] = lambda: tb(dyt, yt, -1, yt.dtype)
+        elif func == "cross_entropy":
+            tt = torch.from_numpy(target)
+
+            def torch_xent():
+                xg = xt.detach().requires_grad_()
+                torch.nn.functional.cross_entropy(xg, tt).backward()
+                return xg.grad
+            c["torch"] = torch_xent
         elif func == "logsumexp":
             c["torch"] = lambda: torch.logsumexp(xt, -1)
         else:
@@ -109,6 +126,16 @@ def _contenders(func, x, threads):
             c["torch"] = lambda: tf(xt, -1, out=ot) if func == "softmax" else tf(xt, -1)
     except ImportError:
         pass
+    if func == "cross_entropy" and x.dtype == np.float64:
+        try:
+            from sklearn._loss._loss import CyHalfMultinomialLoss
+            yf = target.astype(np.float64)
+            loss_out = np.empty(x.shape[0])
+            grad_out = np.empty_like(x)
+            sk = CyHalfMultinomialLoss()
+            c["sklearn"] = lambda: sk.loss_gradient(yf, x, None, loss_out, grad_out, threads)
+        except ImportError:
+            pass
     return c
 
 
@@ -144,7 +171,7 @@ def bench(funcs, shapes, dtypes, threads, repeats):
 
 def print_table(rows):
     cols = ["function", "shape", "dtype", "threads", "fastsoftmax_ms", "fastsoftmax/copy",
-            "numpy/copy", "scipy/copy", "torch/copy", "fastsoftmax/torch"]
+            "numpy/copy", "scipy/copy", "torch/copy", "sklearn/copy", "fastsoftmax/torch"]
     cols = [c for c in cols if any(r.get(c) is not None for r in rows)]
 
     def fmt(v):
@@ -185,7 +212,8 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command")
     b = sub.add_parser("bench", help="the speed table, with options")
     b.add_argument("--functions", default="softmax,log_softmax",
-                   help="comma-separated: softmax,log_softmax,logsumexp,softmax_backward")
+                   help="comma-separated: softmax, log_softmax, logsumexp, softmax_backward, "
+                        "log_softmax_backward, cross_entropy")
     b.add_argument("--shapes", default=",".join(DEFAULT_CASES), help="e.g. 4096x4096,256x32000")
     b.add_argument("--dtypes", default="float32", help="float32,float64")
     b.add_argument("--threads", type=int, default=None, help="default: all usable cores")
