@@ -435,17 +435,31 @@ static FS_TARGET void FS_NAME(backward_row)(const T *dy, const T *y, T *dx, ptrd
 {
     const int log_ = flags & FS_FLAG_LOG;
     double s = 0.0, c = 0.0;
+    /* log_softmax: the range of y decides whether exp(y) may skip its check */
+    V ylo = VSET(INFINITY), yhi = VSET(-INFINITY);
+    T tail_lo = (T)INFINITY, tail_hi = (T)-INFINITY;
     for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
         const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
         A a0 = AZERO, a1 = AZERO;
         ptrdiff_t i = b;
         if (log_) {
             for (; i + 2 * W <= end; i += 2 * W) {
+                const V y0 = VLOAD(y + i), y1 = VLOAD(y + i + W);
                 a0 = AADD(a0, VLOAD(dy + i));
                 a1 = AADD(a1, VLOAD(dy + i + W));
+                ylo = VMIN(ylo, VMIN(y0, y1));
+                yhi = VMAX(yhi, VMAX(y0, y1));
             }
-            for (; i + W <= end; i += W)
+            for (; i + W <= end; i += W) {
+                const V y0 = VLOAD(y + i);
                 a0 = AADD(a0, VLOAD(dy + i));
+                ylo = VMIN(ylo, y0);
+                yhi = VMAX(yhi, y0);
+            }
+            for (ptrdiff_t j = i; j < end; j++) {
+                tail_lo = y[j] < tail_lo ? y[j] : tail_lo;
+                tail_hi = y[j] > tail_hi ? y[j] : tail_hi;
+            }
         } else {
             for (; i + 2 * W <= end; i += 2 * W) {
                 a0 = AADD(a0, VMUL(VLOAD(dy + i), VLOAD(y + i)));
@@ -462,7 +476,13 @@ static FS_TARGET void FS_NAME(backward_row)(const T *dy, const T *y, T *dx, ptrd
     const V vs = VSET((T)(s + c == s + c ? s + c : s));
     const int stream = flags & FS_FLAG_STREAM;
     if (log_) {
-        FS_ROW_APPLY(dx, n, stream, dy, y, VSUB(a, VMUL(VEXP(b), vs)));
+        const T lo = VHMIN(ylo) < tail_lo ? VHMIN(ylo) : tail_lo;
+        const T hi = VHMAX(yhi) > tail_hi ? VHMAX(yhi) : tail_hi;
+        /* NaN in y fails both tests and takes the checked exp */
+        if (lo >= (T)VEXPN_FAST_MIN && hi <= 0)
+            FS_ROW_APPLY(dx, n, stream, dy, y, VSUB(a, VMUL(VEXPN_FAST(b), vs)));
+        else
+            FS_ROW_APPLY(dx, n, stream, dy, y, VSUB(a, VMUL(VEXP(b), vs)));
     } else {
         FS_ROW_APPLY(dx, n, stream, dy, y, VMUL(b, VSUB(a, vs)));
     }
