@@ -167,9 +167,10 @@ static FS_TARGET double FS_NAME(sumexp_store)(const T *x, T *e, ptrdiff_t n, T m
  * from L1 for its sum; the running sum is rescaled when the maximum grows.
  * m is NaN if the row has a NaN, +inf if it has +inf, -inf if all -inf.
  */
-static FS_TARGET void FS_NAME(row_online)(const T *x, ptrdiff_t n, T *m_out, double *s_out)
+static FS_TARGET void FS_NAME(row_online)(const T *x, ptrdiff_t n, T *m_out, double *s_out,
+                                          T *lo_out)
 {
-    T m = (T)-INFINITY;
+    T m = (T)-INFINITY, row_lo = (T)INFINITY;
     double s = 0.0, c = 0.0;
     for (ptrdiff_t b = 0; b < n; b += FS_OBLOCK) {
         const ptrdiff_t len = b + FS_OBLOCK < n ? FS_OBLOCK : n - b;
@@ -179,8 +180,10 @@ static FS_TARGET void FS_NAME(row_online)(const T *x, ptrdiff_t n, T *m_out, dou
             /* rare: a NaN decides the row; after +inf a NaN may still follow */
             *m_out = bm != bm ? bm : FS_NAME(row_max)(x, n, &lo);
             *s_out = NAN;
+            *lo_out = lo;
             return;
         }
+        row_lo = lo < row_lo ? lo : row_lo;
         if (bm == (T)-INFINITY)
             continue;           /* the block adds exactly 0 */
         if (bm > m) {
@@ -193,17 +196,17 @@ static FS_TARGET void FS_NAME(row_online)(const T *x, ptrdiff_t n, T *m_out, dou
     }
     *m_out = m;
     *s_out = s + c;
+    *lo_out = row_lo;
 }
 
 /* The max and the sum of exps of a row, by two passes or one as its size asks. */
-static FS_TARGET void FS_NAME(row_stats)(const T *x, ptrdiff_t n, T *m, double *s)
+static FS_TARGET void FS_NAME(row_stats)(const T *x, ptrdiff_t n, T *m, double *s, T *lo)
 {
     if ((size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
-        T lo;
-        *m = FS_NAME(row_max)(x, n, &lo);
-        *s = (*m > (T)-INFINITY && *m < (T)INFINITY) ? FS_NAME(sumexp)(x, n, *m, FS_EXP_FAST(lo, *m)) : NAN;
+        *m = FS_NAME(row_max)(x, n, lo);
+        *s = (*m > (T)-INFINITY && *m < (T)INFINITY) ? FS_NAME(sumexp)(x, n, *m, FS_EXP_FAST(*lo, *m)) : NAN;
     } else {
-        FS_NAME(row_online)(x, n, m, s);
+        FS_NAME(row_online)(x, n, m, s, lo);
     }
 }
 
@@ -267,7 +270,8 @@ static FS_TARGET void FS_NAME(softmax_row)(const T *x, T *y, T *work, ptrdiff_t 
         FS_ROW_APPLY(y, n, stream, e, e, VMUL(a, inv));
         return;
     }
-    FS_NAME(row_stats)(x, n, &m, &s);
+    T lo;
+    FS_NAME(row_stats)(x, n, &m, &s, &lo);
     if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
         FS_NAME(fill)(y, n, (T)NAN);
         return;
@@ -279,7 +283,10 @@ static FS_TARGET void FS_NAME(softmax_row)(const T *x, T *y, T *work, ptrdiff_t 
         FS_ROW_APPLY(y, n, stream, x, x, VSUB(VSUB(a, vm), ls));
     } else {
         const V inv = VSET((T)(1.0 / s));
-        FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN(VSUB(a, vm)), inv));
+        if (FS_EXP_FAST(lo, m))     /* no call left in the loop (see sumexp) */
+            FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN_FAST(VSUB(a, vm)), inv));
+        else
+            FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN(VSUB(a, vm)), inv));
     }
 }
 
@@ -297,7 +304,8 @@ static FS_TARGET void FS_NAME(logsumexp_rows)(const T *x, T *out, ptrdiff_t n_ro
     for (ptrdiff_t r = 0; r < n_rows; r++) {
         T m;
         double s;
-        FS_NAME(row_stats)(x + r * n, n, &m, &s);
+        T lo;
+        FS_NAME(row_stats)(x + r * n, n, &m, &s, &lo);
         /* NaN -> NaN, +inf -> +inf, all -inf (or n == 0) -> -inf */
         out[r] = (m > (T)-INFINITY && m < (T)INFINITY) ? (T)((double)m + log(s)) : m;
     }
@@ -435,14 +443,24 @@ static FS_TARGET void FS_NAME(backward_row)(const T *dy, const T *y, T *dx, ptrd
 {
     const int log_ = flags & FS_FLAG_LOG;
     double s = 0.0, c = 0.0;
-    /* log_softmax: the range of y decides whether exp(y) may skip its check */
+    /* log_softmax: the range of y decides whether exp(y) may skip its check;
+       taken only when dy and y stay in cache for the second pass, so that
+       long rows do not read y from memory twice */
+    const int track = log_ && (size_t)n * 2 * sizeof(T) <= FS_ROW_CACHE_BYTES;
     V ylo = VSET(INFINITY), yhi = VSET(-INFINITY);
     T tail_lo = (T)INFINITY, tail_hi = (T)-INFINITY;
     for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
         const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
         A a0 = AZERO, a1 = AZERO;
         ptrdiff_t i = b;
-        if (log_) {
+        if (log_ && !track) {
+            for (; i + 2 * W <= end; i += 2 * W) {
+                a0 = AADD(a0, VLOAD(dy + i));
+                a1 = AADD(a1, VLOAD(dy + i + W));
+            }
+            for (; i + W <= end; i += W)
+                a0 = AADD(a0, VLOAD(dy + i));
+        } else if (log_) {
             for (; i + 2 * W <= end; i += 2 * W) {
                 const V y0 = VLOAD(y + i), y1 = VLOAD(y + i + W);
                 a0 = AADD(a0, VLOAD(dy + i));
@@ -479,7 +497,7 @@ static FS_TARGET void FS_NAME(backward_row)(const T *dy, const T *y, T *dx, ptrd
         const T lo = VHMIN(ylo) < tail_lo ? VHMIN(ylo) : tail_lo;
         const T hi = VHMAX(yhi) > tail_hi ? VHMAX(yhi) : tail_hi;
         /* NaN in y fails both tests and takes the checked exp */
-        if (lo >= (T)VEXPN_FAST_MIN && hi <= 0)
+        if (track && lo >= (T)VEXPN_FAST_MIN && hi <= 0)
             FS_ROW_APPLY(dx, n, stream, dy, y, VSUB(a, VMUL(VEXPN_FAST(b), vs)));
         else
             FS_ROW_APPLY(dx, n, stream, dy, y, VSUB(a, VMUL(VEXP(b), vs)));
@@ -709,7 +727,8 @@ static FS_TARGET void FS_NAME(xent_stats)(const T *x, T *g, T *work, ptrdiff_t n
         }
         return;
     }
-    FS_NAME(row_stats)(x, n, m, s);
+    T lo;
+    FS_NAME(row_stats)(x, n, m, s, &lo);
 }
 
 /*

@@ -365,3 +365,22 @@ def test_nan_is_never_lost(n, others, simd, rng):
         assert np.isnan(fs.softmax(x)[0]).all() and np.isnan(fs.log_softmax(x)[0]).all(), pos
         assert np.isnan(fs.logsumexp(x.T, axis=0)[0]), pos
         np.testing.assert_allclose(fs.softmax(x)[1], scipy_special.softmax(x[1]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1000, 70001])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_outside_the_fast_exp_range(n, dtype, simd, rng):
+    """Rows whose spread sends exp(x - max) below the normal range (and -inf
+    entries) take the range-checked exp, in-cache and one-pass rows alike."""
+    x = rng.uniform(-2000, 0, (3, n)).astype(dtype)
+    x[1, ::7] = -np.inf
+    x[2] = rng.standard_normal(n)
+    x[2, 5] = -800.0
+    for f, ref in ((fs.softmax, fs._reference.softmax),
+                   (fs.log_softmax, fs._reference.log_softmax),
+                   (fs.logsumexp, fs._reference.logsumexp)):
+        np.testing.assert_allclose(f(x), ref(x), **tolerance(dtype))
+    y = fs.log_softmax(x)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    np.testing.assert_allclose(fs.log_softmax_backward(dy, y),
+                               fs._reference.log_softmax_backward(dy, y), **tolerance(dtype))
