@@ -48,10 +48,12 @@ elif _kernels is None:
 else:
     BACKEND = "compiled"
 
-# Below this many elements a call runs on one thread: measured with
-# `python -m fastsoftmax threshold` (fork/join costs ~5-10 us here, which
-# is the time a single core needs for about 32k elements).
-SERIAL_THRESHOLD = 1 << 15
+# Below this many elements a call runs on one thread.  Measured with
+# `python -m fastsoftmax threshold` (softmax, rows of 64, back-to-back
+# calls): two threads first win consistently from 2048-4096 elements on
+# the 2-core development machine; 8192 leaves a margin for waking threads
+# that have gone to sleep between sporadic calls.
+SERIAL_THRESHOLD = 1 << 13
 # Outputs larger than this are written with non-temporal stores: they do
 # not fit in the last-level cache, so caching them only evicts the input.
 STREAM_BYTES = 8 << 20
