@@ -229,21 +229,20 @@ def aligned_empty(shape, dtype, align=64):
     return buf[offset:offset + nbytes].view(dtype).reshape(shape)
 
 
-def _output_into(out, plan, shape, result, compute, sources):
-    """Where the kernel should write: ``out`` itself (kernel order, no
-    partial overlap, right dtype and layout) or a fresh array."""
+def _same_view(a, b):
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.strides == b.strides)
+
+
+def _output_into(out, plan, result, compute):
+    """Where the kernel should write: ``out`` itself (kernel order, right
+    dtype and layout, and either disjoint from every input or exactly one of
+    them: the kernels read each element before writing it) or a fresh array."""
     if out is not None and result == compute:
         k = plan.kernel_view(out)
-        if k is not None:
-            same = all(
-                s.__array_interface__["data"][0] == k.__array_interface__["data"][0]
-                and s.strides == k.strides
-                for s in sources
-                if np.may_share_memory(s, k)
-            )
-            overlap = any(np.may_share_memory(s, k) for s in sources)
-            if not overlap or same:
-                return k, True
+        if k is not None and all(not np.may_share_memory(a, k) or _same_view(a, k)
+                                 for a in plan.arrays):
+            return k, True
     return aligned_empty(plan.kshape, compute), False
 
 
@@ -281,7 +280,7 @@ def _softmax_impl(x, axis, where, out, dtype, num_threads, log):
     if mask is not None:
         xc = np.where(mask, xc, -np.inf).astype(compute, copy=False)
     plan = _Plan([xc], axes)
-    yk, direct = _output_into(out, plan, x.shape, result, compute, plan.arrays)
+    yk, direct = _output_into(out, plan, result, compute)
     stream = yk.nbytes > STREAM_BYTES and plan.inner == 1
     _kernels.softmax(plan.flat(0), yk.reshape(-1), plan.outer, plan.n, plan.inner, log,
                      threads, stream, plan.tile(compute.itemsize, threads))
@@ -424,7 +423,7 @@ def _backward_impl(grad_output, output, axis, where, out, num_threads, log):
         dyc = np.where(mask, dyc, 0).astype(compute, copy=False)
         yc = np.where(mask, yc, -np.inf if log else 0).astype(compute, copy=False)
     plan = _Plan([dyc, yc], axes)
-    dxk, direct = _output_into(out, plan, y.shape, result, compute, plan.arrays)
+    dxk, direct = _output_into(out, plan, result, compute)
     stream = dxk.nbytes > STREAM_BYTES and plan.inner == 1
     _kernels.softmax_backward(plan.flat(0), plan.flat(1), dxk.reshape(-1), plan.outer, plan.n,
                               plan.inner, log, threads, stream,

@@ -108,6 +108,17 @@ cdef inline int _flags(bint log, bint stream) noexcept nogil:
     return (FS_FLAG_LOG if log else 0) | (FS_FLAG_STREAM if stream else 0)
 
 
+cdef inline Py_ssize_t _first_row(Py_ssize_t n_rows, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
+    """First row of thread t's contiguous share (thread nt ends the range)."""
+    return n_rows * t // nt
+
+
+cdef inline void *_row_scratch(Py_ssize_t nbytes, bint stream) noexcept nogil:
+    """A per-thread scratch row, so that a streamed row is written only once
+    (NULL when not streaming, or when the row is too long to be kept)."""
+    return malloc(nbytes) if stream and nbytes <= FS_ROW_CACHE_BYTES else NULL
+
+
 def softmax(const floating[::1] x, floating[::1] y, Py_ssize_t outer, Py_ssize_t n,
             Py_ssize_t inner, bint log, int num_threads, bint stream, Py_ssize_t tile):
     """y = softmax(x) (or log_softmax) over the middle axis of (outer, n, inner)."""
@@ -117,13 +128,10 @@ def softmax(const floating[::1] x, floating[::1] y, Py_ssize_t outer, Py_ssize_t
     if inner == 1:
         nt = min(num_threads, outer)
         with nogil, parallel(num_threads=nt):
-            # a per-thread scratch row lets streamed rows be written once
-            work = NULL
-            if stream and n * <Py_ssize_t>sizeof(floating) <= FS_ROW_CACHE_BYTES:
-                work = <floating *>malloc(n * sizeof(floating))
+            work = <floating *>_row_scratch(n * <Py_ssize_t>sizeof(floating), stream)
             for t in prange(nt, schedule='static'):
-                r0 = outer * t // nt
-                r1 = outer * (t + 1) // nt
+                r0 = _first_row(outer, t, nt)
+                r1 = _first_row(outer, t + 1, nt)
                 if floating is float:
                     fs_softmax_rows_f32(&x[r0 * n], &y[r0 * n], work, r1 - r0, n, flags)
                 else:
@@ -150,8 +158,8 @@ def logsumexp(const floating[::1] x, floating[::1] out, Py_ssize_t outer, Py_ssi
         nt = min(num_threads, outer)
         with nogil:
             for t in prange(nt, schedule='static', num_threads=nt):
-                r0 = outer * t // nt
-                r1 = outer * (t + 1) // nt
+                r0 = _first_row(outer, t, nt)
+                r1 = _first_row(outer, t + 1, nt)
                 if floating is float:
                     fs_logsumexp_rows_f32(&x[r0 * n], &out[r0], r1 - r0, n)
                 else:
@@ -180,8 +188,8 @@ def softmax_backward(const floating[::1] dy, const floating[::1] y, floating[::1
         nt = min(num_threads, outer)
         with nogil:
             for t in prange(nt, schedule='static', num_threads=nt):
-                r0 = outer * t // nt
-                r1 = outer * (t + 1) // nt
+                r0 = _first_row(outer, t, nt)
+                r1 = _first_row(outer, t + 1, nt)
                 if floating is float:
                     fs_softmax_backward_rows_f32(&dy[r0 * n], &y[r0 * n], &dx[r0 * n], r1 - r0, n, flags)
                 else:
@@ -222,13 +230,11 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target, const f
     cdef floating *work
     nt = min(num_threads, n_rows)
     with nogil, parallel(num_threads=nt):
-        # a per-thread scratch row keeps the exps while the gradient is streamed
-        work = NULL
-        if stream and n * <Py_ssize_t>sizeof(floating) <= FS_ROW_CACHE_BYTES:
-            work = <floating *>malloc(n * sizeof(floating))
+        # the scratch row keeps the exps while the gradient is streamed
+        work = <floating *>_row_scratch(n * <Py_ssize_t>sizeof(floating), stream)
         for t in prange(nt, schedule='static'):
-            r0 = n_rows * t // nt
-            r1 = n_rows * (t + 1) // nt
+            r0 = _first_row(n_rows, t, nt)
+            r1 = _first_row(n_rows, t + 1, nt)
             if qp == NULL:
                 if floating is float:
                     fs_xent_rows_f32(&logits[r0 * n], tp + r0, wp, w_sum, label_smoothing,

@@ -21,9 +21,9 @@
 #endif
 
 /*
- * Elements per block of the blocked sums: with four accumulators a lane
- * adds 4 (float32 AVX2) to 8 (float64 AVX2) terms before the block's lanes
- * are added in double.
+ * Elements per block of the blocked sums: with two accumulators a lane
+ * adds 8 (float32 AVX2) or 16 (float64 AVX2) terms before the block's
+ * lanes are added in double.
  */
 #define FS_BLOCK 128
 /* Elements per block of the one-pass (online) row statistics: 4-8 KiB, in L1. */

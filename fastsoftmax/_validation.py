@@ -235,33 +235,25 @@ def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_inde
             f"class probabilities"
         )
 
-    if weight is None:
-        a.weight = None
-    else:
-        w = as_array(weight, "weight")
-        if w.dtype.kind not in "biuf":
-            raise TypeError(f"weight has dtype {w.dtype}; expected a real dtype")
-        if w.shape != (n_classes,):
-            raise ValueError(f"weight must have shape ({n_classes},), one per class, "
-                             f"got shape {w.shape}")
-        w = np.asarray(w, dtype=a.compute)
-        if (w < 0).any():
-            raise ValueError(f"weight must be non-negative; weight[{int(np.argmax(w < 0))}] "
-                             f"is {w[np.argmax(w < 0)]}")
-        a.weight = w
-
-    if sample_weight is None:
-        a.sample_weight = None
-    else:
-        sw = as_array(sample_weight, "sample_weight")
-        if sw.dtype.kind not in "biuf":
-            raise TypeError(f"sample_weight has dtype {sw.dtype}; expected a real dtype")
-        if sw.shape != sample_shape:
-            raise ValueError(f"sample_weight must have the samples' shape {sample_shape} "
-                             f"(the logits' shape {logits.shape} minus the class axis), "
-                             f"got shape {sw.shape}")
-        sw = np.asarray(sw, dtype=np.float64)
-        if (sw < 0).any():
-            raise ValueError("sample_weight must be non-negative")
-        a.sample_weight = sw
+    a.weight = None if weight is None else _nonnegative_weights(
+        weight, "weight", (n_classes,), a.compute, "one per class")
+    a.sample_weight = None if sample_weight is None else _nonnegative_weights(
+        sample_weight, "sample_weight", sample_shape, np.float64,
+        f"the samples' shape: the logits' shape {logits.shape} minus the class axis")
     return a
+
+
+def _nonnegative_weights(w, name, shape, dtype, what):
+    """``w`` as a ``dtype`` array of ``shape``, checked real and non-negative."""
+    w = as_array(w, name)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {w.dtype}; expected a real dtype")
+    if w.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} ({what}), got shape {w.shape}")
+    w = np.asarray(w, dtype=dtype)
+    negative = w < 0
+    if negative.any():
+        i = np.unravel_index(int(np.argmax(negative)), w.shape)
+        i = i[0] if len(i) == 1 else i
+        raise ValueError(f"{name} must be non-negative; {name}[{i}] is {w[i]}")
+    return w
