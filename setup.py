@@ -1,4 +1,4 @@
-"""Build the one compiled extension, fastsoftmax._kernels.
+"""Build the one compiled extension, fastsoftmax._loops.
 
 OpenMP is used when the compiler accepts it (checked by compiling a small
 program); otherwise the same sources build serially.  No -march flag: the
@@ -77,8 +77,8 @@ flags_text = " ".join(compile_args).replace('"', "")
 
 extensions = [
     Extension(
-        "fastsoftmax._kernels",
-        sources=["fastsoftmax/_kernels.pyx", "fastsoftmax/_simd.c"],
+        "fastsoftmax._loops",
+        sources=["fastsoftmax/_loops.pyx", "fastsoftmax/_simd.c"],
         depends=["fastsoftmax/_simd.h", "fastsoftmax/_simd_body.h"],
         include_dirs=["fastsoftmax"],
         extra_compile_args=compile_args,

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from . import _api, _reference
+from . import _api, _reference, _runtime
 from ._config import get_config
 from ._api import log_softmax, logsumexp, softmax, softmax_backward, log_softmax_backward
 
@@ -207,7 +207,7 @@ def measure_threshold(threads=2, repeats=15):
         if crossover is None and b < a:
             crossover = x.size
     print(f"parallel first wins at {crossover} elements "
-          f"(SERIAL_THRESHOLD is {_api.SERIAL_THRESHOLD})")
+          f"(SERIAL_THRESHOLD is {_runtime.SERIAL_THRESHOLD})")
 
 
 def main(argv=None):
@@ -247,7 +247,7 @@ def main(argv=None):
         funcs = args.functions.split(",")
         shapes, dtypes = args.shapes.split(","), args.dtypes.split(",")
         threads, repeats = args.threads, args.repeats
-    threads = threads or _api.default_num_threads()
+    threads = threads or _runtime.default_num_threads()
     rows = bench(funcs, [_parse_shape(s) for s in shapes], dtypes, threads, repeats)
     print(f"\nmedian of {repeats} interleaved runs, {threads} thread(s); "
           "x/copy = time / time of np.copyto of the same bytes")

@@ -9,8 +9,6 @@ runs the row kernels, ``inner > 1`` the column-tile kernels.
 """
 
 import math
-import os
-import warnings
 
 import numpy as np
 
@@ -25,124 +23,17 @@ from ._validation import (
     resolve_dtype,
 )
 
-try:
-    from . import _kernels
-except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
-    _kernels = None
-    _IMPORT_ERROR = str(exc)
-else:
-    _IMPORT_ERROR = None
+from . import _runtime
+from ._runtime import BACKEND, STREAM_BYTES
 
-_ISA_NAMES = ("scalar", "avx2", "avx512")
-
-if os.environ.get("FASTSOFTMAX_BACKEND", "").lower() == "numpy":
-    BACKEND = "numpy"
-elif _kernels is None:
-    BACKEND = "numpy"
-    warnings.warn(
-        "fastsoftmax: the compiled extension could not be imported "
-        f"({_IMPORT_ERROR}); using the slow NumPy reference implementation",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-else:
-    BACKEND = "compiled"
-
-# Below this many elements a call runs on one thread.  Measured with
-# `python -m fastsoftmax threshold` (softmax, rows of 64, back-to-back
-# calls): two threads first win consistently from 2048-4096 elements on
-# the 2-core development machine; 8192 leaves a margin for waking threads
-# that have gone to sleep between sporadic calls.
-SERIAL_THRESHOLD = 1 << 13
-# Outputs larger than this are written with non-temporal stores: they do
-# not fit in the last-level cache, so caching them only evicts the input.
-STREAM_BYTES = 8 << 20
+_kernels = _runtime.kernels
 # Column tiles: aim for tiles whose n rows fit in this many bytes, so the
 # second pass over a tile is served from cache.
 TILE_BYTES = 1 << 20
 
 
-def _select_simd_from_env():
-    """Apply FASTSOFTMAX_SIMD (scalar|avx2|avx512) at import."""
-    if _kernels is None:
-        return
-    want = os.environ.get("FASTSOFTMAX_SIMD", "").strip().lower()
-    if not want:
-        _kernels.select_isa(_kernels.ISA_AVX512)
-        return
-    if want not in _ISA_NAMES:
-        warnings.warn(
-            f"FASTSOFTMAX_SIMD={want!r} is not one of {', '.join(_ISA_NAMES)}; ignored",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        _kernels.select_isa(_kernels.ISA_AVX512)
-        return
-    got = _kernels.select_isa(_ISA_NAMES.index(want))
-    if _ISA_NAMES[got] != want:
-        warnings.warn(
-            f"FASTSOFTMAX_SIMD={want}: not available on this CPU or build; using {_ISA_NAMES[got]}",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-
-
-_select_simd_from_env()
-
-
-def _set_simd(name):
-    """Select a SIMD path by name (tests use this to cover every path)."""
-    return _ISA_NAMES[_kernels.select_isa(_ISA_NAMES.index(name))]
-
-
-def _cgroup_cpu_quota():
-    """The cgroup CPU quota in CPUs (v2 cpu.max, or v1 cfs), or None."""
-    try:  # cgroup v2
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            q, p = f.read().split()[:2]
-        return None if q == "max" else int(q) / int(p)
-    except (OSError, ValueError):
-        pass
-    try:  # cgroup v1
-        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
-            q = int(f.read())
-        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
-            p = int(f.read())
-        return q / p if q > 0 and p > 0 else None
-    except (OSError, ValueError):
-        return None
-
-
-_CGROUP_QUOTA = _cgroup_cpu_quota()   # fixed for the life of the process
-
-
-def _usable_cpus():
-    """CPUs this process may run on: affinity mask and cgroup CPU quota."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    if _CGROUP_QUOTA is not None:
-        n = min(n, max(1, math.ceil(_CGROUP_QUOTA)))
-    return max(1, n)
-
-
-def default_num_threads():
-    """The thread count used when ``num_threads=None``.
-
-    All usable cores (affinity and cgroup limits), capped by OpenMP's own
-    limit, which follows ``OMP_NUM_THREADS`` and ``threadpoolctl``.
-    """
-    if _kernels is None or not _kernels.OPENMP:
-        return 1
-    return max(1, min(_kernels.omp_max_threads(), _usable_cpus()))
-
-
 def _threads_for(num_threads, size):
-    num_threads = check_num_threads(num_threads)
-    if num_threads is None:
-        num_threads = 1 if size < SERIAL_THRESHOLD else default_num_threads()
-    return num_threads
+    return _runtime.threads_for(check_num_threads(num_threads), size)
 
 
 def _layout(ndim, c_contiguous, f_contiguous, axes):

@@ -2,7 +2,7 @@
 
 import platform
 
-from . import _api
+from . import _runtime
 
 
 def get_config():
@@ -19,17 +19,18 @@ def get_config():
     >>> sorted(fs.get_config())[:3]
     ['backend', 'compile_flags', 'compiler']
     """
-    k = _api._kernels
+    k = _runtime.kernels
     compiled = k is not None
+    available = _runtime.available_simd()
     return {
-        "backend": _api.BACKEND,
-        "simd": _api._ISA_NAMES[k.current_isa()] if compiled and _api.BACKEND == "compiled" else "none",
-        "simd_available": _api._ISA_NAMES[k.cpu_isa()] if compiled else "none",
+        "backend": _runtime.BACKEND,
+        "simd": _runtime.current_simd(),
+        "simd_available": available[-1] if available else "none",
         "openmp": bool(compiled and k.OPENMP),
-        "default_num_threads": _api.default_num_threads(),
+        "default_num_threads": _runtime.default_num_threads(),
         "compiler": k.compiler() if compiled else None,
         "compile_flags": k.BUILD_FLAGS if compiled else None,
-        "serial_threshold": _api.SERIAL_THRESHOLD,
+        "serial_threshold": _runtime.SERIAL_THRESHOLD,
         "machine": platform.machine(),
     }
 

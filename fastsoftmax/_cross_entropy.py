@@ -13,7 +13,7 @@ is returned as a view in the logits' axis order.
 
 import numpy as np
 
-from . import _api, _reference
+from . import _api, _reference, _runtime
 from ._validation import check_cross_entropy, check_num_threads
 
 __all__ = ["cross_entropy"]
@@ -139,7 +139,7 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
     if x.size:
         threads = _api._threads_for(num_threads, x.size)
         w_sum = float(n) if a.weight is None else float(np.sum(a.weight, dtype=np.float64))
-        _api._kernels.cross_entropy(
+        _runtime.kernels.cross_entropy(
             x.reshape(-1), t, None if q is None else q.reshape(-1), a.weight, w_sum,
             a.label_smoothing, sw, scale, loss_rows, grad.reshape(-1), n_rows, n, threads,
             grad.nbytes > _api.STREAM_BYTES)

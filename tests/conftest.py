@@ -4,11 +4,9 @@ import numpy as np
 import pytest
 
 import fastsoftmax
-from fastsoftmax import _api
+from fastsoftmax import _runtime
 
-AVAILABLE_SIMD = (
-    ("scalar", "avx2")[: _api._kernels.cpu_isa() + 1] if _api._kernels is not None else ()
-)
+AVAILABLE_SIMD = _runtime.available_simd()
 
 
 def pytest_report_header(config):
@@ -20,9 +18,9 @@ def pytest_report_header(config):
 def simd(request):
     """Run the test once on every SIMD path this machine has."""
     previous = fastsoftmax.get_config()["simd"]
-    _api._set_simd(request.param)
+    _runtime.set_simd(request.param)
     yield request.param
-    _api._set_simd(previous)
+    _runtime.set_simd(previous)
 
 
 @pytest.fixture(params=[1, 2], ids=lambda n: f"threads{n}")
@@ -34,7 +32,7 @@ def num_threads(request):
 def _compiled_backend_required():
     """A test run without the compiled extension tests nothing of it."""
     if os.environ.get("FASTSOFTMAX_BACKEND", "").lower() != "numpy":
-        assert _api.BACKEND == "compiled", "the compiled extension is not in use"
+        assert _runtime.BACKEND == "compiled", "the compiled extension is not in use"
     yield
 
 

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 import fastsoftmax as fs
-from fastsoftmax import _api, _reference
+from fastsoftmax import _reference, _runtime
 from fastsoftmax.testing import check_gradient
 
-SIMD_PATHS = [name for i, name in enumerate(("scalar", "avx2")) if i <= _api._kernels.cpu_isa()] \
-    if _api._kernels is not None else []
+SIMD_PATHS = _runtime.available_simd()
 REDUCTIONS = ("mean", "sum", "none")
 # float32 results are rounded float32 (exp within 2 ulp, sums in double):
 # a few ulp relative to the largest value; float64 likewise.
@@ -27,17 +26,17 @@ SHAPES = [((13,), -1), ((9, 7), -1), ((9, 7), 1), ((4, 7, 3), 1), ((4, 3, 7), -1
 
 
 def test_compiled_backend_is_tested():
-    assert _api.BACKEND == "compiled", "the compiled extension is not in use"
+    assert _runtime.BACKEND == "compiled", "the compiled extension is not in use"
 
 
 @pytest.fixture(params=SIMD_PATHS)
 def simd(request):
     """Run the test on one SIMD path, then restore the one that was selected."""
-    assert _api.BACKEND == "compiled"
-    before = _api._ISA_NAMES[_api._kernels.current_isa()]
-    assert _api._set_simd(request.param) == request.param
+    assert _runtime.BACKEND == "compiled"
+    before = _runtime.current_simd()
+    assert _runtime.set_simd(request.param) == request.param
     yield request.param
-    _api._set_simd(before)
+    _runtime.set_simd(before)
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
@@ -336,7 +335,7 @@ def test_kernel_never_reads_outside_the_row():
     t = np.array([-(2**62), 3, 2**62, 1], dtype=np.int64)
     loss = np.full(4, np.nan)
     grad = np.full((4, 3), np.nan)
-    _api._kernels.cross_entropy(x.reshape(-1), t, None, None, 3.0, 0.0, None, 1.0, loss,
+    _runtime.kernels.cross_entropy(x.reshape(-1), t, None, None, 3.0, 0.0, None, 1.0, loss,
                                 grad.reshape(-1), 4, 3, 1, False)
     assert (loss[:3] == 0).all() and (grad[:3] == 0).all()
     np.testing.assert_allclose(loss[3], fs.cross_entropy(x[3], np.int64(1)), rtol=1e-15)
@@ -363,7 +362,7 @@ def test_streamed_gradient_matches(n, dtype, simd, num_threads):
             # offset the gradient by one element so the streamed rows start unaligned
             buf = np.empty(n_rows * n + 1, dtype=dtype)
             grad = buf[1:]
-            _api._kernels.cross_entropy(x.reshape(-1), None if soft else t,
+            _runtime.kernels.cross_entropy(x.reshape(-1), None if soft else t,
                                         q.reshape(-1) if soft else None, weight,
                                         float(n if weight is None else weight.sum()), eps, sw,
                                         0.5, loss, grad, n_rows, n, num_threads, stream)

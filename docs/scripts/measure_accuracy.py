@@ -1,7 +1,7 @@
 """Measure the accuracy figures quoted in the documentation's accuracy page.
 
 (a) The largest error, in units in the last place (ulp), of the exp used by
-    each SIMD path (``fastsoftmax._kernels.exp``), over a dense sweep of
+    each SIMD path (``fastsoftmax._loops.exp``), over a dense sweep of
     t <= 0: [-103, 0] for float32, [-745, 0] for float64.  The reference is
     ``np.exp`` in ``np.longdouble`` (x87 extended precision, 64-bit
     significand), spot-checked against mpmath at 50 digits where mpmath is
@@ -27,7 +27,9 @@ import time
 import numpy as np
 
 import fastsoftmax as fs
-from fastsoftmax import _api, _kernels
+from fastsoftmax import _runtime
+
+_kernels = _runtime.kernels
 
 LD = np.longdouble
 
@@ -43,7 +45,7 @@ def ulp_of(ref, dtype):
 
 
 def exp_ulp_error(dtype, isa, t):
-    got_isa = _api._set_simd(isa)
+    got_isa = _runtime.set_simd(isa)
     y = np.empty_like(t)
     _kernels.exp(t, y)
     ref = np.exp(t.astype(LD))
@@ -92,7 +94,7 @@ def part_a(points):
             mp = mpmath_spot_check(t, y, dtype)
             rows.append((np.dtype(dtype).name, isa, f"{worst:.3f}", f"{at:.6g}",
                          "-" if mp is None else f"{mp:.3f}"))
-    _api._set_simd("avx512")       # back to the best available path
+    _runtime.set_simd("avx512")       # back to the best available path
     header = ("dtype", "path", "max ulp error", "at t", "mpmath check (2000 pts)")
     print_table(header, rows)
     print(f"({points} evenly spaced and {points} random points per dtype; the reference is "

@@ -2,8 +2,8 @@
 
 Three layers, one job each (see the developer docs):
 
-* ``_api.py`` validates arguments, picks the dtype and thread count, and
-  reduces any axis to the ``(outer, n, inner)`` layout of a flat buffer;
+* the Python modules validate arguments, pick the dtype and thread count,
+  and reduce any axis to the ``(outer, n, inner)`` layout of a flat buffer;
 * this module runs without the GIL and hands contiguous row ranges
   (``inner == 1``) or column tiles (``inner > 1``) to OpenMP threads;
 * ``_simd.c`` computes a row range or a tile with SIMD.
@@ -209,22 +209,24 @@ def softmax_backward(const floating[::1] dy, const floating[::1] y, floating[::1
                                                  min(tile, inner - j0), flags)
 
 
-def cross_entropy(const floating[::1] logits, const int64_t[::1] target, const floating[::1] soft,
-                  const floating[::1] weight, double w_sum, double label_smoothing,
+def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
+                  const floating[::1] target_probs, const floating[::1] weight,
+                  double weight_sum, double label_smoothing,
                   const double[::1] row_scale, double scale, double[::1] loss,
                   floating[::1] grad, Py_ssize_t n_rows, Py_ssize_t n, int num_threads, bint stream):
     """Fused cross-entropy of n_rows contiguous rows of n logits.
 
     Either ``target`` (class indices, one per row; outside [0, n) means
-    ignored) or ``soft`` (probabilities shaped like ``logits``) is given, the
-    other is None.  ``weight`` and ``row_scale`` may be None.  Writes the
+    ignored) or ``target_probs`` (probabilities shaped like ``logits``) is
+    given, the other is None.  ``weight_sum`` is ``sum(weight)`` (n without
+    weights).  ``weight`` and ``row_scale`` may be None.  Writes the
     rows' own losses to ``loss`` and the gradient, scaled by
     ``scale * row_scale[r]``, to ``grad``.
     """
     cdef int flags = _flags(False, stream)
     cdef Py_ssize_t t, r0, r1, nt
     cdef const int64_t *tp = NULL if target is None else &target[0]
-    cdef const floating *qp = NULL if soft is None else &soft[0]
+    cdef const floating *qp = NULL if target_probs is None else &target_probs[0]
     cdef const floating *wp = NULL if weight is None else &weight[0]
     cdef const double *sp = NULL if row_scale is None else &row_scale[0]
     cdef floating *work
@@ -237,11 +239,11 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target, const f
             r1 = _first_row(n_rows, t + 1, nt)
             if qp == NULL:
                 if floating is float:
-                    fs_xent_rows_f32(&logits[r0 * n], tp + r0, wp, w_sum, label_smoothing,
+                    fs_xent_rows_f32(&logits[r0 * n], tp + r0, wp, weight_sum, label_smoothing,
                                      NULL if sp == NULL else sp + r0, scale, &loss[r0],
                                      &grad[r0 * n], work, r1 - r0, n, flags)
                 else:
-                    fs_xent_rows_f64(&logits[r0 * n], tp + r0, wp, w_sum, label_smoothing,
+                    fs_xent_rows_f64(&logits[r0 * n], tp + r0, wp, weight_sum, label_smoothing,
                                      NULL if sp == NULL else sp + r0, scale, &loss[r0],
                                      &grad[r0 * n], work, r1 - r0, n, flags)
             else:
