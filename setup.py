@@ -8,6 +8,7 @@ so the built package runs on any CPU of its architecture.
 Set FASTSOFTMAX_DEBUG=1 to build with Cython's bounds checking on.
 """
 
+import glob
 import os
 import shutil
 import subprocess
@@ -75,12 +76,21 @@ else:
 compile_args = base_flags + omp_compile
 flags_text = " ".join(compile_args).replace('"', "")
 
+# The Cython declarations of the C API are expanded from the kernel list.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fastsoftmax", "csrc"))
+import gen_pxd  # noqa: E402
+
+gen_pxd.main()
+
+CSRC = "fastsoftmax/csrc"
 extensions = [
     Extension(
         "fastsoftmax._loops",
-        sources=["fastsoftmax/_loops.pyx", "fastsoftmax/_simd.c"],
-        depends=["fastsoftmax/_simd.h", "fastsoftmax/_simd_body.h"],
-        include_dirs=["fastsoftmax"],
+        # every kernels_<isa>_<dtype>.c and dispatch.c: a new instruction set
+        # is picked up without editing this file
+        sources=["fastsoftmax/_loops.pyx"] + sorted(glob.glob(f"{CSRC}/*.c")),
+        depends=sorted(glob.glob(f"{CSRC}/**/*.h", recursive=True)) + ["fastsoftmax/_csrc.pxd"],
+        include_dirs=[CSRC],
         extra_compile_args=compile_args,
         extra_link_args=omp_link,
         define_macros=[("FS_BUILD_FLAGS", '"%s"' % flags_text)],

@@ -6,7 +6,8 @@ Three layers, one job each (see the developer docs):
   and reduce any axis to the ``(outer, n, inner)`` layout of a flat buffer;
 * this module runs without the GIL and hands contiguous row ranges
   (``inner == 1``) or column tiles (``inner > 1``) to OpenMP threads;
-* ``_simd.c`` computes a row range or a tile with SIMD.
+* the C layer (``csrc/``, declared in ``_csrc.pxd``) computes a row range
+  or a tile with SIMD, through the dispatch tables ``fs_f32`` / ``fs_f64``.
 
 There is no validation here: callers pass flat C-contiguous buffers whose
 sizes match ``outer * n * inner``.  The Cython directives (no bounds
@@ -18,40 +19,10 @@ from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
-
-cdef extern from "_simd.h" nogil:
-    int FS_ISA_SCALAR, FS_ISA_AVX2, FS_ISA_AVX512
-    int FS_MAX_TILE, FS_ROW_CACHE_BYTES, FS_FLAG_LOG, FS_FLAG_STREAM
-    int fs_cpu_isa()
-    int fs_select_isa(int requested)
-    int fs_current_isa()
-    const char *fs_compiler()
-    void fs_softmax_rows_f32(const float *x, float *y, float *work, Py_ssize_t n_rows, Py_ssize_t n, int flags)
-    void fs_softmax_rows_f64(const double *x, double *y, double *work, Py_ssize_t n_rows, Py_ssize_t n, int flags)
-    void fs_softmax_cols_f32(const float *x, float *y, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
-    void fs_softmax_cols_f64(const double *x, double *y, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
-    void fs_logsumexp_rows_f32(const float *x, float *out, Py_ssize_t n_rows, Py_ssize_t n)
-    void fs_logsumexp_rows_f64(const double *x, double *out, Py_ssize_t n_rows, Py_ssize_t n)
-    void fs_logsumexp_cols_f32(const float *x, float *out, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width)
-    void fs_logsumexp_cols_f64(const double *x, double *out, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width)
-    void fs_softmax_backward_rows_f32(const float *dy, const float *y, float *dx, Py_ssize_t n_rows, Py_ssize_t n, int flags)
-    void fs_softmax_backward_rows_f64(const double *dy, const double *y, double *dx, Py_ssize_t n_rows, Py_ssize_t n, int flags)
-    void fs_softmax_backward_cols_f32(const float *dy, const float *y, float *dx, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
-    void fs_softmax_backward_cols_f64(const double *dy, const double *y, double *dx, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t width, int flags)
-    void fs_xent_rows_f32(const float *x, const int64_t *target, const float *weight, double w_sum,
-                          double eps, const double *row_scale, double scale, double *loss, float *g, float *work,
-                          Py_ssize_t n_rows, Py_ssize_t n, int flags)
-    void fs_xent_rows_f64(const double *x, const int64_t *target, const double *weight, double w_sum,
-                          double eps, const double *row_scale, double scale, double *loss, double *g, double *work,
-                          Py_ssize_t n_rows, Py_ssize_t n, int flags)
-    void fs_xent_soft_rows_f32(const float *x, const float *q, const float *weight, double eps,
-                               const double *row_scale, double scale, double *loss, float *g, float *work,
-                               Py_ssize_t n_rows, Py_ssize_t n, int flags)
-    void fs_xent_soft_rows_f64(const double *x, const double *q, const double *weight, double eps,
-                               const double *row_scale, double scale, double *loss, double *g, double *work,
-                               Py_ssize_t n_rows, Py_ssize_t n, int flags)
-    void fs_exp_f32(const float *x, float *y, Py_ssize_t n)
-    void fs_exp_f64(const double *x, double *y, Py_ssize_t n)
+from ._csrc cimport (
+    FS_FLAG_LOG, FS_FLAG_STREAM, FS_ISA_AVX2, FS_ISA_AVX512, FS_ISA_SCALAR, FS_MAX_TILE,
+    FS_ROW_CACHE_BYTES, fs_compiler, fs_cpu_isa, fs_current_isa, fs_f32, fs_f64, fs_select_isa,
+)
 
 
 cdef extern from *:
@@ -133,9 +104,9 @@ def softmax(const floating[::1] x, floating[::1] y, Py_ssize_t outer, Py_ssize_t
                 r0 = _first_row(outer, t, nt)
                 r1 = _first_row(outer, t + 1, nt)
                 if floating is float:
-                    fs_softmax_rows_f32(&x[r0 * n], &y[r0 * n], work, r1 - r0, n, flags)
+                    fs_f32.softmax_rows(&x[r0 * n], &y[r0 * n], work, r1 - r0, n, flags)
                 else:
-                    fs_softmax_rows_f64(&x[r0 * n], &y[r0 * n], work, r1 - r0, n, flags)
+                    fs_f64.softmax_rows(&x[r0 * n], &y[r0 * n], work, r1 - r0, n, flags)
             free(work)
     else:
         n_tiles = (inner + tile - 1) // tile
@@ -145,9 +116,9 @@ def softmax(const floating[::1] x, floating[::1] y, Py_ssize_t outer, Py_ssize_t
                 j0 = (task % n_tiles) * tile
                 base = o * n * inner + j0
                 if floating is float:
-                    fs_softmax_cols_f32(&x[base], &y[base], n, inner, min(tile, inner - j0), flags)
+                    fs_f32.softmax_cols(&x[base], &y[base], n, inner, min(tile, inner - j0), flags)
                 else:
-                    fs_softmax_cols_f64(&x[base], &y[base], n, inner, min(tile, inner - j0), flags)
+                    fs_f64.softmax_cols(&x[base], &y[base], n, inner, min(tile, inner - j0), flags)
 
 
 def logsumexp(const floating[::1] x, floating[::1] out, Py_ssize_t outer, Py_ssize_t n,
@@ -161,9 +132,9 @@ def logsumexp(const floating[::1] x, floating[::1] out, Py_ssize_t outer, Py_ssi
                 r0 = _first_row(outer, t, nt)
                 r1 = _first_row(outer, t + 1, nt)
                 if floating is float:
-                    fs_logsumexp_rows_f32(&x[r0 * n], &out[r0], r1 - r0, n)
+                    fs_f32.logsumexp_rows(&x[r0 * n], &out[r0], r1 - r0, n)
                 else:
-                    fs_logsumexp_rows_f64(&x[r0 * n], &out[r0], r1 - r0, n)
+                    fs_f64.logsumexp_rows(&x[r0 * n], &out[r0], r1 - r0, n)
     else:
         n_tiles = (inner + tile - 1) // tile
         with nogil:
@@ -171,10 +142,10 @@ def logsumexp(const floating[::1] x, floating[::1] out, Py_ssize_t outer, Py_ssi
                 o = task // n_tiles
                 j0 = (task % n_tiles) * tile
                 if floating is float:
-                    fs_logsumexp_cols_f32(&x[o * n * inner + j0], &out[o * inner + j0], n, inner,
+                    fs_f32.logsumexp_cols(&x[o * n * inner + j0], &out[o * inner + j0], n, inner,
                                           min(tile, inner - j0))
                 else:
-                    fs_logsumexp_cols_f64(&x[o * n * inner + j0], &out[o * inner + j0], n, inner,
+                    fs_f64.logsumexp_cols(&x[o * n * inner + j0], &out[o * inner + j0], n, inner,
                                           min(tile, inner - j0))
 
 
@@ -191,9 +162,9 @@ def softmax_backward(const floating[::1] dy, const floating[::1] y, floating[::1
                 r0 = _first_row(outer, t, nt)
                 r1 = _first_row(outer, t + 1, nt)
                 if floating is float:
-                    fs_softmax_backward_rows_f32(&dy[r0 * n], &y[r0 * n], &dx[r0 * n], r1 - r0, n, flags)
+                    fs_f32.softmax_backward_rows(&dy[r0 * n], &y[r0 * n], &dx[r0 * n], r1 - r0, n, flags)
                 else:
-                    fs_softmax_backward_rows_f64(&dy[r0 * n], &y[r0 * n], &dx[r0 * n], r1 - r0, n, flags)
+                    fs_f64.softmax_backward_rows(&dy[r0 * n], &y[r0 * n], &dx[r0 * n], r1 - r0, n, flags)
     else:
         n_tiles = (inner + tile - 1) // tile
         with nogil:
@@ -202,10 +173,10 @@ def softmax_backward(const floating[::1] dy, const floating[::1] y, floating[::1
                 j0 = (task % n_tiles) * tile
                 base = o * n * inner + j0
                 if floating is float:
-                    fs_softmax_backward_cols_f32(&dy[base], &y[base], &dx[base], n, inner,
+                    fs_f32.softmax_backward_cols(&dy[base], &y[base], &dx[base], n, inner,
                                                  min(tile, inner - j0), flags)
                 else:
-                    fs_softmax_backward_cols_f64(&dy[base], &y[base], &dx[base], n, inner,
+                    fs_f64.softmax_backward_cols(&dy[base], &y[base], &dx[base], n, inner,
                                                  min(tile, inner - j0), flags)
 
 
@@ -239,20 +210,20 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
             r1 = _first_row(n_rows, t + 1, nt)
             if qp == NULL:
                 if floating is float:
-                    fs_xent_rows_f32(&logits[r0 * n], tp + r0, wp, weight_sum, label_smoothing,
+                    fs_f32.cross_entropy_rows(&logits[r0 * n], tp + r0, wp, weight_sum, label_smoothing,
                                      NULL if sp == NULL else sp + r0, scale, &loss[r0],
                                      &grad[r0 * n], work, r1 - r0, n, flags)
                 else:
-                    fs_xent_rows_f64(&logits[r0 * n], tp + r0, wp, weight_sum, label_smoothing,
+                    fs_f64.cross_entropy_rows(&logits[r0 * n], tp + r0, wp, weight_sum, label_smoothing,
                                      NULL if sp == NULL else sp + r0, scale, &loss[r0],
                                      &grad[r0 * n], work, r1 - r0, n, flags)
             else:
                 if floating is float:
-                    fs_xent_soft_rows_f32(&logits[r0 * n], qp + r0 * n, wp, label_smoothing,
+                    fs_f32.cross_entropy_probs_rows(&logits[r0 * n], qp + r0 * n, wp, label_smoothing,
                                           NULL if sp == NULL else sp + r0, scale, &loss[r0],
                                           &grad[r0 * n], work, r1 - r0, n, flags)
                 else:
-                    fs_xent_soft_rows_f64(&logits[r0 * n], qp + r0 * n, wp, label_smoothing,
+                    fs_f64.cross_entropy_probs_rows(&logits[r0 * n], qp + r0 * n, wp, label_smoothing,
                                           NULL if sp == NULL else sp + r0, scale, &loss[r0],
                                           &grad[r0 * n], work, r1 - r0, n, flags)
         free(work)
@@ -262,6 +233,6 @@ def exp(const floating[::1] x, floating[::1] y):
     """y = exp(x) with the exp of the selected SIMD path (for accuracy tests)."""
     with nogil:
         if floating is float:
-            fs_exp_f32(&x[0], &y[0], x.shape[0])
+            fs_f32.exp_array(&x[0], &y[0], x.shape[0])
         else:
-            fs_exp_f64(&x[0], &y[0], x.shape[0])
+            fs_f64.exp_array(&x[0], &y[0], x.shape[0])

@@ -1,0 +1,40 @@
+# Generated from fastsoftmax/csrc/kernel_list.h by fastsoftmax/csrc/gen_pxd.py:
+# do not edit (setup.py regenerates it; tests/test_csrc.py checks it is current).
+"""Cython declarations of the C API in csrc/fastsoftmax.h."""
+
+from libc.stddef cimport ptrdiff_t
+from libc.stdint cimport int64_t
+
+
+cdef extern from "fastsoftmax.h" nogil:
+    int FS_ISA_SCALAR, FS_ISA_AVX2, FS_ISA_AVX512
+    int FS_MAX_TILE, FS_ROW_CACHE_BYTES, FS_FLAG_LOG, FS_FLAG_STREAM
+    int fs_cpu_isa()
+    int fs_select_isa(int requested)
+    int fs_current_isa()
+    const char *fs_compiler()
+
+    ctypedef struct fs_kernels_f32:
+        void (*softmax_rows)(const float *x, float *y, float *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*softmax_cols)(const float *x, float *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags) noexcept nogil
+        void (*logsumexp_rows)(const float *x, float *out, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
+        void (*logsumexp_cols)(const float *x, float *out, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width) noexcept nogil
+        void (*softmax_backward_rows)(const float *dy, const float *y, float *dx, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*softmax_backward_cols)(const float *dy, const float *y, float *dx, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags) noexcept nogil
+        void (*cross_entropy_rows)(const float *logits, const int64_t *target, const float *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, float *grad, float *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*cross_entropy_probs_rows)(const float *logits, const float *target_probs, const float *weight, double label_smoothing, const double *row_scale, double scale, double *loss, float *grad, float *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*exp_array)(const float *x, float *y, ptrdiff_t n) noexcept nogil
+
+    ctypedef struct fs_kernels_f64:
+        void (*softmax_rows)(const double *x, double *y, double *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*softmax_cols)(const double *x, double *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags) noexcept nogil
+        void (*logsumexp_rows)(const double *x, double *out, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
+        void (*logsumexp_cols)(const double *x, double *out, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width) noexcept nogil
+        void (*softmax_backward_rows)(const double *dy, const double *y, double *dx, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*softmax_backward_cols)(const double *dy, const double *y, double *dx, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags) noexcept nogil
+        void (*cross_entropy_rows)(const double *logits, const int64_t *target, const double *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, double *grad, double *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*cross_entropy_probs_rows)(const double *logits, const double *target_probs, const double *weight, double label_smoothing, const double *row_scale, double scale, double *loss, double *grad, double *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*exp_array)(const double *x, double *y, ptrdiff_t n) noexcept nogil
+
+    const fs_kernels_f32 *fs_f32
+    const fs_kernels_f64 *fs_f64

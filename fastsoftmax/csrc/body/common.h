@@ -1,0 +1,87 @@
+/*
+ * body/common.h -- what every kernel body shares: block sizes, the
+ * compensated addition, the row-apply loop, and the elementwise exp kernel.
+ *
+ * Numerics shared by every variant:
+ * - the row maximum is taken first (the max-shift trick), so every exp
+ *   argument is <= 0 and no exp overflows;
+ * - sums are accumulated in two vector accumulators over blocks of
+ *   FS_BLOCK elements (each lane adds at most FS_BLOCK / (2 W) terms), the
+ *   lanes are added in double, and the block sums are added with Neumaier's
+ *   compensated summation: pairwise quality or better at any row length,
+ *   for float32 and float64 alike;
+ * - a NaN anywhere in a row makes its maximum NaN, so the special rows
+ *   (NaN, +inf, all -inf) are decided once, from the maximum.
+ */
+
+/*
+ * Elements per block of the blocked sums: with two accumulators a lane
+ * adds 8 (float32 AVX2) or 16 (float64 AVX2) terms before the block's
+ * lanes are added in double.
+ */
+#define FS_BLOCK 128
+/* Elements per block of the one-pass (online) row statistics: 4-8 KiB, in L1. */
+#define FS_OBLOCK 1024
+/* Rows per block of the column kernels' online statistics. */
+#define FS_CBLOCK 16
+
+/* Neumaier's compensated addition: s + c carries the sum to about 1 ulp. */
+static inline void fs_neumaier(double *s, double *c, double v)
+{
+    const double t = *s + v;
+    if (fabs(*s) >= fabs(v))
+        *c += (*s - t) + v;
+    else
+        *c += (v - t) + *s;
+    *s = t;
+}
+
+/* Whether exp(x - m) may skip its range check for every x >= lo. */
+#define FS_EXP_FAST(lo, m) ((lo) - (m) >= (T)VEXPN_FAST_MIN)
+
+/*
+ * y[i] = EXPR for i in [0, n), EXPR a vector expression of `a` and `b`: the
+ * macro binds them to the vectors loaded from SA + i and SB + i.  Non-temporal stores when `stream`
+ * (the whole output is larger than the cache and is not read back soon).
+ */
+#define FS_ROW_APPLY(y, n, stream, SA, SB, EXPR)                             \
+    do {                                                                     \
+        ptrdiff_t i_ = 0;                                                    \
+        if (stream) {                                                        \
+            /* one masked store up to the first aligned element */           \
+            i_ = VHEAD(y) < (n) ? VHEAD(y) : (n);                            \
+            if (i_ > 0) {                                                    \
+                V a = VLOADN((SA), i_), b = VLOADN((SB), i_);                \
+                (void)a; (void)b;                                            \
+                VSTOREN((y), (EXPR), i_);                                    \
+            }                                                                \
+            for (; i_ + W <= (n); i_ += W) {                                 \
+                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                \
+                (void)a; (void)b;                                            \
+                VSTREAM((y) + i_, (EXPR));                                   \
+            }                                                                \
+        } else {                                                             \
+            for (; i_ + W <= (n); i_ += W) {                                 \
+                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                \
+                (void)a; (void)b;                                            \
+                VSTORE((y) + i_, (EXPR));                                    \
+            }                                                                \
+        }                                                                    \
+        if (i_ < (n)) {                                                      \
+            V a = VLOADN((SA) + i_, (n) - i_), b = VLOADN((SB) + i_, (n) - i_); \
+            (void)a; (void)b;                                                \
+            VSTOREN((y) + i_, (EXPR), (n) - i_);                             \
+        }                                                                    \
+    } while (0)
+
+static FS_TARGET void fill(T *y, ptrdiff_t n, T value)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        y[i] = value;
+}
+
+/* y = exp(x) elementwise, with the exp of this path (the accuracy tests' hook). */
+static FS_TARGET void exp_array(const T *x, T *y, ptrdiff_t n)
+{
+    FS_ROW_APPLY(y, n, 0, x, x, VEXP(a));
+}

@@ -1,0 +1,168 @@
+/*
+ * body/row_stats.h -- the statistics of one contiguous row: its maximum
+ * (and minimum, which decides whether the exp may skip its range check)
+ * and its sum of exp(x - max), by two passes over a cached row or one
+ * online pass over a long one.
+ */
+
+/*
+ * Largest and smallest elements of x[0..n) (-inf and +inf if n == 0).  A
+ * NaN may or may not survive VMAX; row_max below settles it.
+ */
+static FS_TARGET T row_max_raw(const T *x, ptrdiff_t n, T *lo)
+{
+    V m0 = VSET(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    V l0 = VSET(INFINITY), l1 = l0;
+    ptrdiff_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        const V a = VLOAD(x + i), b = VLOAD(x + i + W);
+        const V c = VLOAD(x + i + 2 * W), d = VLOAD(x + i + 3 * W);
+        m0 = VMAX(m0, a); m1 = VMAX(m1, b); m2 = VMAX(m2, c); m3 = VMAX(m3, d);
+        l0 = VMIN(l0, VMIN(a, b));
+        l1 = VMIN(l1, VMIN(c, d));
+    }
+    for (; i + W <= n; i += W) {
+        const V a = VLOAD(x + i);
+        m0 = VMAX(m0, a);
+        l0 = VMIN(l0, a);
+    }
+    T tail_lo = (T)INFINITY;
+    if (i < n) {
+        m0 = VMAX(m0, VLOADN(x + i, n - i));    /* other lanes -inf */
+        for (; i < n; i++)
+            tail_lo = x[i] < tail_lo ? x[i] : tail_lo;
+    }
+    const T vlo = VHMIN(VMIN(l0, l1));
+    *lo = tail_lo < vlo ? tail_lo : vlo;
+    return VHMAX(VMAX(VMAX(m0, m1), VMAX(m2, m3)));
+}
+
+/*
+ * The row maximum, NaN if the row has a NaN; *lo gets the row minimum.  A
+ * NaN missed by the fast pass cannot hide behind a finite maximum:
+ * exp(NaN - m) makes the row's sum, and so every output, NaN.  It can only
+ * hide behind +-inf, so a non-finite maximum (rare) triggers a scan.
+ */
+static FS_TARGET T row_max(const T *x, ptrdiff_t n, T *lo)
+{
+    const T m = row_max_raw(x, n, lo);
+    if (__builtin_expect(!(m > (T)-INFINITY && m < (T)INFINITY), 0)) {
+        for (ptrdiff_t i = 0; i < n; i++)
+            if (x[i] != x[i])
+                return (T)NAN;
+    }
+    return m;
+}
+
+/*
+ * sum(exp(x - m)) over x[0..n), m finite; the exps are stored to e[0..n)
+ * when `store`.  `fast` (the caller knows min(x) - m >= VEXPN_FAST_MIN)
+ * uses the exp without its range check: with no possible call to the
+ * full-range exp left in the loop, its constants stay in registers.
+ * `store` and `fast` are compile-time constants after inlining.
+ */
+static FS_TARGET inline __attribute__((always_inline)) V exp_shifted(V x, V vm, int fast)
+{
+    return fast ? VEXPN_FAST(VSUB(x, vm)) : VEXPN(VSUB(x, vm));
+}
+
+static FS_TARGET inline __attribute__((always_inline)) double
+sumexp_impl(const T *x, T *e, ptrdiff_t n, T m, int store, int fast)
+{
+    const V vm = VSET(m);
+    double s = 0.0, c = 0.0;
+    for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
+        const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
+        A a0 = AZERO, a1 = AZERO;
+        ptrdiff_t i = b;
+        for (; i + 4 * W <= end; i += 4 * W) {
+            const V e0 = exp_shifted(VLOAD(x + i), vm, fast);
+            const V e1 = exp_shifted(VLOAD(x + i + W), vm, fast);
+            const V e2 = exp_shifted(VLOAD(x + i + 2 * W), vm, fast);
+            const V e3 = exp_shifted(VLOAD(x + i + 3 * W), vm, fast);
+            if (store) {
+                VSTORE(e + i, e0);
+                VSTORE(e + i + W, e1);
+                VSTORE(e + i + 2 * W, e2);
+                VSTORE(e + i + 3 * W, e3);
+            }
+            a0 = AADD(AADD(a0, e0), e1);
+            a1 = AADD(AADD(a1, e2), e3);
+        }
+        for (; i + W <= end; i += W) {
+            const V e0 = exp_shifted(VLOAD(x + i), vm, fast);
+            if (store)
+                VSTORE(e + i, e0);
+            a0 = AADD(a0, e0);
+        }
+        if (i < end) { /* the -inf fill lanes need the checked exp */
+            const V e0 = exp_shifted(VLOADN(x + i, end - i), vm, 0);
+            if (store)
+                VSTOREN(e + i, e0, end - i);
+            a0 = AADD(a0, e0);
+        }
+        fs_neumaier(&s, &c, AHSUM(ACOMB(a0, a1)));
+    }
+    return s + c;
+}
+
+static FS_TARGET double sumexp(const T *x, ptrdiff_t n, T m, int fast)
+{
+    return fast ? sumexp_impl(x, NULL, n, m, 0, 1) : sumexp_impl(x, NULL, n, m, 0, 0);
+}
+
+static FS_TARGET double sumexp_store(const T *x, T *e, ptrdiff_t n, T m, int fast)
+{
+    return fast ? sumexp_impl(x, e, n, m, 1, 1) : sumexp_impl(x, e, n, m, 1, 0);
+}
+
+/*
+ * The maximum m and s = sum(exp(x - m)) of a row in one pass over memory,
+ * for rows too long to stay in cache between two passes: each block of
+ * FS_OBLOCK elements is read from memory once for its maximum and again
+ * from L1 for its sum; the running sum is rescaled when the maximum grows.
+ * m is NaN if the row has a NaN, +inf if it has +inf, -inf if all -inf.
+ */
+static FS_TARGET void row_online(const T *x, ptrdiff_t n, T *m_out, double *s_out,
+                                          T *lo_out)
+{
+    T m = (T)-INFINITY, row_lo = (T)INFINITY;
+    double s = 0.0, c = 0.0;
+    for (ptrdiff_t b = 0; b < n; b += FS_OBLOCK) {
+        const ptrdiff_t len = b + FS_OBLOCK < n ? FS_OBLOCK : n - b;
+        T lo;
+        const T bm = row_max(x + b, len, &lo);
+        if (bm != bm || bm == (T)INFINITY) {
+            /* rare: a NaN decides the row; after +inf a NaN may still follow */
+            *m_out = bm != bm ? bm : row_max(x, n, &lo);
+            *s_out = NAN;
+            *lo_out = lo;
+            return;
+        }
+        row_lo = lo < row_lo ? lo : row_lo;
+        if (bm == (T)-INFINITY)
+            continue;           /* the block adds exactly 0 */
+        if (bm > m) {
+            const double f = exp((double)m - (double)bm);
+            s *= f;
+            c *= f;
+            m = bm;
+        }
+        fs_neumaier(&s, &c, sumexp(x + b, len, m, FS_EXP_FAST(lo, m)));
+    }
+    *m_out = m;
+    *s_out = s + c;
+    *lo_out = row_lo;
+}
+
+/* The max and the sum of exps of a row, by two passes or one as its size asks. */
+static FS_TARGET void row_stats(const T *x, ptrdiff_t n, T *m, double *s, T *lo)
+{
+    if ((size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
+        *m = row_max(x, n, lo);
+        *s = (*m > (T)-INFINITY && *m < (T)INFINITY) ? sumexp(x, n, *m, FS_EXP_FAST(*lo, *m)) : NAN;
+    } else {
+        row_online(x, n, m, s, lo);
+    }
+}
+

@@ -1,0 +1,190 @@
+/*
+ * body/softmax.h -- softmax, log_softmax and logsumexp kernels: contiguous
+ * rows (inner == 1) and column tiles (inner > 1) of the (outer, n, inner)
+ * layout.
+ */
+
+/* ---------------------------------------------------------------- rows -- */
+
+static FS_TARGET void softmax_row(const T *x, T *y, T *work, ptrdiff_t n, int flags)
+{
+    const int stream = flags & FS_FLAG_STREAM;
+    T m;
+    double s;
+    if (!(flags & FS_FLAG_LOG) && (size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
+        /* the row stays in cache: store the exps once and rescale them */
+        T lo;
+        m = row_max(x, n, &lo);
+        if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
+            fill(y, n, (T)NAN);
+            return;
+        }
+        T *e = work ? work : y;
+        s = sumexp_store(x, e, n, m, FS_EXP_FAST(lo, m));
+        const V inv = VSET((T)(1.0 / s));
+        FS_ROW_APPLY(y, n, stream, e, e, VMUL(a, inv));
+        return;
+    }
+    T lo;
+    row_stats(x, n, &m, &s, &lo);
+    if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
+        fill(y, n, (T)NAN);
+        return;
+    }
+    const V vm = VSET(m);
+    if (flags & FS_FLAG_LOG) {
+        /* (x - m) - log(s): the shift is exact for the largest entries */
+        const V ls = VSET((T)log(s));
+        FS_ROW_APPLY(y, n, stream, x, x, VSUB(VSUB(a, vm), ls));
+    } else {
+        const V inv = VSET((T)(1.0 / s));
+        if (FS_EXP_FAST(lo, m))     /* no call left in the loop (see sumexp) */
+            FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN_FAST(VSUB(a, vm)), inv));
+        else
+            FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN(VSUB(a, vm)), inv));
+    }
+}
+
+static FS_TARGET void softmax_rows(const T *x, T *y, T *work, ptrdiff_t n_rows,
+                                            ptrdiff_t n, int flags)
+{
+    for (ptrdiff_t r = 0; r < n_rows; r++)
+        softmax_row(x + r * n, y + r * n, work, n, flags);
+    if (flags & FS_FLAG_STREAM)
+        VFENCE();
+}
+
+static FS_TARGET void logsumexp_rows(const T *x, T *out, ptrdiff_t n_rows, ptrdiff_t n)
+{
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        T m;
+        double s;
+        T lo;
+        row_stats(x + r * n, n, &m, &s, &lo);
+        /* NaN -> NaN, +inf -> +inf, all -inf (or n == 0) -> -inf */
+        out[r] = (m > (T)-INFINITY && m < (T)INFINITY) ? (T)((double)m + log(s)) : m;
+    }
+}
+
+
+/* ---------------------------------------------------------------- cols -- */
+
+/*
+ * A tile of `width` columns, column j being x[j], x[j + stride], ...,
+ * x[j + (n-1)*stride].  Vectors run along the columns; each pass walks the
+ * tile row by row so that memory is read in contiguous runs of `width`.
+ * Scratch arrays live on the stack: width <= FS_MAX_TILE.
+ */
+#define FS_TILE_PAD (FS_MAX_TILE + 16)
+
+#define FS_FOR_TILE_ROW(width, BODY_FULL, BODY_PART)                         \
+    do {                                                                     \
+        ptrdiff_t j = 0;                                                     \
+        for (; j + W <= (width); j += W) { BODY_FULL }                       \
+        if (j < (width)) { const ptrdiff_t k = (width) - j; (void)k; BODY_PART } \
+    } while (0)
+
+/*
+ * Column maxima m[] and sums s[] = sum(exp(x - m)) in one pass over memory:
+ * blocks of FS_CBLOCK rows are read once for their maxima and again, from
+ * L1, for their sums; the running sums are rescaled where the maximum grew.
+ * m[j] is NaN where the column has a NaN.
+ */
+static FS_TARGET void cols_online(const T *x, ptrdiff_t n, ptrdiff_t stride,
+                                           ptrdiff_t width, T *m, double *s)
+{
+    T bm[FS_TILE_PAD], nanflag[FS_TILE_PAD];
+    double bs[FS_TILE_PAD], c[FS_TILE_PAD];
+    for (ptrdiff_t j = 0; j < width + W; j++) {
+        m[j] = (T)-INFINITY;
+        s[j] = 0.0;
+        c[j] = 0.0;
+        nanflag[j] = 0;
+    }
+    for (ptrdiff_t rb = 0; rb < n; rb += FS_CBLOCK) {
+        const ptrdiff_t re = rb + FS_CBLOCK < n ? rb + FS_CBLOCK : n;
+        for (ptrdiff_t j = 0; j < width + W; j++) {
+            bm[j] = (T)-INFINITY;
+            bs[j] = 0.0;
+        }
+        for (ptrdiff_t i = rb; i < re; i++) {
+            const T *xi = x + i * stride;
+            FS_FOR_TILE_ROW(width, {
+                V v = VLOAD(xi + j);
+                VSTORE(bm + j, VMAX(VLOAD(bm + j), v));
+                VSTORE(nanflag + j, VNAN_ACC(VLOAD(nanflag + j), v, v));
+            }, {
+                V v = VLOADN(xi + j, k);
+                VSTORE(bm + j, VMAX(VLOAD(bm + j), v));
+                VSTORE(nanflag + j, VNAN_ACC(VLOAD(nanflag + j), v, v));
+            });
+        }
+        for (ptrdiff_t j = 0; j < width; j++) {
+            if (bm[j] > m[j]) {
+                const double f = exp((double)m[j] - (double)bm[j]);
+                s[j] *= f;
+                c[j] *= f;
+                m[j] = bm[j];
+            }
+        }
+        for (ptrdiff_t i = rb; i < re; i++) {
+            const T *xi = x + i * stride;
+            FS_FOR_TILE_ROW(width, {
+                SACC(bs + j, VEXPN(VSUB(VLOAD(xi + j), VLOAD(m + j))));
+            }, {
+                SACC(bs + j, VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(m + j))));
+            });
+        }
+        for (ptrdiff_t j = 0; j < width; j++)
+            fs_neumaier(&s[j], &c[j], bs[j]);
+    }
+    for (ptrdiff_t j = 0; j < width; j += W)
+        VSTORE(m + j, VNAN_APPLY(VLOAD(m + j), VLOAD(nanflag + j)));
+    for (ptrdiff_t j = 0; j < width; j++)
+        s[j] += c[j];
+}
+
+static FS_TARGET void softmax_cols(const T *x, T *y, ptrdiff_t n, ptrdiff_t stride,
+                                            ptrdiff_t width, int flags)
+{
+    T m[FS_TILE_PAD], f[FS_TILE_PAD];
+    double s[FS_TILE_PAD];
+    cols_online(x, n, stride, width, m, s);
+    const int log_ = flags & FS_FLAG_LOG;
+    for (ptrdiff_t j = 0; j < width + W; j++) {
+        if (!(m[j] > (T)-INFINITY && m[j] < (T)INFINITY)) {
+            m[j] = (T)NAN;      /* the column's outputs are all NaN */
+            f[j] = (T)NAN;
+        } else {
+            f[j] = log_ ? (T)log(s[j]) : (T)(1.0 / s[j]);
+        }
+    }
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const T *xi = x + i * stride;
+        T *yi = y + i * stride;
+        if (log_) {
+            FS_FOR_TILE_ROW(width, {
+                VSTORE(yi + j, VSUB(VSUB(VLOAD(xi + j), VLOAD(m + j)), VLOAD(f + j)));
+            }, {
+                VSTOREN(yi + j, VSUB(VSUB(VLOADN(xi + j, k), VLOAD(m + j)), VLOAD(f + j)), k);
+            });
+        } else {
+            FS_FOR_TILE_ROW(width, {
+                VSTORE(yi + j, VMUL(VEXPN(VSUB(VLOAD(xi + j), VLOAD(m + j))), VLOAD(f + j)));
+            }, {
+                VSTOREN(yi + j, VMUL(VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(m + j))), VLOAD(f + j)), k);
+            });
+        }
+    }
+}
+
+static FS_TARGET void logsumexp_cols(const T *x, T *out, ptrdiff_t n, ptrdiff_t stride,
+                                              ptrdiff_t width)
+{
+    T m[FS_TILE_PAD];
+    double s[FS_TILE_PAD];
+    cols_online(x, n, stride, width, m, s);
+    for (ptrdiff_t j = 0; j < width; j++)
+        out[j] = (m[j] > (T)-INFINITY && m[j] < (T)INFINITY) ? (T)((double)m[j] + log(s[j])) : m[j];
+}
+

@@ -1,0 +1,158 @@
+/*
+ * isa/avx2.h -- the vector vocabulary of the AVX2 + FMA path (8 float or 4
+ * double lanes).  Included once per translation unit by kernels.h, after
+ * FS_DTYPE (32 or 64) is set; the vocabulary is documented in
+ * isa/scalar.h.  Compiled only on x86 with GCC or clang: elsewhere the
+ * AVX2 units instantiate nothing (FS_ISA_BUILT 0).
+ */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define FS_ISA_BUILT 1
+#define FS_ISA_SUFFIX avx2
+#define FS_TARGET __attribute__((target("avx2,fma")))
+
+#include <immintrin.h>
+
+/* Lane masks for the first k lanes: &fs_mask32[8 - k], &fs_mask64[4 - k]. */
+static const int32_t fs_mask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+static const int64_t fs_mask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+
+#include "avx2_exp.h"
+
+/* elements from p to the next 32-byte boundary, where VSTREAM may start */
+#define VHEAD(p) ((ptrdiff_t)((32 - ((uintptr_t)(p) & 31)) & 31) / (ptrdiff_t)sizeof(*(p)))
+#define VFENCE() _mm_sfence()
+
+#if FS_DTYPE == 32
+
+static FS_TARGET inline double fs_hsum_pd_avx2(__m256d v)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+static FS_TARGET inline float fs_hmax_ps_avx2(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+static FS_TARGET inline float fs_hmin_ps_avx2(__m256 v)
+{
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+/* the 8 float lanes of a block accumulator, added in double */
+static FS_TARGET inline double fs_hsum_ps_avx2(__m256 v)
+{
+    return fs_hsum_pd_avx2(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                                         _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+
+static FS_TARGET inline void fs_sacc_f32_avx2(double *s, __m256 v)
+{
+    _mm256_storeu_pd(s, _mm256_add_pd(_mm256_loadu_pd(s), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+    _mm256_storeu_pd(s + 4, _mm256_add_pd(_mm256_loadu_pd(s + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+
+static FS_TARGET inline __m256 fs_loadn_f32_avx2(const float *p, ptrdiff_t k)
+{
+    const __m256i mask = _mm256_loadu_si256((const __m256i *)(fs_mask32 + 8 - k));
+    return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(p, mask),
+                            _mm256_castsi256_ps(mask));
+}
+
+#define T float
+#define V __m256
+#define W 8
+#define A __m256
+#define AZERO _mm256_setzero_ps()
+#define AADD(a, v) _mm256_add_ps((a), (v))
+#define ACOMB(a, b) _mm256_add_ps((a), (b))
+#define AHSUM(a) fs_hsum_ps_avx2(a)
+#define SACC(s, v) fs_sacc_f32_avx2((s), (v))
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VSTREAM(p, v) _mm256_stream_ps((p), (v))
+#define VLOADN(p, k) fs_loadn_f32_avx2((p), (k))
+#define VSTOREN(p, v, k) _mm256_maskstore_ps((p), _mm256_loadu_si256((const __m256i *)(fs_mask32 + 8 - (k))), (v))
+#define VSET(c) _mm256_set1_ps(c)
+#define VADD(a, b) _mm256_add_ps((a), (b))
+#define VSUB(a, b) _mm256_sub_ps((a), (b))
+#define VMUL(a, b) _mm256_mul_ps((a), (b))
+#define VMAX(a, b) _mm256_max_ps((a), (b))
+#define VMIN(a, b) _mm256_min_ps((a), (b))
+#define VHMAX(v) fs_hmax_ps_avx2(v)
+#define VHMIN(v) fs_hmin_ps_avx2(v)
+#define VEXP(t) fs_exp_f32_avx2(t)
+#define VEXPN(t) fs_expn_f32_avx2(t)
+#define VEXPN_FAST(t) fs_exp_core_f32_avx2(t)
+#define VEXPN_FAST_MIN (-87.3f)
+#define VNAN_ACC(acc, a, b) _mm256_or_ps((acc), _mm256_cmp_ps((a), (b), _CMP_UNORD_Q))
+#define VNAN_APPLY(v, acc) _mm256_or_ps((v), (acc))
+
+#else /* FS_DTYPE == 64 */
+
+static FS_TARGET inline double fs_hsum_pd_avx2(__m256d v)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+static FS_TARGET inline double fs_hmax_pd_avx2(__m256d v)
+{
+    __m128d m = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_max_sd(m, _mm_unpackhi_pd(m, m)));
+}
+
+static FS_TARGET inline double fs_hmin_pd_avx2(__m256d v)
+{
+    __m128d m = _mm_min_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_min_sd(m, _mm_unpackhi_pd(m, m)));
+}
+
+static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
+{
+    const __m256i mask = _mm256_loadu_si256((const __m256i *)(fs_mask64 + 4 - k));
+    return _mm256_blendv_pd(_mm256_set1_pd(-INFINITY), _mm256_maskload_pd(p, mask),
+                            _mm256_castsi256_pd(mask));
+}
+
+#define T double
+#define V __m256d
+#define W 4
+#define A __m256d
+#define AZERO _mm256_setzero_pd()
+#define AADD(a, v) _mm256_add_pd((a), (v))
+#define ACOMB(a, b) _mm256_add_pd((a), (b))
+#define AHSUM(a) fs_hsum_pd_avx2(a)
+#define SACC(s, v) _mm256_storeu_pd((s), _mm256_add_pd(_mm256_loadu_pd(s), (v)))
+#define VLOAD(p) _mm256_loadu_pd(p)
+#define VSTORE(p, v) _mm256_storeu_pd((p), (v))
+#define VSTREAM(p, v) _mm256_stream_pd((p), (v))
+#define VLOADN(p, k) fs_loadn_f64_avx2((p), (k))
+#define VSTOREN(p, v, k) _mm256_maskstore_pd((p), _mm256_loadu_si256((const __m256i *)(fs_mask64 + 4 - (k))), (v))
+#define VSET(c) _mm256_set1_pd(c)
+#define VADD(a, b) _mm256_add_pd((a), (b))
+#define VSUB(a, b) _mm256_sub_pd((a), (b))
+#define VMUL(a, b) _mm256_mul_pd((a), (b))
+#define VMAX(a, b) _mm256_max_pd((a), (b))
+#define VMIN(a, b) _mm256_min_pd((a), (b))
+#define VHMAX(v) fs_hmax_pd_avx2(v)
+#define VHMIN(v) fs_hmin_pd_avx2(v)
+#define VEXP(t) fs_exp_f64_avx2(t)
+#define VEXPN(t) fs_expn_f64_avx2(t)
+#define VEXPN_FAST(t) fs_exp_core_f64_avx2(t)
+#define VEXPN_FAST_MIN (-708.3)
+#define VNAN_ACC(acc, a, b) _mm256_or_pd((acc), _mm256_cmp_pd((a), (b), _CMP_UNORD_Q))
+#define VNAN_APPLY(v, acc) _mm256_or_pd((v), (acc))
+
+#endif /* FS_DTYPE */
+
+#else /* not x86 with GCC or clang */
+#define FS_ISA_BUILT 0
+#endif

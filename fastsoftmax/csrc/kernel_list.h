@@ -1,0 +1,52 @@
+/*
+ * kernel_list.h -- THE list of kernels: one line per kernel, its arguments
+ * written once, FS_T standing for the element type (float or double).
+ *
+ * Expanded by fastsoftmax.h (the table types fs_kernels_f32/_f64 that the
+ * dispatch pointers fs_f32/fs_f64 point at), by kernels.h (each ISA x dtype
+ * unit's table of its own static kernels) and by gen_pxd.py (the Cython
+ * declarations in ../_csrc.pxd).  Adding a kernel: one line here, its body
+ * in body/, a loop in _loops.pyx (see docs/developer.rst).
+ *
+ * Every kernel works on one block of the (outer, n, inner) layout that the
+ * Python layer reduces any axis to:
+ *   *_rows: `n_rows` contiguous rows of length `n` (the inner == 1 case);
+ *   *_cols: one tile of `width` adjacent columns of a block whose reduction
+ *           axis has length `n` and stride `stride` (the inner > 1 case),
+ *           vectorised along the columns; width <= FS_MAX_TILE.
+ * `flags` holds FS_FLAG_* bits.  `work` is NULL or a per-thread scratch row
+ * of n elements (used for rows of at most FS_ROW_CACHE_BYTES when
+ * streaming, so that the output is written only once).
+ *
+ *   softmax_*:          y = softmax(x), or log_softmax with FS_FLAG_LOG
+ *   logsumexp_*:        out[r] = logsumexp(x[r, :])
+ *   softmax_backward_*: dx = y * (dy - sum(dy * y)), or with FS_FLAG_LOG
+ *                       dx = dy - exp(y) * sum(dy)
+ *   cross_entropy_rows: class-index targets; target[r] outside [0, n) is an
+ *                       ignored row (loss 0, gradient 0, never read).
+ *                       weight (per class) may be NULL; weight_sum is
+ *                       sum(weight), or n without weights.  loss[r] gets row
+ *                       r's own loss (class weight and label smoothing
+ *                       applied as PyTorch), grad its gradient times
+ *                       scale * (row_scale ? row_scale[r] : 1).
+ *   cross_entropy_probs_rows: class-probability targets, laid out like logits.
+ *   exp_array:          y = exp(x) elementwise (the accuracy tests' hook)
+ */
+#define FS_KERNELS(X)                                                                              \
+    X(softmax_rows, (const FS_T *x, FS_T *y, FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags)) \
+    X(softmax_cols, (const FS_T *x, FS_T *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)) \
+    X(logsumexp_rows, (const FS_T *x, FS_T *out, ptrdiff_t n_rows, ptrdiff_t n))                   \
+    X(logsumexp_cols, (const FS_T *x, FS_T *out, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width))  \
+    X(softmax_backward_rows,                                                                       \
+      (const FS_T *dy, const FS_T *y, FS_T *dx, ptrdiff_t n_rows, ptrdiff_t n, int flags))         \
+    X(softmax_backward_cols, (const FS_T *dy, const FS_T *y, FS_T *dx, ptrdiff_t n,                \
+                              ptrdiff_t stride, ptrdiff_t width, int flags))                       \
+    X(cross_entropy_rows,                                                                          \
+      (const FS_T *logits, const int64_t *target, const FS_T *weight, double weight_sum,           \
+       double label_smoothing, const double *row_scale, double scale, double *loss, FS_T *grad,    \
+       FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))                                      \
+    X(cross_entropy_probs_rows,                                                                    \
+      (const FS_T *logits, const FS_T *target_probs, const FS_T *weight, double label_smoothing,   \
+       const double *row_scale, double scale, double *loss, FS_T *grad, FS_T *work,                \
+       ptrdiff_t n_rows, ptrdiff_t n, int flags))                                                  \
+    X(exp_array, (const FS_T *x, FS_T *y, ptrdiff_t n))
