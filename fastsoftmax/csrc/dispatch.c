@@ -16,7 +16,7 @@
 
 /* Every instruction set with kernels in this build, lowest first: level, name. */
 #if FS_X86
-#define FS_ISAS(X) X(FS_ISA_SCALAR, scalar) X(FS_ISA_AVX2, avx2)
+#define FS_ISAS(X) X(FS_ISA_SCALAR, scalar) X(FS_ISA_AVX2, avx2) X(FS_ISA_AVX512, avx512)
 #else
 #define FS_ISAS(X) X(FS_ISA_SCALAR, scalar)
 #endif
