@@ -43,3 +43,25 @@ def test_selection_never_exceeds_the_cpu():
             assert _runtime.kernels.current_isa() == got
     finally:
         _runtime.set_simd(previous)
+
+
+def test_column_tiles_after_a_leading_block_of_minus_inf(simd):
+    # the column kernels' online sums once computed exp(-inf - (-inf)) = NaN
+    # for a block of rows whose running maximum was still -inf
+    import numpy as np
+
+    import fastsoftmax as fs
+
+    for dtype in (np.float32, np.float64):
+        for n_rows in (17, 40):
+            x = np.zeros((n_rows, 600), dtype)
+            x[:16] = -np.inf
+            want = np.full(600, 1.0 / (n_rows - 16))
+            np.testing.assert_allclose(fs.softmax(x, axis=0)[-1], want, rtol=1e-6)
+            np.testing.assert_allclose(fs.logsumexp(x, axis=0), np.log(n_rows - 16), rtol=1e-6)
+            np.testing.assert_allclose(fs.log_softmax(x, axis=0)[-1], np.log(want), rtol=1e-6)
+            np.testing.assert_allclose(fs.softmax(np.asfortranarray(x.T))[:, -1], want, rtol=1e-6)
+            mask = np.arange(n_rows)[:, None] >= 16
+            got = fs.softmax(np.ones((n_rows, 600), dtype), axis=0, where=mask)
+            np.testing.assert_allclose(got[-1], want, rtol=1e-6)
+            assert not np.isnan(got).any()

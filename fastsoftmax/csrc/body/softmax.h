@@ -88,15 +88,19 @@ static FS_TARGET void logsumexp_rows(const T *x, T *out, ptrdiff_t n_rows, ptrdi
  * Column maxima m[] and sums s[] = sum(exp(x - m)) in one pass over memory:
  * blocks of FS_CBLOCK rows are read once for their maxima and again, from
  * L1, for their sums; the running sums are rescaled where the maximum grew.
- * m[j] is NaN where the column has a NaN.
+ * m[j] is NaN where the column has a NaN.  The sums subtract ms[j], m[j]
+ * where it is finite and 0 where it is still -inf: a leading block of -inf
+ * entries (or masked ones) then adds exp(-inf) = 0, not exp(-inf + inf) =
+ * NaN.
  */
 static FS_TARGET void cols_online(const T *x, ptrdiff_t n, ptrdiff_t stride,
                                            ptrdiff_t width, T *m, double *s)
 {
-    T bm[FS_TILE_PAD], nanflag[FS_TILE_PAD];
+    T bm[FS_TILE_PAD], nanflag[FS_TILE_PAD], ms[FS_TILE_PAD];
     double bs[FS_TILE_PAD], c[FS_TILE_PAD];
     for (ptrdiff_t j = 0; j < width + W; j++) {
         m[j] = (T)-INFINITY;
+        ms[j] = 0;
         s[j] = 0.0;
         c[j] = 0.0;
         nanflag[j] = 0;
@@ -125,14 +129,15 @@ static FS_TARGET void cols_online(const T *x, ptrdiff_t n, ptrdiff_t stride,
                 s[j] *= f;
                 c[j] *= f;
                 m[j] = bm[j];
+                ms[j] = m[j] < (T)INFINITY ? m[j] : 0;
             }
         }
         for (ptrdiff_t i = rb; i < re; i++) {
             const T *xi = x + i * stride;
             FS_FOR_TILE_ROW(width, {
-                SACC(bs + j, VEXPN(VSUB(VLOAD(xi + j), VLOAD(m + j))));
+                SACC(bs + j, VEXPN(VSUB(VLOAD(xi + j), VLOAD(ms + j))));
             }, {
-                SACC(bs + j, VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(m + j))));
+                SACC(bs + j, VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(ms + j))));
             });
         }
         for (ptrdiff_t j = 0; j < width; j++)
