@@ -1,14 +1,5 @@
-"""The API layer: validate, choose dtype and threads, lay the data out for
-the kernels, allocate, and call ``_kernels``.  No element loops here.
-
-Any reduction is brought to the ``(outer, n, inner)`` layout of one flat
-C-contiguous buffer: C-contiguous inputs as they are, F-contiguous inputs
-through their transpose (free), anything else (non-adjacent axes, strided
-views, negative strides, byte-swapped data) through one copy.  ``inner == 1``
-runs the row kernels, ``inner > 1`` the column-tile kernels.
-"""
-
-import math
+"""The API layer: validate, choose dtype and threads, and call the kernels
+on the layout ``_layout`` plans.  No element loops here."""
 
 import numpy as np
 
@@ -24,117 +15,14 @@ from ._validation import (
 )
 
 from . import _runtime
-from ._runtime import BACKEND, STREAM_BYTES
+from ._layout import Plan, output_into, streams
+from ._runtime import BACKEND
 
 _kernels = _runtime.kernels
-# Column tiles: aim for tiles whose n rows fit in this many bytes, so the
-# second pass over a tile is served from cache.
-TILE_BYTES = 1 << 20
 
 
 def _threads_for(num_threads, size):
     return _runtime.threads_for(check_num_threads(num_threads), size)
-
-
-def _layout(ndim, c_contiguous, f_contiguous, axes):
-    """The permutation bringing the arrays to a C-contiguous order in which
-    ``axes`` are adjacent, and whether that needs a copy."""
-    adjacent = all(b == a + 1 for a, b in zip(axes, axes[1:]))
-    if adjacent and c_contiguous:
-        return tuple(range(ndim)), False
-    if adjacent and f_contiguous:
-        return tuple(range(ndim - 1, -1, -1)), False
-    kept = [a for a in range(ndim) if a not in axes]
-    return tuple(kept) + tuple(axes), True
-
-
-class _Plan:
-    """How same-shaped arrays map onto the kernels' (outer, n, inner) layout."""
-
-    def __init__(self, arrays, axes):
-        shape = arrays[0].shape
-        ndim = len(shape)
-        c = all(a.flags.c_contiguous for a in arrays)
-        f = not c and all(a.flags.f_contiguous for a in arrays)
-        self.perm, copy = _layout(ndim, c, f, axes)
-        self.identity = c and not copy
-        if self.identity:       # the common case, kept cheap for small inputs
-            self.inv = self.perm
-            self.kshape = shape
-            self.arrays = arrays
-        else:
-            copy = copy or not (c or f)
-            self.inv = tuple(sorted(range(ndim), key=self.perm.__getitem__))
-            self.kshape = tuple(shape[p] for p in self.perm)
-            if copy:
-                self.arrays = [np.ascontiguousarray(a.transpose(self.perm)) for a in arrays]
-            else:
-                self.arrays = [a.transpose(self.perm) for a in arrays]
-        if axes:
-            a0 = axes[0] if self.identity else min(self.perm.index(a) for a in axes)
-            a1 = a0 + len(axes) - 1
-        else:
-            a0, a1 = ndim, ndim - 1
-        self.outer = math.prod(self.kshape[:a0])
-        self.n = math.prod(self.kshape[a0:a1 + 1])
-        self.inner = math.prod(self.kshape[a1 + 1:])
-        self.kept = tuple(p for p in self.perm if p not in axes)
-
-    def flat(self, i):
-        return self.arrays[i].reshape(-1)
-
-    def user_view(self, kernel_array):
-        """A kernel-order array of kshape seen in the user's axis order."""
-        return kernel_array if self.identity else kernel_array.transpose(self.inv)
-
-    def kernel_view(self, user_array):
-        """``user_array`` in kernel order, or None if that is not C-contiguous."""
-        k = user_array if self.identity else user_array.transpose(self.perm)
-        return k if k.flags.c_contiguous else None
-
-    def tile(self, itemsize, num_threads):
-        """Columns per tile for inner > 1: the tile's n rows fit in TILE_BYTES
-        where possible, and there are enough tiles to keep the threads busy."""
-        if self.inner == 1:
-            return 1
-        t = TILE_BYTES // max(1, self.n * itemsize)
-        t = max(64, min(_kernels.MAX_TILE, t))
-        while t > 16 and self.outer * -(-self.inner // t) < 4 * num_threads:
-            t //= 2
-        return max(16, t - t % 16)
-
-
-def aligned_empty(shape, dtype, align=64):
-    """``np.empty`` whose data starts on an ``align``-byte boundary.
-
-    NumPy only guarantees 16 bytes; with 64, rows whose byte length is a
-    multiple of 32 all start aligned, so the kernels can stream them out
-    with non-temporal stores without a masked head and tail per row.
-    """
-    dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < STREAM_BYTES:       # only streamed outputs need it
-        return np.empty(shape, dtype)
-    buf = np.empty(nbytes + align, dtype=np.uint8)
-    offset = -buf.ctypes.data % align
-    return buf[offset:offset + nbytes].view(dtype).reshape(shape)
-
-
-def _same_view(a, b):
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-            and a.strides == b.strides)
-
-
-def _output_into(out, plan, result, compute):
-    """Where the kernel should write: ``out`` itself (kernel order, right
-    dtype and layout, and either disjoint from every input or exactly one of
-    them: the kernels read each element before writing it) or a fresh array."""
-    if out is not None and result == compute:
-        k = plan.kernel_view(out)
-        if k is not None and all(not np.may_share_memory(a, k) or _same_view(a, k)
-                                 for a in plan.arrays):
-            return k, True
-    return aligned_empty(plan.kshape, compute), False
 
 
 def _prepare_forward(x, axis, where, dtype, num_threads, name="x"):
@@ -170,11 +58,10 @@ def _softmax_impl(x, axis, where, out, dtype, num_threads, log):
     xc = np.asarray(x, dtype=compute)
     if mask is not None:
         xc = np.where(mask, xc, -np.inf).astype(compute, copy=False)
-    plan = _Plan([xc], axes)
-    yk, direct = _output_into(out, plan, result, compute)
-    stream = yk.nbytes > STREAM_BYTES and plan.inner == 1
+    plan = Plan([xc], axes)
+    yk, direct = output_into(out, plan, result, compute)
     _kernels.softmax(plan.flat(0), yk.reshape(-1), plan.outer, plan.n, plan.inner, log,
-                     threads, stream, plan.tile(compute.itemsize, threads))
+                     threads, streams(yk, plan.inner), plan.tile(compute.itemsize, threads))
     y = plan.user_view(yk)
     if mask is not None:
         np.copyto(y, -np.inf if log else 0.0, where=~mask)
@@ -283,7 +170,7 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
         xc = np.asarray(x, dtype=compute)
         if mask is not None:
             xc = np.where(mask, xc, -np.inf).astype(compute, copy=False)
-        plan = _Plan([xc], axes)
+        plan = Plan([xc], axes)
         res_k = np.empty(plan.outer * plan.inner, dtype=compute)
         _kernels.logsumexp(plan.flat(0), res_k, plan.outer, plan.n, plan.inner, threads,
                            plan.tile(compute.itemsize, threads))
@@ -313,11 +200,10 @@ def _backward_impl(grad_output, output, axis, where, out, num_threads, log):
         # masked entries take no part: zero upstream gradient, zero probability
         dyc = np.where(mask, dyc, 0).astype(compute, copy=False)
         yc = np.where(mask, yc, -np.inf if log else 0).astype(compute, copy=False)
-    plan = _Plan([dyc, yc], axes)
-    dxk, direct = _output_into(out, plan, result, compute)
-    stream = dxk.nbytes > STREAM_BYTES and plan.inner == 1
+    plan = Plan([dyc, yc], axes)
+    dxk, direct = output_into(out, plan, result, compute)
     _kernels.softmax_backward(plan.flat(0), plan.flat(1), dxk.reshape(-1), plan.outer, plan.n,
-                              plan.inner, log, threads, stream,
+                              plan.inner, log, threads, streams(dxk, plan.inner),
                               plan.tile(compute.itemsize, threads))
     dx = plan.user_view(dxk)
     if mask is not None:

@@ -14,6 +14,7 @@ is returned as a view in the logits' axis order.
 import numpy as np
 
 from . import _api, _reference, _runtime
+from ._layout import aligned_empty, rows_along, streams
 from ._validation import check_cross_entropy, check_num_threads
 
 __all__ = ["cross_entropy"]
@@ -101,13 +102,13 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
             ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing,
             return_grad=return_grad, num_threads=num_threads)
     compute, n = a.compute, a.n_classes
-    x = np.ascontiguousarray(np.moveaxis(np.asarray(a.logits, dtype=compute), a.axis, -1))
+    x = rows_along(a.logits, a.axis, compute)
     sample_shape = x.shape[:-1]
     n_rows = int(np.prod(sample_shape))
     sw = None if a.sample_weight is None else np.ascontiguousarray(a.sample_weight.reshape(-1))
 
     if a.soft:
-        q = np.ascontiguousarray(np.moveaxis(np.asarray(a.target, dtype=compute), a.axis, -1))
+        q = rows_along(a.target, a.axis, compute)
         t = None
         # PyTorch divides by the number of samples for probability targets
         denom = float(n_rows) if sw is None else float(np.sum(sw))
@@ -135,14 +136,14 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
 
     # the kernel writes every row's loss; with no classes there is nothing to run
     loss_rows = np.empty(n_rows, dtype=np.float64) if x.size else np.zeros(n_rows)
-    grad = _api.aligned_empty(x.shape, compute)
+    grad = aligned_empty(x.shape, compute)
     if x.size:
         threads = _api._threads_for(num_threads, x.size)
         w_sum = float(n) if a.weight is None else float(np.sum(a.weight, dtype=np.float64))
         _runtime.kernels.cross_entropy(
             x.reshape(-1), t, None if q is None else q.reshape(-1), a.weight, w_sum,
             a.label_smoothing, sw, scale, loss_rows, grad.reshape(-1), n_rows, n, threads,
-            grad.nbytes > _api.STREAM_BYTES)
+            streams(grad))
     loss = _reduce(loss_rows, sw, a.reduction, denom, sample_shape, a.result)
     if not return_grad:
         return loss
