@@ -1,76 +1,48 @@
-"""The API layer: validate, choose dtype and threads, and call the kernels
-on the layout ``_layout`` plans.  No element loops here."""
+"""The API layer: check the arguments once, then either hand the checked
+record to the NumPy twin (``_reference``) or run the kernels on the layout
+``_layout`` plans.  No element loops here."""
 
 import numpy as np
 
-from . import _reference
-from ._validation import (
-    as_array,
-    backward_args,
-    as_mask,
-    check_num_threads,
-    check_out,
-    normalize_axes,
-    resolve_dtype,
-)
-
-from . import _runtime
+from . import _reference, _runtime
 from ._layout import Plan, output_into, streams
-from ._runtime import BACKEND
+from ._validation import check_backward, check_forward
 
-_kernels = _runtime.kernels
-
-
-def _threads_for(num_threads, size):
-    return _runtime.threads_for(check_num_threads(num_threads), size)
+_loops = _runtime.kernels
 
 
-def _prepare_forward(x, axis, where, dtype, num_threads, name="x"):
-    x = as_array(x, name)
-    compute, result = resolve_dtype(x.dtype, dtype, name)
-    axes = normalize_axes(axis, x.ndim)
-    mask = as_mask(where, x.shape)
-    threads = _threads_for(num_threads, x.size)
-    return x, compute, result, axes, mask, threads
+def _masked_input(a):
+    """The input in the computation dtype; masked-out entries become -inf
+    (a copy), so the kernels need not know about masks."""
+    x = np.asarray(a.x, dtype=a.compute)
+    if a.mask is not None:
+        x = np.where(a.mask, x, -np.inf).astype(a.compute, copy=False)
+    return x
 
 
-def _use_reference(compute):
-    return BACKEND == "numpy" or compute not in (np.float32, np.float64)
-
-
-def _softmax_impl(x, axis, where, out, dtype, num_threads, log):
-    ref = _reference.log_softmax if log else _reference.softmax
-    x, compute, result, axes, mask, threads = _prepare_forward(x, axis, where, dtype, num_threads)
-    if _use_reference(compute):
-        return ref(x, axis, where=where, out=out, dtype=dtype, num_threads=num_threads)
-    if out is not None:
-        check_out(out, x.shape, result)
-    if x.ndim == 0:
-        y = _softmax_impl(x.reshape(1), -1, None if mask is None else mask.reshape(1),
-                          None, dtype, num_threads, log).reshape(())
-        if out is not None:
-            np.copyto(out, y)
-            return out
-        return y
-    if x.size == 0:
-        y = np.empty(x.shape, dtype=result)
-        return out if out is not None else y
-    xc = np.asarray(x, dtype=compute)
-    if mask is not None:
-        xc = np.where(mask, xc, -np.inf).astype(compute, copy=False)
-    plan = Plan([xc], axes)
-    yk, direct = output_into(out, plan, result, compute)
-    _kernels.softmax(plan.flat(0), yk.reshape(-1), plan.outer, plan.n, plan.inner, log,
-                     threads, streams(yk, plan.inner), plan.tile(compute.itemsize, threads))
+def _softmax(a, log):
+    """softmax or log_softmax from a checked :class:`~fastsoftmax._validation.ForwardArgs`."""
+    if a.x.ndim == 0 or not _runtime.runs_compiled(a.compute):
+        return (_reference.log_softmax_checked if log else _reference.softmax_checked)(a)
+    if a.x.size == 0:
+        return a.out if a.out is not None else np.empty(a.x.shape, dtype=a.result)
+    plan = Plan([_masked_input(a)], a.axes)
+    threads = _runtime.threads_for(a.num_threads, a.x.size)
+    yk, direct = output_into(a.out, plan, a.result, a.compute)
+    _loops.softmax(x=plan.flat(0), y=yk.reshape(-1), outer=plan.outer, n=plan.n,
+                   inner=plan.inner, log=log, num_threads=threads,
+                   stream=streams(yk, plan.inner), tile=plan.tile(a.compute.itemsize, threads))
     y = plan.user_view(yk)
-    if mask is not None:
-        np.copyto(y, -np.inf if log else 0.0, where=~mask)
+    if a.mask is not None:
+        # masked entries already came out 0 (-inf), except in rows with no
+        # entry left, which the kernel made NaN (a row of -inf)
+        np.copyto(y, -np.inf if log else 0.0, where=~a.mask)
     if direct:
-        return out
-    if out is not None:
-        np.copyto(out, y, casting="unsafe")
-        return out
-    return y.astype(result, copy=False)
+        return a.out
+    if a.out is not None:
+        np.copyto(a.out, y, casting="unsafe")
+        return a.out
+    return y.astype(a.result, copy=False)
 
 
 def softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
@@ -106,7 +78,7 @@ def softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
     >>> fs.softmax(np.array([1.0, 2.0, 3.0])).round(4)
     array([0.09  , 0.2447, 0.6652])
     """
-    return _softmax_impl(x, axis, where, out, dtype, num_threads, log=False)
+    return _softmax(check_forward(x, axis, where, dtype, num_threads, out=out), log=False)
 
 
 def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
@@ -126,7 +98,7 @@ def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=Non
     >>> fs.log_softmax(np.array([1.0, 2.0, 3.0])).round(4)
     array([-2.4076, -1.4076, -0.4076])
     """
-    return _softmax_impl(x, axis, where, out, dtype, num_threads, log=True)
+    return _softmax(check_forward(x, axis, where, dtype, num_threads, out=out), log=True)
 
 
 def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads=None):
@@ -159,61 +131,59 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
     >>> float(fs.logsumexp(np.array([1000.0, 1000.0])))
     1000.6931471805599
     """
-    x, compute, result, axes, mask, threads = _prepare_forward(x, axis, where, dtype, num_threads)
-    if _use_reference(compute) or x.ndim == 0:
-        return _reference.logsumexp(x, axis, where=where, keepdims=keepdims, dtype=dtype,
-                                    num_threads=num_threads)
-    kept_shape = tuple(s for i, s in enumerate(x.shape) if i not in axes)
-    if x.size == 0:
-        res = np.full(kept_shape, -np.inf, dtype=result)
+    a = check_forward(x, axis, where, dtype, num_threads, keepdims=keepdims)
+    if a.x.ndim == 0 or not _runtime.runs_compiled(a.compute):
+        return _reference.logsumexp_checked(a)
+    kept_shape = tuple(s for i, s in enumerate(a.x.shape) if i not in a.axes)
+    if a.x.size == 0:
+        res = np.full(kept_shape, -np.inf, dtype=a.result)
     else:
-        xc = np.asarray(x, dtype=compute)
-        if mask is not None:
-            xc = np.where(mask, xc, -np.inf).astype(compute, copy=False)
-        plan = Plan([xc], axes)
-        res_k = np.empty(plan.outer * plan.inner, dtype=compute)
-        _kernels.logsumexp(plan.flat(0), res_k, plan.outer, plan.n, plan.inner, threads,
-                           plan.tile(compute.itemsize, threads))
+        plan = Plan([_masked_input(a)], a.axes)
+        threads = _runtime.threads_for(a.num_threads, a.x.size)
+        res_k = np.empty(plan.outer * plan.inner, dtype=a.compute)
+        _loops.logsumexp(x=plan.flat(0), out=res_k, outer=plan.outer, n=plan.n,
+                         inner=plan.inner, num_threads=threads,
+                         tile=plan.tile(a.compute.itemsize, threads))
         # the result is C-ordered over the kept axes in kernel order
-        kshape = tuple(x.shape[p] for p in plan.kept)
+        kshape = tuple(a.x.shape[p] for p in plan.kept)
         order = sorted(range(len(plan.kept)), key=plan.kept.__getitem__)
-        res = res_k.reshape(kshape).transpose(order).astype(result, copy=False)
-    if keepdims:
-        res = np.expand_dims(res, axes)
+        res = res_k.reshape(kshape).transpose(order).astype(a.result, copy=False)
+    if a.keepdims:
+        res = np.expand_dims(res, a.axes)
     return res[()] if res.ndim == 0 else res
 
 
-def _backward_impl(grad_output, output, axis, where, out, num_threads, log):
-    ref = _reference.log_softmax_backward if log else _reference.softmax_backward
-    dy, y, compute, result, axes, mask = backward_args(grad_output, output, axis, where,
-                                                       num_threads)
-    threads = _threads_for(num_threads, y.size)
-    if BACKEND == "numpy" or compute not in (np.float32, np.float64) or y.ndim == 0:
-        return ref(dy, y, axis, where=where, out=out, num_threads=num_threads)
-    if out is not None:
-        check_out(out, y.shape, result)
-    if y.size == 0:
-        return out if out is not None else np.empty(y.shape, dtype=result)
-    dyc = np.asarray(dy, dtype=compute)
-    yc = np.asarray(y, dtype=compute)
-    if mask is not None:
+def _backward(a, log):
+    """The vector-Jacobian product from a checked
+    :class:`~fastsoftmax._validation.BackwardArgs`."""
+    if a.y.ndim == 0 or not _runtime.runs_compiled(a.compute):
+        checked = (_reference.log_softmax_backward_checked if log
+                   else _reference.softmax_backward_checked)
+        return checked(a)
+    if a.y.size == 0:
+        return a.out if a.out is not None else np.empty(a.y.shape, dtype=a.result)
+    dy = np.asarray(a.dy, dtype=a.compute)
+    y = np.asarray(a.y, dtype=a.compute)
+    if a.mask is not None:
         # masked entries take no part: zero upstream gradient, zero probability
-        dyc = np.where(mask, dyc, 0).astype(compute, copy=False)
-        yc = np.where(mask, yc, -np.inf if log else 0).astype(compute, copy=False)
-    plan = Plan([dyc, yc], axes)
-    dxk, direct = output_into(out, plan, result, compute)
-    _kernels.softmax_backward(plan.flat(0), plan.flat(1), dxk.reshape(-1), plan.outer, plan.n,
-                              plan.inner, log, threads, streams(dxk, plan.inner),
-                              plan.tile(compute.itemsize, threads))
+        dy = np.where(a.mask, dy, 0).astype(a.compute, copy=False)
+        y = np.where(a.mask, y, -np.inf if log else 0).astype(a.compute, copy=False)
+    plan = Plan([dy, y], a.axes)
+    threads = _runtime.threads_for(a.num_threads, a.y.size)
+    dxk, direct = output_into(a.out, plan, a.result, a.compute)
+    _loops.softmax_backward(dy=plan.flat(0), y=plan.flat(1), dx=dxk.reshape(-1),
+                            outer=plan.outer, n=plan.n, inner=plan.inner, log=log,
+                            num_threads=threads, stream=streams(dxk, plan.inner),
+                            tile=plan.tile(a.compute.itemsize, threads))
     dx = plan.user_view(dxk)
-    if mask is not None:
-        np.copyto(dx, 0.0, where=~mask)
+    if a.mask is not None:
+        np.copyto(dx, 0.0, where=~a.mask)
     if direct:
-        return out
-    if out is not None:
-        np.copyto(out, dx, casting="unsafe")
-        return out
-    return dx.astype(result, copy=False)
+        return a.out
+    if a.out is not None:
+        np.copyto(a.out, dx, casting="unsafe")
+        return a.out
+    return dx.astype(a.result, copy=False)
 
 
 def softmax_backward(grad_output, output, axis=-1, *, where=None, out=None, num_threads=None):
@@ -250,7 +220,8 @@ def softmax_backward(grad_output, output, axis=-1, *, where=None, out=None, num_
     >>> bool(np.allclose(dx, 0.0))
     True
     """
-    return _backward_impl(grad_output, output, axis, where, out, num_threads, log=False)
+    return _backward(check_backward(grad_output, output, axis, where, num_threads, out=out),
+                     log=False)
 
 
 def log_softmax_backward(grad_output, output, axis=-1, *, where=None, out=None, num_threads=None):
@@ -279,7 +250,8 @@ def log_softmax_backward(grad_output, output, axis=-1, *, where=None, out=None, 
     >>> fs.log_softmax_backward(np.array([-1.0, 0.0]), y)  # NLL of class 0
     array([-0.5,  0.5])
     """
-    return _backward_impl(grad_output, output, axis, where, out, num_threads, log=True)
+    return _backward(check_backward(grad_output, output, axis, where, num_threads, out=out),
+                     log=True)
 
 
 def softmax_jacobian(output, axis=-1):
@@ -310,4 +282,5 @@ def softmax_jacobian(output, axis=-1):
     """
     if isinstance(axis, tuple) or axis is None:
         raise TypeError("softmax_jacobian takes a single int axis")
+    # an outer product per slice: NumPy's own broadcasting is the kernel
     return _reference.softmax_jacobian(output, axis)
