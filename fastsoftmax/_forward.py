@@ -78,6 +78,12 @@ def softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
         Same shape as ``x``; each slice along ``axis`` sums to 1.  A slice
         containing NaN or +inf, or only -inf, is all NaN.
 
+    Notes
+    -----
+    With ``where=``, the input is first copied with its masked-out entries
+    set to -inf, and after the kernel a masked pass writes 0 there: two
+    passes over the data more than without a mask.
+
     Examples
     --------
     >>> import numpy as np, fastsoftmax as fs
@@ -97,6 +103,12 @@ def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=Non
     -------
     ndarray
         Same shape as ``x``: the log-probabilities.
+
+    Notes
+    -----
+    With ``where=``, the input is first copied with its masked-out entries
+    set to -inf, and after the kernel a masked pass writes -inf there: two
+    passes over the data more than without a mask.
 
     Examples
     --------
@@ -130,6 +142,12 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
     ndarray or scalar
         NaN where a row has a NaN, +inf where it has +inf, -inf where it is
         all -inf or empty.
+
+    Notes
+    -----
+    With ``where=``, the input is first copied with its masked-out entries
+    set to -inf (which add nothing to the sum): one pass over the data more
+    than without a mask.
 
     Examples
     --------
