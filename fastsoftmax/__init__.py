@@ -1,15 +1,9 @@
 """fastsoftmax: fast, accurate softmax-family kernels for NumPy arrays."""
 
-from ._api import (
-    log_softmax,
-    log_softmax_backward,
-    logsumexp,
-    softmax,
-    softmax_backward,
-    softmax_jacobian,
-)
-from ._cross_entropy import cross_entropy
+from ._backward import log_softmax_backward, softmax_backward, softmax_jacobian
 from ._config import get_config, show_config
+from ._cross_entropy import cross_entropy
+from ._forward import log_softmax, logsumexp, softmax
 from .layers import CrossEntropyLoss, LogSoftmax, Softmax
 
 __version__ = "0.1.0"

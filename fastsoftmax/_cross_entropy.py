@@ -1,9 +1,14 @@
-"""The API layer of the fused cross-entropy: validate, lay the logits out as
-contiguous rows of classes, work out the reduction's normaliser, and call the
-one-pass kernel.  No loops over elements here, and no N x C temporaries:
-the kernel reads the logits and writes the gradient, nothing else of that
-size is made (except the copy of logits that are not already rows of
-classes, see below).
+"""The fused cross-entropy: loss and gradient with respect to the logits
+from one pass over the logits.
+
+Each call checks its arguments once (``_validation.check_cross_entropy``),
+then either hands that record to the NumPy twin (``_reference``: inputs the
+kernel does not take, or the NumPy backend), or lays the logits out as
+contiguous rows of classes, works out the reduction's normaliser, and runs
+the one-pass kernel.  No loops over elements here, and no N x C
+temporaries: the kernel reads the logits and writes the gradient, nothing
+else of that size is made (except the copy of logits that are not already
+rows of classes, see below).
 
 The class axis is brought last: C-contiguous logits with the class axis
 last go to the kernel as they are; any other layout (another class axis,
@@ -13,10 +18,13 @@ is returned as a view in the logits' axis order.
 
 import numpy as np
 
-from . import _api, _reference, _runtime
-from ._validation import check_cross_entropy, check_num_threads
+from . import _reference, _runtime
+from ._layout import aligned_empty, rows_along, streams
+from ._validation import check_cross_entropy
 
 __all__ = ["cross_entropy"]
+
+_loops = _runtime.kernels
 
 
 def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, ignore_index=-100,
@@ -93,66 +101,79 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
     array([0.239545, 0.      ])
     """
     a = check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_index,
-                            reduction, label_smoothing)
-    check_num_threads(num_threads)
-    if _api.BACKEND == "numpy" or a.compute not in (np.float32, np.float64):
-        return _reference.cross_entropy(
-            logits, target, axis, weight=weight, sample_weight=sample_weight,
-            ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing,
-            return_grad=return_grad, num_threads=num_threads)
+                            reduction, label_smoothing, return_grad, num_threads)
+    if not _runtime.runs_compiled(a.compute):
+        return _reference.cross_entropy_checked(a)
     compute, n = a.compute, a.n_classes
-    x = np.ascontiguousarray(np.moveaxis(np.asarray(a.logits, dtype=compute), a.axis, -1))
-    sample_shape = x.shape[:-1]
+    logits = rows_along(a.logits, a.axis, compute)
+    sample_shape = logits.shape[:-1]
     n_rows = int(np.prod(sample_shape))
-    sw = None if a.sample_weight is None else np.ascontiguousarray(a.sample_weight.reshape(-1))
+    sample_weight = (None if a.sample_weight is None
+                     else np.ascontiguousarray(a.sample_weight.reshape(-1)))
 
-    if a.soft:
-        q = np.ascontiguousarray(np.moveaxis(np.asarray(a.target, dtype=compute), a.axis, -1))
-        t = None
+    if a.target is None:
+        target_probs = rows_along(a.target_probs, a.axis, compute)
+        target = None
         # PyTorch divides by the number of samples for probability targets
-        denom = float(n_rows) if sw is None else float(np.sum(sw))
+        denom = float(n_rows) if sample_weight is None else float(np.sum(sample_weight))
     else:
-        q = None
-        # The kernel skips any index outside [0, n).  Validation left only
-        # ignore_index outside that range, so only an ignored real class
-        # needs marking.
-        t = a.target.reshape(-1)
-        if 0 <= a.ignore_index < n:
-            ignored = t == a.ignore_index
-            t = t.astype(np.int64)
-            t[ignored] = -1
-        else:
-            t = np.ascontiguousarray(t, dtype=np.int64)
+        target_probs = None
+        target = _kernel_target(a.target, a.ignore_index, n)
         denom = 0.0
         if a.reduction == "mean":
-            valid = (t >= 0) & (t < n)
-            w_t = valid.astype(np.float64) if a.weight is None else \
-                np.where(valid, a.weight[np.where(valid, t, 0)], 0).astype(np.float64)
-            denom = float(np.sum(w_t if sw is None else w_t * sw))
+            denom = _index_denominator(target, a.weight, sample_weight, n)
     with np.errstate(divide="ignore", invalid="ignore"):
         # no samples left: loss 0/0 = NaN, as PyTorch
         scale = float(np.float64(1.0) / denom) if a.reduction == "mean" else 1.0
 
     # the kernel writes every row's loss; with no classes there is nothing to run
-    loss_rows = np.empty(n_rows, dtype=np.float64) if x.size else np.zeros(n_rows)
-    grad = _api.aligned_empty(x.shape, compute)
-    if x.size:
-        threads = _api._threads_for(num_threads, x.size)
-        w_sum = float(n) if a.weight is None else float(np.sum(a.weight, dtype=np.float64))
-        _runtime.kernels.cross_entropy(
-            x.reshape(-1), t, None if q is None else q.reshape(-1), a.weight, w_sum,
-            a.label_smoothing, sw, scale, loss_rows, grad.reshape(-1), n_rows, n, threads,
-            grad.nbytes > _api.STREAM_BYTES)
-    loss = _reduce(loss_rows, sw, a.reduction, denom, sample_shape, a.result)
-    if not return_grad:
+    loss_rows = np.empty(n_rows, dtype=np.float64) if logits.size else np.zeros(n_rows)
+    grad = aligned_empty(logits.shape, compute)
+    if logits.size:
+        weight_sum = float(n) if a.weight is None else float(np.sum(a.weight, dtype=np.float64))
+        _loops.cross_entropy(
+            logits=logits.reshape(-1), target=target,
+            target_probs=None if target_probs is None else target_probs.reshape(-1),
+            weight=a.weight, weight_sum=weight_sum, label_smoothing=a.label_smoothing,
+            row_scale=sample_weight, scale=scale, loss=loss_rows, grad=grad.reshape(-1),
+            n_rows=n_rows, n=n, num_threads=_runtime.threads_for(a.num_threads, logits.size),
+            stream=streams(grad))
+    loss = _reduce(loss_rows, sample_weight, a.reduction, denom, sample_shape, a.result)
+    if not a.return_grad:
         return loss
     return loss, np.moveaxis(grad, -1, a.axis).astype(a.result, copy=False)
 
 
-def _reduce(loss_rows, sw, reduction, denom, sample_shape, result):
+def _kernel_target(target, ignore_index, n):
+    """Class indices as the kernel takes them: contiguous int64, one per row.
+
+    The kernel skips any index outside [0, n).  Validation left only
+    ignore_index outside that range, so only an ignored real class needs
+    marking (as -1).
+    """
+    target = target.reshape(-1)
+    if 0 <= ignore_index < n:
+        ignored = target == ignore_index
+        target = target.astype(np.int64)
+        target[ignored] = -1
+        return target
+    return np.ascontiguousarray(target, dtype=np.int64)
+
+
+def _index_denominator(target, weight, sample_weight, n):
+    """PyTorch's weighted-mean normaliser for class-index targets: the sum
+    of the target classes' weights (times the samples' own) over the samples
+    that are not ignored."""
+    valid = (target >= 0) & (target < n)
+    target_weight = valid.astype(np.float64) if weight is None else \
+        np.where(valid, weight[np.where(valid, target, 0)], 0).astype(np.float64)
+    return float(np.sum(target_weight if sample_weight is None else target_weight * sample_weight))
+
+
+def _reduce(loss_rows, sample_weight, reduction, denom, sample_shape, result):
     """The loss the user asked for from the samples' own losses."""
-    if sw is not None:
-        loss_rows = loss_rows * sw
+    if sample_weight is not None:
+        loss_rows = loss_rows * sample_weight
     if reduction == "none":
         return loss_rows.reshape(sample_shape).astype(result)
     total = np.sum(loss_rows)

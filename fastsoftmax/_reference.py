@@ -2,20 +2,23 @@
 
 It is the oracle the tests compare the compiled kernels with, and the
 fallback used when the compiled extension cannot be imported (with a
-``RuntimeWarning``) or when ``FASTSOFTMAX_BACKEND=numpy`` is set.  Argument
-checking is shared with the compiled path (``_validation``), so both accept
-and reject the same input.  ``num_threads`` is checked and ignored.
+``RuntimeWarning``), when ``FASTSOFTMAX_BACKEND=numpy`` is set, and for the
+inputs the kernels do not take (longdouble, 0-d).
+
+Each function comes twice: with the public signature (``softmax(x, axis,
+...)``), which checks its arguments through ``_validation`` exactly as the
+compiled path does, and as ``*_checked(args)``, which computes from the
+checked-arguments record; the compiled path falls back to the latter
+without checking again.  ``num_threads`` is checked and ignored.
 """
 
 import numpy as np
 
 from ._validation import (
     as_array,
-    backward_args,
-    as_mask,
-    check_num_threads,
+    check_backward,
     check_cross_entropy,
-    check_out,
+    check_forward,
     normalize_axes,
     resolve_dtype,
 )
@@ -28,31 +31,35 @@ __all__ = [
     "log_softmax_backward",
     "softmax_jacobian",
     "cross_entropy",
+    "softmax_checked",
+    "log_softmax_checked",
+    "logsumexp_checked",
+    "softmax_backward_checked",
+    "log_softmax_backward_checked",
+    "cross_entropy_checked",
 ]
 
 
-def _prepare(x, axis, where, dtype, num_threads):
-    x = as_array(x)
-    compute, result = resolve_dtype(x.dtype, dtype)
-    axes = normalize_axes(axis, x.ndim)
-    check_num_threads(num_threads)
-    mask = as_mask(where, x.shape)
-    xc = np.asarray(x, dtype=compute)
-    if x.ndim == 0:
-        xc = xc.reshape(1)
-        axes = (0,)
-        mask = None if mask is None else mask.reshape(1)
+def _as_rows(arrays, axes, mask):
+    """0-d inputs as 1-element vectors (NumPy's reductions treat them so)."""
+    if arrays[0].ndim:
+        return arrays, axes, mask
+    return ([a.reshape(1) for a in arrays], (0,), None if mask is None else mask.reshape(1))
+
+
+def _masked_input(a):
+    """The input in the computation dtype, at least 1-D, masked entries -inf."""
+    (xc,), axes, mask = _as_rows([np.asarray(a.x, dtype=a.compute)], a.axes, a.mask)
     if mask is not None:
-        xc = np.where(mask, xc, -np.inf).astype(compute, copy=False)
-    return x, xc, axes, mask, compute, result
+        xc = np.where(mask, xc, -np.inf).astype(a.compute, copy=False)
+    return xc, axes, mask
 
 
-def _finish(y, x, mask, fill, result, out):
+def _finish(y, shape, mask, fill, result, out):
     if mask is not None:
         y = np.where(mask, y, fill)
-    y = y.reshape(x.shape).astype(result, copy=False)
+    y = y.reshape(shape).astype(result, copy=False)
     if out is not None:
-        check_out(out, x.shape, result)
         np.copyto(out, y)
         return out
     return y
@@ -66,77 +73,99 @@ def _row_stats(xc, axes):
     return m, s
 
 
-def softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
-    x, xc, axes, mask, compute, result = _prepare(x, axis, where, dtype, num_threads)
-    if out is not None:
-        check_out(out, x.shape, result)
+def _softmax(xc, axes):
     m, s = _row_stats(xc, axes)
     with np.errstate(invalid="ignore", divide="ignore"):
         # a non-finite max (NaN, +inf, all -inf) makes x - m NaN: the row is NaN
-        y = np.exp(xc - m) / s
-    return _finish(y, x, mask, 0.0, result, out)
+        return np.exp(xc - m) / s
 
 
-def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
-    x, xc, axes, mask, compute, result = _prepare(x, axis, where, dtype, num_threads)
-    if out is not None:
-        check_out(out, x.shape, result)
+def _log_softmax(xc, axes):
     m, s = _row_stats(xc, axes)
     with np.errstate(invalid="ignore", divide="ignore"):
         y = (xc - m) - np.log(s)
-        y = np.where(np.isfinite(m), y, np.nan)
-    return _finish(y, x, mask, -np.inf, result, out)
+        return np.where(np.isfinite(m), y, np.nan)
+
+
+def softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
+    return softmax_checked(check_forward(x, axis, where, dtype, num_threads, out=out))
+
+
+def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
+    return log_softmax_checked(check_forward(x, axis, where, dtype, num_threads, out=out))
 
 
 def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads=None):
-    x0 = as_array(x)
-    x, xc, axes, mask, compute, result = _prepare(x, axis, where, dtype, num_threads)
+    return logsumexp_checked(check_forward(x, axis, where, dtype, num_threads,
+                                           keepdims=keepdims))
+
+
+def softmax_checked(a):
+    """softmax from a :class:`~fastsoftmax._validation.ForwardArgs`."""
+    xc, axes, mask = _masked_input(a)
+    return _finish(_softmax(xc, axes), a.x.shape, mask, 0.0, a.result, a.out)
+
+
+def log_softmax_checked(a):
+    """log_softmax from a :class:`~fastsoftmax._validation.ForwardArgs`."""
+    xc, axes, mask = _masked_input(a)
+    return _finish(_log_softmax(xc, axes), a.x.shape, mask, -np.inf, a.result, a.out)
+
+
+def logsumexp_checked(a):
+    """logsumexp from a :class:`~fastsoftmax._validation.ForwardArgs`."""
+    xc, axes, _ = _masked_input(a)
     m, s = _row_stats(xc, axes)
     with np.errstate(invalid="ignore", divide="ignore"):
         lse = np.where(np.isfinite(m), m + np.log(s), m)
     if xc.size == 0:
-        lse = np.full(m.shape, -np.inf, dtype=compute)
-    if x0.ndim == 0:
-        return lse.reshape(()).astype(result)[()]
-    if not keepdims:
+        lse = np.full(m.shape, -np.inf, dtype=a.compute)
+    if a.x.ndim == 0:
+        return lse.reshape(()).astype(a.result)[()]
+    if not a.keepdims:
         lse = np.squeeze(lse, axis=axes)
-    lse = lse.astype(result, copy=False)
+    lse = lse.astype(a.result, copy=False)
     return lse[()] if lse.ndim == 0 else lse
 
 
-def _prepare_backward(grad_output, output, axis, where, num_threads):
-    dy, y, compute, result, axes, mask = backward_args(grad_output, output, axis, where,
-                                                       num_threads)
-    dyc = np.asarray(dy, dtype=compute)
-    yc = np.asarray(y, dtype=compute)
-    if y.ndim == 0:
-        dyc, yc, axes = dyc.reshape(1), yc.reshape(1), (0,)
-        mask = None if mask is None else mask.reshape(1)
-    return y, dyc, yc, axes, mask, result
-
-
 def softmax_backward(grad_output, output, axis=-1, *, where=None, out=None, num_threads=None):
-    y0, dy, y, axes, mask, result = _prepare_backward(grad_output, output, axis, where, num_threads)
-    if out is not None:
-        check_out(out, y0.shape, result)
+    return softmax_backward_checked(
+        check_backward(grad_output, output, axis, where, num_threads, out=out))
+
+
+def log_softmax_backward(grad_output, output, axis=-1, *, where=None, out=None, num_threads=None):
+    return log_softmax_backward_checked(
+        check_backward(grad_output, output, axis, where, num_threads, out=out))
+
+
+def _backward_input(a):
+    """``dy`` and ``y`` in the computation dtype, at least 1-D, with axes and mask."""
+    dyc = np.asarray(a.dy, dtype=a.compute)
+    yc = np.asarray(a.y, dtype=a.compute)
+    (dyc, yc), axes, mask = _as_rows([dyc, yc], a.axes, a.mask)
+    return dyc, yc, axes, mask
+
+
+def softmax_backward_checked(a):
+    """softmax_backward from a :class:`~fastsoftmax._validation.BackwardArgs`."""
+    dy, y, axes, mask = _backward_input(a)
     if mask is not None:
         dy = np.where(mask, dy, 0)
         y = np.where(mask, y, 0)
     dot = np.sum(dy * y, axis=axes, keepdims=True)
     dx = y * (dy - dot)
-    return _finish(dx, y0, mask, 0.0, result, out)
+    return _finish(dx, a.y.shape, mask, 0.0, a.result, a.out)
 
 
-def log_softmax_backward(grad_output, output, axis=-1, *, where=None, out=None, num_threads=None):
-    y0, dy, y, axes, mask, result = _prepare_backward(grad_output, output, axis, where, num_threads)
-    if out is not None:
-        check_out(out, y0.shape, result)
+def log_softmax_backward_checked(a):
+    """log_softmax_backward from a :class:`~fastsoftmax._validation.BackwardArgs`."""
+    dy, y, axes, mask = _backward_input(a)
     if mask is not None:
         dy = np.where(mask, dy, 0)
         y = np.where(mask, y, -np.inf)
     total = np.sum(dy, axis=axes, keepdims=True)
     dx = dy - np.exp(y) * total
-    return _finish(dx, y0, mask, 0.0, result, out)
+    return _finish(dx, a.y.shape, mask, 0.0, a.result, a.out)
 
 
 def softmax_jacobian(output, axis=-1):
@@ -154,53 +183,62 @@ def softmax_jacobian(output, axis=-1):
 
 def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, ignore_index=-100,
                   reduction="mean", label_smoothing=0.0, return_grad=False, num_threads=None):
-    """PyTorch's cross-entropy written out: log-probabilities, one-hot rows,
-    and the gradient ``d(loss)/d(logits)`` from ``-log p_c``'s derivative
-    ``p - onehot(c)``.  Computed in float64 (longdouble stays longdouble)."""
-    a = check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_index,
-                            reduction, label_smoothing)
-    check_num_threads(num_threads)
+    return cross_entropy_checked(check_cross_entropy(
+        logits, target, axis, weight, sample_weight, ignore_index, reduction, label_smoothing,
+        return_grad, num_threads))
+
+
+def cross_entropy_checked(a):
+    """PyTorch's cross-entropy written out, from a
+    :class:`~fastsoftmax._validation.CrossEntropyArgs`: log-probabilities,
+    one-hot rows, and the gradient ``d(loss)/d(logits)`` from ``-log p_c``'s
+    derivative ``p - onehot(c)``.  Computed in float64 (longdouble stays
+    longdouble)."""
     work = np.promote_types(a.compute, np.float64)
-    x = np.moveaxis(np.asarray(a.logits, dtype=work), a.axis, -1)
-    n, eps = a.n_classes, a.label_smoothing
-    w = np.ones(n, dtype=work) if a.weight is None else a.weight.astype(work)
-    logp = log_softmax(x, -1)
-    p = softmax(x, -1)
+    logits = np.moveaxis(np.asarray(a.logits, dtype=work), a.axis, -1)
+    n, label_smoothing = a.n_classes, a.label_smoothing
+    weight = np.ones(n, dtype=work) if a.weight is None else a.weight.astype(work)
+    logp = _log_softmax(logits, (logits.ndim - 1,))
+    p = _softmax(logits, (logits.ndim - 1,))
     with np.errstate(invalid="ignore", over="ignore"):
-        if a.soft:
-            q = np.moveaxis(np.asarray(a.target, dtype=work), a.axis, -1)
-            u = w * ((1 - eps) * q + eps / n)
-            row_loss = -np.sum(logp * u, axis=-1)
-            row_grad = p * np.sum(u, axis=-1, keepdims=True) - u
-            row_denom = np.ones(x.shape[:-1], dtype=work)
-            keep = np.ones(x.shape[:-1], dtype=bool)
+        if a.target is None:
+            target_probs = np.moveaxis(np.asarray(a.target_probs, dtype=work), a.axis, -1)
+            # the smoothed, weighted target distribution
+            u = weight * ((1 - label_smoothing) * target_probs + label_smoothing / n)
+            loss_rows = -np.sum(logp * u, axis=-1)
+            grad = p * np.sum(u, axis=-1, keepdims=True) - u
+            denom_rows = np.ones(logits.shape[:-1], dtype=work)
+            keep = np.ones(logits.shape[:-1], dtype=bool)
         else:
             keep = a.target != a.ignore_index
-            tc = np.where(keep, a.target, 0).astype(np.intp)
-            onehot = np.arange(n) == tc[..., None]
-            w_t = w[tc]
-            nll = -np.take_along_axis(logp, tc[..., None], axis=-1)[..., 0]
-            row_loss = (1 - eps) * w_t * nll
-            row_grad = (1 - eps) * w_t[..., None] * (p - onehot)
-            if eps > 0:
-                row_loss = row_loss + eps / n * -np.sum(w * logp, axis=-1)
-                row_grad = row_grad + eps / n * (np.sum(w) * p - w)
-            row_loss = np.where(keep, row_loss, 0)
-            row_grad = np.where(keep[..., None], row_grad, 0)
-            row_denom = np.where(keep, w_t, 0)
+            target = np.where(keep, a.target, 0).astype(np.intp)
+            onehot = np.arange(n) == target[..., None]
+            target_weight = weight[target]
+            nll = -np.take_along_axis(logp, target[..., None], axis=-1)[..., 0]
+            loss_rows = (1 - label_smoothing) * target_weight * nll
+            grad = (1 - label_smoothing) * target_weight[..., None] * (p - onehot)
+            if label_smoothing > 0:
+                weight_sum = np.sum(weight)
+                loss_rows = loss_rows + label_smoothing / n * -np.sum(weight * logp, axis=-1)
+                grad = grad + label_smoothing / n * (weight_sum * p - weight)
+            loss_rows = np.where(keep, loss_rows, 0)
+            grad = np.where(keep[..., None], grad, 0)
+            denom_rows = np.where(keep, target_weight, 0)
         if a.sample_weight is not None:
-            sw = a.sample_weight.astype(work)
-            row_loss, row_grad, row_denom = row_loss * sw, row_grad * sw[..., None], row_denom * sw
+            sample_weight = a.sample_weight.astype(work)
+            loss_rows = loss_rows * sample_weight
+            grad = grad * sample_weight[..., None]
+            denom_rows = denom_rows * sample_weight
         if a.reduction == "none":
-            loss = row_loss.astype(a.result)
+            loss = loss_rows.astype(a.result)
         elif a.reduction == "sum":
-            loss = a.result.type(np.sum(row_loss))
+            loss = a.result.type(np.sum(loss_rows))
         else:
-            denom = np.sum(row_denom)
+            denom = np.sum(denom_rows)
             with np.errstate(divide="ignore"):
-                loss = a.result.type(np.sum(row_loss) / denom)
+                loss = a.result.type(np.sum(loss_rows) / denom)
                 # ignored samples have no gradient even when nothing is left (0 / 0)
-                row_grad = np.where(keep[..., None], row_grad / denom, 0)
-    if not return_grad:
+                grad = np.where(keep[..., None], grad / denom, 0)
+    if not a.return_grad:
         return loss
-    return loss, np.moveaxis(row_grad, -1, a.axis).astype(a.result)
+    return loss, np.moveaxis(grad, -1, a.axis).astype(a.result)

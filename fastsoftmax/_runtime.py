@@ -10,6 +10,8 @@ import math
 import os
 import warnings
 
+import numpy as np
+
 try:
     from . import _loops as kernels
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
@@ -43,6 +45,15 @@ SERIAL_THRESHOLD = 1 << 13
 # Outputs larger than this are written with non-temporal stores: they do
 # not fit in the last-level cache, so caching them only evicts the input.
 STREAM_BYTES = 8 << 20
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
+def runs_compiled(compute):
+    """Whether the compiled kernels run computations in dtype ``compute``
+    (float32 and float64, with the compiled backend); else ``_reference`` does."""
+    return BACKEND == "compiled" and (compute == _F32 or compute == _F64)
 
 
 def _select_simd_from_env():

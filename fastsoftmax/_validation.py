@@ -1,6 +1,11 @@
-"""Argument checking shared by the compiled path (``_api``) and the NumPy
-twin (``_reference``), so that both accept and reject exactly the same input
-with the same messages."""
+"""Argument checking: each public function's arguments are checked once,
+here, into one record per function family (:class:`ForwardArgs`,
+:class:`BackwardArgs`, :class:`CrossEntropyArgs`).
+
+The compiled path (``_forward``, ``_backward``, ``_cross_entropy``) and the
+NumPy twin (``_reference``) both compute from that record, so they accept
+and reject exactly the same input with the same messages, and a call that
+falls back from one to the other is not checked again."""
 
 import numbers
 import operator
@@ -14,7 +19,11 @@ __all__ = [
     "check_num_threads",
     "as_mask",
     "check_out",
-    "backward_args",
+    "ForwardArgs",
+    "check_forward",
+    "BackwardArgs",
+    "check_backward",
+    "CrossEntropyArgs",
     "check_cross_entropy",
 ]
 
@@ -135,39 +144,124 @@ def check_out(out, shape, dtype):
     return out
 
 
-def backward_args(grad_output, output, axis, where, num_threads):
-    """Check the arguments of the backward functions.
+class ForwardArgs:
+    """The checked arguments of ``softmax``, ``log_softmax`` and ``logsumexp``.
 
-    Returns ``(dy, y, compute, result, axes, mask)``: the two arrays (same
-    shape, else ``ValueError`` naming both), the computation and result
-    dtypes (the promotion of both inputs' own), the normalized axes and the
-    broadcast mask.
+    Attributes
+    ----------
+    x : ndarray
+        The input, as given (not converted to the computation dtype).
+    compute, result : numpy.dtype
+        The computation and result dtypes (:func:`resolve_dtype`).
+    axes : tuple of int
+        The reduced axes, sorted and non-negative (``()`` for 0-d input).
+    mask : ndarray of bool or None
+        ``where=`` broadcast to ``x.shape`` (a read-only view).
+    out : ndarray or None
+        ``out=``, checked against the result's shape and dtype.
+    keepdims : bool
+        ``logsumexp``'s ``keepdims``.
+    num_threads : int or None
+        ``num_threads``, checked (:func:`check_num_threads`).
     """
-    dy = as_array(grad_output, "grad_output")
-    y = as_array(output, "output")
+
+    __slots__ = ("x", "compute", "result", "axes", "mask", "out", "keepdims", "num_threads")
+
+
+def check_forward(x, axis, where, dtype, num_threads, out=None, keepdims=False):
+    """Check the arguments of a forward function; return a :class:`ForwardArgs`."""
+    a = ForwardArgs()
+    a.x = x = as_array(x)
+    a.compute, a.result = resolve_dtype(x.dtype, dtype)
+    a.axes = normalize_axes(axis, x.ndim)
+    a.mask = as_mask(where, x.shape)
+    a.num_threads = check_num_threads(num_threads)
+    a.out = None if out is None else check_out(out, x.shape, a.result)
+    a.keepdims = bool(keepdims)
+    return a
+
+
+class BackwardArgs:
+    """The checked arguments of ``softmax_backward`` and ``log_softmax_backward``.
+
+    Attributes
+    ----------
+    dy, y : ndarray
+        ``grad_output`` and ``output`` as given, of one shape.
+    compute, result : numpy.dtype
+        The promotion of both inputs' computation and result dtypes.
+    axes, mask, out, num_threads
+        As in :class:`ForwardArgs`, for ``y``'s shape.
+    """
+
+    __slots__ = ("dy", "y", "compute", "result", "axes", "mask", "out", "num_threads")
+
+
+def check_backward(grad_output, output, axis, where, num_threads, out=None):
+    """Check the arguments of a backward function; return a :class:`BackwardArgs`.
+
+    ``grad_output`` and ``output`` must have the same shape (else
+    ``ValueError`` naming both).
+    """
+    a = BackwardArgs()
+    a.dy = dy = as_array(grad_output, "grad_output")
+    a.y = y = as_array(output, "output")
     if dy.shape != y.shape:
         raise ValueError(
             f"grad_output has shape {dy.shape} but output has shape {y.shape}; they must match"
         )
     c1, r1 = resolve_dtype(dy.dtype, name="grad_output")
     c2, r2 = resolve_dtype(y.dtype, name="output")
-    axes = normalize_axes(axis, y.ndim)
-    check_num_threads(num_threads)
-    mask = as_mask(where, y.shape)
-    return dy, y, np.promote_types(c1, c2), np.promote_types(r1, r2), axes, mask
+    a.compute, a.result = np.promote_types(c1, c2), np.promote_types(r1, r2)
+    a.axes = normalize_axes(axis, y.ndim)
+    a.num_threads = check_num_threads(num_threads)
+    a.mask = as_mask(where, y.shape)
+    a.out = None if out is None else check_out(out, y.shape, a.result)
+    return a
+
+
 _REDUCTIONS = ("mean", "sum", "none")
 
 
 class CrossEntropyArgs:
-    """The checked arguments of ``cross_entropy`` (see :func:`check_cross_entropy`)."""
+    """The checked arguments of ``cross_entropy`` (see :func:`check_cross_entropy`).
 
-    __slots__ = ("logits", "compute", "result", "axis", "n_classes", "target", "soft",
-                 "weight", "sample_weight", "ignore_index", "reduction", "label_smoothing")
+    Attributes
+    ----------
+    logits : ndarray
+        The logits as given, at least 1-D.
+    compute, result : numpy.dtype
+        The computation and result dtypes of the logits.
+    axis : int
+        The class axis, non-negative.
+    n_classes : int
+        ``logits.shape[axis]``.
+    target : ndarray of int or None
+        Class indices, each in ``[0, n_classes)`` or ``ignore_index``; None
+        for probability targets.
+    target_probs : ndarray of float or None
+        Class probabilities of the logits' shape; None for class indices.
+    weight : ndarray or None
+        Per-class weights in the computation dtype, non-negative.
+    sample_weight : ndarray of float64 or None
+        Per-sample weights of the samples' shape, non-negative.
+    ignore_index : int
+    reduction : {"mean", "sum", "none"}
+    label_smoothing : float
+        In [0, 1].
+    return_grad : bool
+    num_threads : int or None
+        Checked (:func:`check_num_threads`).
+    """
+
+    __slots__ = ("logits", "compute", "result", "axis", "n_classes", "target", "target_probs",
+                 "weight", "sample_weight", "ignore_index", "reduction", "label_smoothing",
+                 "return_grad", "num_threads")
 
 
 def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_index, reduction,
-                        label_smoothing):
-    """Check the arguments of ``cross_entropy``; raise naming the problem.
+                        label_smoothing, return_grad, num_threads):
+    """Check the arguments of ``cross_entropy``; return a :class:`CrossEntropyArgs`.
 
     Integer targets are class indices with the logits' shape minus the class
     axis; every one is in ``[0, C)`` or equals ``ignore_index`` (else
@@ -207,15 +301,13 @@ def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_inde
                 f"got target of shape {target.shape}; class-index targets must have an "
                 f"integer dtype"
             )
-        a.soft = True
-        a.target = target
+        a.target, a.target_probs = None, target
     elif target.dtype.kind in "iu":
         if target.shape != sample_shape:
             raise ValueError(
                 f"class-index target has shape {target.shape}, but logits of shape "
                 f"{logits.shape} with class axis {a.axis} need shape {sample_shape}"
             )
-        a.soft = False
         # the common case, every index in range, takes two passes instead of five
         in_range = target.size == 0 or (target.min() >= 0 and target.max() < n_classes)
         bad = None if in_range else \
@@ -228,7 +320,7 @@ def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_inde
                 f"target {value} at position {pos} is out of range for {n_classes} classes "
                 f"(valid: 0 to {n_classes - 1}, or ignore_index={a.ignore_index})"
             )
-        a.target = target
+        a.target, a.target_probs = target, None
     else:
         raise TypeError(
             f"target has dtype {target.dtype}; expected integer class indices or float "
@@ -240,6 +332,8 @@ def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_inde
     a.sample_weight = None if sample_weight is None else _nonnegative_weights(
         sample_weight, "sample_weight", sample_shape, np.float64,
         f"the samples' shape: the logits' shape {logits.shape} minus the class axis")
+    a.return_grad = bool(return_grad)
+    a.num_threads = check_num_threads(num_threads)
     return a
 
 

@@ -7,7 +7,7 @@ neural-network code.
 
 import numpy as np
 
-from . import _api, _cross_entropy
+from . import _backward, _cross_entropy, _forward
 
 __all__ = ["Softmax", "LogSoftmax", "CrossEntropyLoss"]
 
@@ -62,8 +62,8 @@ class Softmax(_SoftmaxBase):
     array([[ 0.25, -0.25]])
     """
 
-    _forward = staticmethod(_api.softmax)
-    _backward = staticmethod(_api.softmax_backward)
+    _forward = staticmethod(_forward.softmax)
+    _backward = staticmethod(_backward.softmax_backward)
 
 
 class LogSoftmax(_SoftmaxBase):
@@ -80,8 +80,8 @@ class LogSoftmax(_SoftmaxBase):
     array([[-0.5,  0.5]])
     """
 
-    _forward = staticmethod(_api.log_softmax)
-    _backward = staticmethod(_api.log_softmax_backward)
+    _forward = staticmethod(_forward.log_softmax)
+    _backward = staticmethod(_backward.log_softmax_backward)
 
 
 class CrossEntropyLoss:

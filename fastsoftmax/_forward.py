@@ -1,0 +1,177 @@
+"""The forward functions: ``softmax``, ``log_softmax`` and ``logsumexp``.
+
+Each call checks its arguments once (``_validation.check_forward``), then
+either hands that record to the NumPy twin (``_reference``: inputs the
+kernels do not take, or the NumPy backend), or plans the kernels' layout
+(``_layout``) and runs the compiled loop.  No element loops here.
+"""
+
+import numpy as np
+
+from . import _reference, _runtime
+from ._layout import Plan, output_into, streams
+from ._validation import check_forward
+
+__all__ = ["softmax", "log_softmax", "logsumexp"]
+
+_loops = _runtime.kernels
+
+
+def _masked_input(a):
+    """The input in the computation dtype; masked-out entries become -inf
+    (a copy), so the kernels need not know about masks."""
+    x = np.asarray(a.x, dtype=a.compute)
+    if a.mask is not None:
+        x = np.where(a.mask, x, -np.inf).astype(a.compute, copy=False)
+    return x
+
+
+def _softmax(a, log):
+    """softmax or log_softmax from a checked :class:`~fastsoftmax._validation.ForwardArgs`."""
+    if a.x.ndim == 0 or not _runtime.runs_compiled(a.compute):
+        return (_reference.log_softmax_checked if log else _reference.softmax_checked)(a)
+    if a.x.size == 0:
+        return a.out if a.out is not None else np.empty(a.x.shape, dtype=a.result)
+    plan = Plan([_masked_input(a)], a.axes)
+    threads = _runtime.threads_for(a.num_threads, a.x.size)
+    yk, direct = output_into(a.out, plan, a.result, a.compute)
+    _loops.softmax(x=plan.flat(0), y=yk.reshape(-1), outer=plan.outer, n=plan.n,
+                   inner=plan.inner, log=log, num_threads=threads,
+                   stream=streams(yk, plan.inner), tile=plan.tile(a.compute.itemsize, threads))
+    y = plan.user_view(yk)
+    if a.mask is not None:
+        # masked entries already came out 0 (-inf), except in rows with no
+        # entry left, which the kernel made NaN (a row of -inf)
+        np.copyto(y, -np.inf if log else 0.0, where=~a.mask)
+    if direct:
+        return a.out
+    if a.out is not None:
+        np.copyto(a.out, y, casting="unsafe")
+        return a.out
+    return y.astype(a.result, copy=False)
+
+
+def softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
+    """Softmax along an axis: ``exp(x - max) / sum(exp(x - max))``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input; float16/32/64, or integers/bool (promoted to float64).
+    axis : int, tuple of ints or None, optional
+        Axis or axes to normalise over; None means all axes.  The default is
+        -1, as in neural-network libraries (``scipy.special.softmax`` defaults
+        to None).
+    where : array_like of bool, optional
+        Entries to include; the others do not take part and get 0.  A row
+        with no entry left is all 0.
+    out : ndarray, optional
+        Result array of the right shape and dtype; may be ``x`` itself.
+    dtype : dtype, optional
+        Computation and result dtype (float16 computes in float32).
+    num_threads : int, optional
+        Threads to use; None uses every usable core for large inputs.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``x``; each slice along ``axis`` sums to 1.  A slice
+        containing NaN or +inf, or only -inf, is all NaN.
+
+    Notes
+    -----
+    With ``where=``, the input is first copied with its masked-out entries
+    set to -inf, and after the kernel a masked pass writes 0 there: two
+    passes over the data more than without a mask.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> fs.softmax(np.array([1.0, 2.0, 3.0])).round(4)
+    array([0.09  , 0.2447, 0.6652])
+    """
+    return _softmax(check_forward(x, axis, where, dtype, num_threads, out=out), log=False)
+
+
+def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
+    """Log-softmax along an axis: ``x - max - log(sum(exp(x - max)))``.
+
+    Parameters are those of :func:`softmax`; masked-out entries get -inf and
+    a row with no entry left is all -inf.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``x``: the log-probabilities.
+
+    Notes
+    -----
+    With ``where=``, the input is first copied with its masked-out entries
+    set to -inf, and after the kernel a masked pass writes -inf there: two
+    passes over the data more than without a mask.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> fs.log_softmax(np.array([1.0, 2.0, 3.0])).round(4)
+    array([-2.4076, -1.4076, -0.4076])
+    """
+    return _softmax(check_forward(x, axis, where, dtype, num_threads, out=out), log=True)
+
+
+def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads=None):
+    """``log(sum(exp(x)))`` along an axis, computed without overflow.
+
+    Parameters
+    ----------
+    x : array_like
+        Input (dtype rules as :func:`softmax`).
+    axis : int, tuple of ints or None, optional
+        Axis or axes to reduce; default -1, None for all.
+    where : array_like of bool, optional
+        Entries to include; a row with none left gives -inf.
+    keepdims : bool, optional
+        Keep the reduced axes with length 1.
+    dtype : dtype, optional
+        Computation and result dtype.
+    num_threads : int, optional
+        Threads to use.
+
+    Returns
+    -------
+    ndarray or scalar
+        NaN where a row has a NaN, +inf where it has +inf, -inf where it is
+        all -inf or empty.
+
+    Notes
+    -----
+    With ``where=``, the input is first copied with its masked-out entries
+    set to -inf (which add nothing to the sum): one pass over the data more
+    than without a mask.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> float(fs.logsumexp(np.array([1000.0, 1000.0])))
+    1000.6931471805599
+    """
+    a = check_forward(x, axis, where, dtype, num_threads, keepdims=keepdims)
+    if a.x.ndim == 0 or not _runtime.runs_compiled(a.compute):
+        return _reference.logsumexp_checked(a)
+    kept_shape = tuple(s for i, s in enumerate(a.x.shape) if i not in a.axes)
+    if a.x.size == 0:
+        res = np.full(kept_shape, -np.inf, dtype=a.result)
+    else:
+        plan = Plan([_masked_input(a)], a.axes)
+        threads = _runtime.threads_for(a.num_threads, a.x.size)
+        res_k = np.empty(plan.outer * plan.inner, dtype=a.compute)
+        _loops.logsumexp(x=plan.flat(0), out=res_k, outer=plan.outer, n=plan.n,
+                         inner=plan.inner, num_threads=threads,
+                         tile=plan.tile(a.compute.itemsize, threads))
+        # the result is C-ordered over the kept axes in kernel order
+        kshape = tuple(a.x.shape[p] for p in plan.kept)
+        order = sorted(range(len(plan.kept)), key=plan.kept.__getitem__)
+        res = res_k.reshape(kshape).transpose(order).astype(a.result, copy=False)
+    if a.keepdims:
+        res = np.expand_dims(res, a.axes)
+    return res[()] if res.ndim == 0 else res

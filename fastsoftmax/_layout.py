@@ -1,0 +1,165 @@
+"""Layout planning: how checked arrays map onto the kernels' memory layout.
+
+The softmax-family kernels see one flat C-contiguous buffer in the
+``(outer, n, inner)`` layout, ``n`` being the reduced axes.  C-contiguous
+inputs go as they are, F-contiguous inputs through their transpose (free),
+anything else (non-adjacent axes, strided views, negative strides,
+byte-swapped data) through one copy.  ``inner == 1`` runs the row loops,
+``inner > 1`` the column-tile loops.  The cross-entropy kernel sees rows of
+classes (:func:`rows_along`).
+
+This module also allocates the kernels' outputs (64-byte aligned where they
+are streamed) and decides when a user's ``out=`` can be written directly.
+No argument checking and no kernel calls here.
+"""
+
+import math
+
+import numpy as np
+
+from . import _runtime
+from ._runtime import STREAM_BYTES
+
+__all__ = ["TILE_BYTES", "Plan", "aligned_empty", "output_into", "rows_along", "streams"]
+
+# Column tiles: aim for tiles whose n rows fit in this many bytes, so the
+# second pass over a tile is served from cache.
+TILE_BYTES = 1 << 20
+
+
+def kernel_order(ndim, c_contiguous, f_contiguous, axes):
+    """The permutation bringing the arrays to a C-contiguous order in which
+    ``axes`` are adjacent, and whether that needs a copy."""
+    adjacent = all(b == a + 1 for a, b in zip(axes, axes[1:]))
+    if adjacent and c_contiguous:
+        return tuple(range(ndim)), False
+    if adjacent and f_contiguous:
+        return tuple(range(ndim - 1, -1, -1)), False
+    kept = [a for a in range(ndim) if a not in axes]
+    return tuple(kept) + tuple(axes), True
+
+
+class Plan:
+    """How same-shaped arrays map onto the kernels' (outer, n, inner) layout.
+
+    Parameters
+    ----------
+    arrays : list of ndarray
+        Arrays of one shape and dtype, read by one kernel call.
+    axes : tuple of int
+        The reduced axes, sorted and non-negative.
+
+    Attributes
+    ----------
+    arrays : list of ndarray
+        The inputs in kernel order (views, or C-contiguous copies).
+    kshape : tuple of int
+        The shape in kernel order.
+    outer, n, inner : int
+        The kernels' layout.
+    kept : tuple of int
+        The axes that are not reduced, in kernel order.
+    """
+
+    def __init__(self, arrays, axes):
+        shape = arrays[0].shape
+        ndim = len(shape)
+        c = all(a.flags.c_contiguous for a in arrays)
+        f = not c and all(a.flags.f_contiguous for a in arrays)
+        self.perm, copy = kernel_order(ndim, c, f, axes)
+        self.identity = c and not copy
+        if self.identity:       # the common case, kept cheap for small inputs
+            self.inv = self.perm
+            self.kshape = shape
+            self.arrays = arrays
+        else:
+            copy = copy or not (c or f)
+            self.inv = tuple(sorted(range(ndim), key=self.perm.__getitem__))
+            self.kshape = tuple(shape[p] for p in self.perm)
+            if copy:
+                self.arrays = [np.ascontiguousarray(a.transpose(self.perm)) for a in arrays]
+            else:
+                self.arrays = [a.transpose(self.perm) for a in arrays]
+        if axes:
+            a0 = axes[0] if self.identity else min(self.perm.index(a) for a in axes)
+            a1 = a0 + len(axes) - 1
+        else:
+            a0, a1 = ndim, ndim - 1
+        self.outer = math.prod(self.kshape[:a0])
+        self.n = math.prod(self.kshape[a0:a1 + 1])
+        self.inner = math.prod(self.kshape[a1 + 1:])
+        self.kept = tuple(p for p in self.perm if p not in axes)
+
+    def flat(self, i):
+        """Input ``i`` as the flat buffer the kernels take."""
+        return self.arrays[i].reshape(-1)
+
+    def user_view(self, kernel_array):
+        """A kernel-order array of kshape seen in the user's axis order."""
+        return kernel_array if self.identity else kernel_array.transpose(self.inv)
+
+    def kernel_view(self, user_array):
+        """``user_array`` in kernel order, or None if that is not C-contiguous."""
+        k = user_array if self.identity else user_array.transpose(self.perm)
+        return k if k.flags.c_contiguous else None
+
+    def tile(self, itemsize, num_threads):
+        """Columns per tile for inner > 1: the tile's n rows fit in TILE_BYTES
+        where possible, and there are enough tiles to keep the threads busy."""
+        if self.inner == 1:
+            return 1
+        t = TILE_BYTES // max(1, self.n * itemsize)
+        t = max(64, min(_runtime.kernels.MAX_TILE, t))
+        while t > 16 and self.outer * -(-self.inner // t) < 4 * num_threads:
+            t //= 2
+        return max(16, t - t % 16)
+
+
+def streams(output, inner=1):
+    """Whether the kernel writes ``output`` with non-temporal stores: only
+    the row loops (``inner == 1``) do, and only for outputs past
+    ``STREAM_BYTES``."""
+    return inner == 1 and output.nbytes > STREAM_BYTES
+
+
+def aligned_empty(shape, dtype, align=64):
+    """``np.empty`` whose data starts on an ``align``-byte boundary.
+
+    NumPy only guarantees 16 bytes; with 64, rows whose byte length is a
+    multiple of 32 all start aligned, so the kernels can stream them out
+    with non-temporal stores without a masked head and tail per row.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < STREAM_BYTES:       # only streamed outputs need it
+        return np.empty(shape, dtype)
+    buf = np.empty(nbytes + align, dtype=np.uint8)
+    offset = -buf.ctypes.data % align
+    return buf[offset:offset + nbytes].view(dtype).reshape(shape)
+
+
+def _same_view(a, b):
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.strides == b.strides)
+
+
+def output_into(out, plan, result, compute):
+    """Where the kernel should write, and whether that is ``out`` itself.
+
+    ``out`` is written directly when it is in kernel order, has the
+    computation dtype and layout, and is either disjoint from every input
+    or exactly one of them (the kernels read each element before writing
+    it); otherwise the kernel writes a fresh array in kernel order.
+    """
+    if out is not None and result == compute:
+        k = plan.kernel_view(out)
+        if k is not None and all(not np.may_share_memory(a, k) or _same_view(a, k)
+                                 for a in plan.arrays):
+            return k, True
+    return aligned_empty(plan.kshape, compute), False
+
+
+def rows_along(array, axis, dtype):
+    """``array`` in ``dtype`` with ``axis`` moved last, C-contiguous: rows
+    along ``axis``.  A view when it already is, else one copy."""
+    return np.ascontiguousarray(np.moveaxis(np.asarray(array, dtype=dtype), axis, -1))
