@@ -7,8 +7,8 @@ result is each library's median time divided by the copy's median time.
 Writes ``peer_comparison.md``, ``peer_comparison.csv`` and
 ``peer_comparison.png`` into ``--out``.
 
-    python asv_benchmarks/compare_peers.py                 # 2**24 float32, 2 threads
-    python asv_benchmarks/compare_peers.py --quick --out /tmp/peers
+    python tools/compare_peers.py                 # 2**24 float32, 2 threads
+    python tools/compare_peers.py --quick --out /tmp/peers
 
 NumPy is fastsoftmax's pure-NumPy twin (``fastsoftmax._reference``); SciPy
 and NumPy run on one thread whatever ``--threads`` says; PyTorch gets
