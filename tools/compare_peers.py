@@ -1,17 +1,21 @@
-"""Compare fastsoftmax with NumPy, SciPy and PyTorch in one interleaved run.
+"""Compare fastsoftmax with NumPy, SciPy, PyTorch and scikit-learn in one interleaved run.
 
 For each function and row length (rows of 10 ... 2**17 elements at a fixed
 total size, the softmax axis last) every library's call is timed in turn,
-round after round, together with ``np.copyto`` of the input's bytes; the
-result is each library's median time divided by the copy's median time.
-Writes ``peer_comparison.md``, ``peer_comparison.csv`` and
-``peer_comparison.png`` into ``--out``.
+round after round, together with ``np.copyto`` of the input's bytes on one
+thread and on two (the memory floor); the result is each library's median
+time divided by the copies' median times.  Writes ``peer_comparison.md``,
+``peer_comparison.csv`` and ``peer_comparison.png`` into ``--out``.
 
     python tools/compare_peers.py                 # 2**24 float32, 2 threads
     python tools/compare_peers.py --quick --out /tmp/peers
+    python tools/compare_peers.py --quick --size 65536 --out /tmp/peers   # seconds
 
-NumPy is fastsoftmax's pure-NumPy twin (``fastsoftmax._reference``); SciPy
-and NumPy run on one thread whatever ``--threads`` says; PyTorch gets
+Every library allocates its result (no ``out=``), as a plain call does.  The
+cases, contenders and timing are ``fastsoftmax._timing``'s, as in
+``python -m fastsoftmax bench`` and the asv suite: NumPy is fastsoftmax's
+pure-NumPy twin (``fastsoftmax._reference``); SciPy and NumPy run on one
+thread whatever ``--threads`` says; PyTorch gets
 ``torch.set_num_threads(threads)``.  Libraries that are not installed, or
 lack a function, are left out of that function's row.
 """
@@ -20,159 +24,40 @@ import argparse
 import csv
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
-import fastsoftmax
-from fastsoftmax import _reference
+from fastsoftmax import _timing
 
-try:
-    import scipy
-    import scipy.special
-except ImportError:  # pragma: no cover - depends on the environment
-    scipy = None
-try:
-    import torch
-    import torch.nn.functional
-except ImportError:  # pragma: no cover - depends on the environment
-    torch = None
-
-LIBRARIES = ["fastsoftmax", "numpy", "scipy", "torch"]
-COLORS = {"fastsoftmax": "C0", "numpy": "C1", "scipy": "C2", "torch": "C3"}
-FUNCTIONS = ["softmax", "log_softmax", "logsumexp", "softmax_backward",
-             "log_softmax_backward", "cross_entropy"]
-# The memory-bound floor of each function as a ratio to the copy: read one
-# array and write one; backward reads two; logsumexp writes almost nothing.
-FLOORS = {"softmax": 1.0, "log_softmax": 1.0, "logsumexp": 0.5, "softmax_backward": 1.5,
-          "log_softmax_backward": 1.5, "cross_entropy": 1.0}
-ROW_LENGTHS = [10, 32, 128, 512, 2048, 8192, 32768, 131072]
-QUICK_ROW_LENGTHS = [10, 512, 32768, 131072]
-
-
-def _numpy_cross_entropy(logits, target, return_grad=True):
-    """Mean cross-entropy of class indices and its gradient, plain NumPy."""
-    logp = _reference.log_softmax(logits, axis=-1)
-    rows = np.arange(target.size)
-    loss = -logp[rows, target].mean()
-    grad = np.exp(logp)
-    grad[rows, target] -= 1
-    grad /= target.size
-    return loss, grad
-
-
-def make_inputs(function, n_rows, n_cols, dtype, rng):
-    """NumPy inputs of ``function``: ``x`` or ``(dy, y)`` or ``(logits, target)``."""
-    x = rng.standard_normal((n_rows, n_cols), dtype=dtype)
-    if function in ("softmax_backward", "log_softmax_backward"):
-        forward = _reference.softmax if function == "softmax_backward" else _reference.log_softmax
-        return {"dy": rng.standard_normal((n_rows, n_cols), dtype=dtype), "y": forward(x)}
-    if function == "cross_entropy":
-        return {"logits": x * 3, "target": rng.integers(0, n_cols, size=n_rows)}
-    return {"x": x}
-
-
-def callables(function, inputs, threads):
-    """library -> a no-argument callable computing ``function`` on ``inputs``."""
-    fs = getattr(fastsoftmax, function, None)
-    ref = getattr(_reference, function, None)
-    calls = {}
-    if function in ("softmax", "log_softmax", "logsumexp"):
-        x = inputs["x"]
-        calls["fastsoftmax"] = lambda: fs(x, axis=-1, num_threads=threads)
-        calls["numpy"] = lambda: ref(x, axis=-1)
-        if scipy is not None:
-            sp = getattr(scipy.special, function)
-            calls["scipy"] = lambda: sp(x, axis=-1)
-        if torch is not None:
-            tx = torch.from_numpy(x)
-            tf = getattr(torch, function)
-            calls["torch"] = lambda: tf(tx, -1)
-    elif function in ("softmax_backward", "log_softmax_backward"):
-        dy, y = inputs["dy"], inputs["y"]
-        calls["fastsoftmax"] = lambda: fs(dy, y, axis=-1, num_threads=threads)
-        calls["numpy"] = lambda: ref(dy, y, axis=-1)
-        if torch is not None:
-            tdy, ty = torch.from_numpy(dy), torch.from_numpy(y)
-            tb = (torch._softmax_backward_data if function == "softmax_backward"
-                  else torch._log_softmax_backward_data)
-            calls["torch"] = lambda: tb(tdy, ty, -1, ty.dtype)
-    elif function == "cross_entropy":
-        logits, target = inputs["logits"], inputs["target"]
-        if fs is not None:
-            calls["fastsoftmax"] = lambda: fs(logits, target, axis=-1, return_grad=True,
-                                              num_threads=threads)
-        if ref is not None:
-            calls["numpy"] = lambda: ref(logits, target, axis=-1, return_grad=True)
-        else:
-            calls["numpy"] = lambda: _numpy_cross_entropy(logits, target)
-        if torch is not None:
-            tl = torch.from_numpy(logits).requires_grad_(True)
-            tt = torch.from_numpy(target)
-
-            def torch_loss_and_grad():
-                tl.grad = None
-                loss = torch.nn.functional.cross_entropy(tl, tt)
-                loss.backward()
-                return loss, tl.grad
-
-            calls["torch"] = torch_loss_and_grad
-    return calls
-
-
-def measure(function, n_rows, n_cols, dtype, threads, repeat, rng):
-    """Median seconds of each library and of the copy, interleaved."""
-    inputs = make_inputs(function, n_rows, n_cols, dtype, rng)
-    src = next(iter(inputs.values()))
-    dst = np.empty_like(src)
-    calls = {"copy": lambda: np.copyto(dst, src)}
-    calls.update(callables(function, inputs, threads))
-    for call in calls.values():  # warm up: thread pools, page faults, caches
-        call()
-    times = {name: [] for name in calls}
-    for _ in range(repeat):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+LIBRARIES = ("fastsoftmax",) + _timing.PEERS
+COLORS = {"fastsoftmax": "C0", "numpy": "C1", "scipy": "C2", "torch": "C3", "sklearn": "C4"}
 
 
 def run(args):
     dtype = np.dtype(args.dtype)
-    total = 1 << (22 if args.quick else 24)
-    lengths = QUICK_ROW_LENGTHS if args.quick else ROW_LENGTHS
+    total = args.size or 1 << (22 if args.quick else 24)
+    lengths = _timing.PEER_QUICK_ROW_LENGTHS if args.quick else _timing.PEER_ROW_LENGTHS
+    lengths = [n for n in lengths if n <= total]
     repeat = args.repeat or (3 if args.quick else 5)
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
     rows = []
-    for function in FUNCTIONS:
+    for function in _timing.FUNCTIONS:
         for n_cols in lengths:
             n_rows = total // n_cols
-            medians = measure(function, n_rows, n_cols, dtype, args.threads, repeat, rng)
-            copy = medians.pop("copy")
+            medians = _timing.measure(function, (n_rows, n_cols), dtype=dtype,
+                                      num_threads=args.threads, repeat=repeat, out=False)
+            copy, floor = medians.pop("copy"), medians.pop("floor")
             for library, seconds in medians.items():
                 rows.append({"function": function, "n_rows": n_rows, "n_cols": n_cols,
                              "dtype": dtype.name, "threads": args.threads,
                              "library": library, "median_s": seconds,
-                             "copy_s": copy, "ratio_to_copy": seconds / copy})
+                             "copy_s": copy, "ratio_to_copy": seconds / copy,
+                             "floor_s": floor, "ratio_to_floor": seconds / floor})
             print(f"{function:22s} {n_rows:>8d} x {n_cols:<7d} "
                   + "  ".join(f"{lib} {s / copy:6.2f}" for lib, s in medians.items()),
                   flush=True)
     return rows, {"total": total, "repeat": repeat, "dtype": dtype.name,
                   "threads": args.threads}
-
-
-def versions():
-    out = [f"fastsoftmax {fastsoftmax.__version__}", f"NumPy {np.__version__}"]
-    if scipy is not None:
-        out.append(f"SciPy {scipy.__version__}")
-    if torch is not None:
-        out.append(f"PyTorch {torch.__version__}")
-    return out
 
 
 def write_csv(rows, path):
@@ -186,34 +71,33 @@ def write_csv(rows, path):
 
 def write_markdown(rows, info, path):
     libraries = [lib for lib in LIBRARIES if any(r["library"] == lib for r in rows)]
+    cases = {}  # (function, n_rows, n_cols) -> {library: row}, in the order measured
+    for r in rows:
+        cases.setdefault((r["function"], r["n_rows"], r["n_cols"]), {})[r["library"]] = r
+    table = []
+    for (function, n_rows, n_cols), same in cases.items():
+        first = next(iter(same.values()))
+        table.append([function, f"{n_rows} x {n_cols}", first["copy_s"] * 1e3,
+                      first["copy_s"] / first["floor_s"]]
+                     + [same[lib]["ratio_to_copy"] if lib in same else None
+                        for lib in libraries])
     lines = [
         "# fastsoftmax and its peers",
         "",
-        f"Median time / median time of `np.copyto` of the input's bytes, measured "
-        f"in one interleaved run ({info['repeat']} rounds); lower is better. "
-        f"{info['dtype']}, {info['total']} elements per call (rows x row length), "
-        f"softmax axis last, {info['threads']} thread(s) for fastsoftmax and PyTorch "
-        f"(NumPy and SciPy use one). Floor: 1 (backward: 1.5, logsumexp: about 0.5). "
-        f"Cross-entropy is the mean loss and its gradient (PyTorch: forward + autograd "
-        f"backward). {', '.join(versions())}; {platform.machine()}, "
-        f"{os.cpu_count()} CPUs.",
+        (f"Median time / median time of `np.copyto` of the input's bytes, measured "
+         f"in one interleaved run ({info['repeat']} rounds); lower is better. "
+         f"{info['dtype']}, {info['total']} elements per call (rows x row length), "
+         f"softmax axis last, {info['threads']} thread(s) for fastsoftmax and PyTorch "
+         f"(NumPy and SciPy use one). Floor: 1 (backward: 1.5, logsumexp: about 0.5); "
+         f"\"copy / floor\" is the copy's time / the same copy's on "
+         f"{_timing.FLOOR_THREADS} threads. Cross-entropy is the mean loss and its "
+         f"gradient (PyTorch: forward + autograd backward; scikit-learn: per-sample "
+         f"loss and gradient). {', '.join(_timing.peer_versions())}; "
+         f"{platform.machine()}, {os.cpu_count()} CPUs."),
         "",
-        "| function | rows x row length | copy (ms) | " + " | ".join(libraries) + " |",
-        "|---|---|---:|" + "---:|" * len(libraries),
+        *_timing.markdown_table(["function", "rows x row length", "copy (ms)", "copy / floor",
+                                 *libraries], table),
     ]
-    keys = []
-    for r in rows:
-        key = (r["function"], r["n_rows"], r["n_cols"])
-        if key not in keys:
-            keys.append(key)
-    for function, n_rows, n_cols in keys:
-        same = {r["library"]: r for r in rows
-                if (r["function"], r["n_rows"], r["n_cols"]) == (function, n_rows, n_cols)}
-        copy_ms = next(iter(same.values()))["copy_s"] * 1e3
-        cells = [f"{same[lib]['ratio_to_copy']:.2f}" if lib in same else "–"
-                 for lib in libraries]
-        lines.append(f"| {function} | {n_rows} x {n_cols} | {copy_ms:.2f} | "
-                     + " | ".join(cells) + " |")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -225,13 +109,13 @@ def write_plot(rows, info, path):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 3, figsize=(14, 8), sharex=True)
-    for ax, function in zip(axes.flat, FUNCTIONS):
+    for ax, function in zip(axes.flat, _timing.FUNCTIONS):
         for library in LIBRARIES:
             sel = [r for r in rows if r["function"] == function and r["library"] == library]
             if sel:
                 ax.plot([r["n_cols"] for r in sel], [r["ratio_to_copy"] for r in sel],
                         marker="o", color=COLORS[library], label=library)
-        ax.axhline(FLOORS[function], color="grey", linestyle="--", linewidth=1)
+        ax.axhline(_timing.FLOORS[function], color="grey", linestyle="--", linewidth=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(function)
@@ -254,6 +138,8 @@ def main(argv=None):
                         help="output directory (default: docs/_static/)")
     parser.add_argument("--quick", action="store_true",
                         help="2**22 elements, 4 row lengths, 3 rounds")
+    parser.add_argument("--size", type=int, default=None,
+                        help="elements per call (default 2**24, --quick 2**22)")
     parser.add_argument("--threads", type=int, default=2, help="threads (default 2)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--repeat", type=int, default=None,
