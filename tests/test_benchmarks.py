@@ -1,14 +1,19 @@
-"""The asv benchmarks run, and each one times the function it is named after.
+"""The benchmarks run, and each one times the function it is named after.
 
 Every benchmark class in ``asv_benchmarks/benchmarks`` is run once per
 parameter combination on tiny inputs: ``setup``, then each benchmark method.
 Meanwhile every public function of fastsoftmax (and its NumPy twin in
 ``_reference``) is replaced by a counting wrapper, so a benchmark that calls
-the wrong function, or none, fails here.
+the wrong function, or none, fails here.  Every peer that
+``fastsoftmax._timing`` times beside fastsoftmax must compute the same
+result, and ``python -m fastsoftmax bench`` and ``tools/compare_peers.py``
+run on tiny inputs.
 """
 
+import csv
 import functools
 import importlib
+import importlib.util
 import inspect
 import itertools
 import pkgutil
@@ -19,9 +24,11 @@ import numpy as np
 import pytest
 
 import fastsoftmax
-from fastsoftmax import _reference
+from fastsoftmax import _reference, _timing
+from fastsoftmax.__main__ import main, self_check
 
-BENCH_ROOT = Path(__file__).resolve().parent.parent / "asv_benchmarks"
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_ROOT = ROOT / "asv_benchmarks"
 PUBLIC = ["softmax", "log_softmax", "logsumexp", "softmax_backward",
           "log_softmax_backward", "cross_entropy"]
 PREFIXES = ("time_", "peakmem_", "track_", "mem_")
@@ -116,3 +123,93 @@ def test_benchmark_times_its_function(cls, combo, monkeypatch):
         if method.startswith("track_"):
             assert getattr(cls, method).unit == "ratio"
             assert np.isfinite(result) and result > 0
+
+
+def test_every_public_function_is_a_timing_case():
+    assert set(PUBLIC) <= set(_timing.FUNCTIONS)
+    families = [f for functions in _timing.FAMILIES.values() for f in functions]
+    assert sorted(families) == sorted(_timing.FUNCTIONS)
+    assert set(_timing.FLOORS) == set(_timing.FUNCTIONS)
+
+
+def _arrays(result):
+    """A result, one array or a (loss, grad) pair, as a tuple of NumPy copies."""
+    parts = result if isinstance(result, tuple) else (result,)
+    return tuple(np.array(p.detach().numpy() if hasattr(p, "detach") else p) for p in parts)
+
+
+# How a peer's result differs from fastsoftmax's on purpose: scikit-learn's
+# multinomial loss gives each sample's loss and gradient, not their mean.
+NORMALIZE = {"sklearn": lambda r: (r[0].mean(), r[1] / r[1].shape[0])}
+
+
+@pytest.mark.parametrize("out", [True, False], ids=["out", "allocating"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("function", _timing.FUNCTIONS)
+@pytest.mark.parametrize("shape, axis", [((6, 7), -1), ((5, 6, 7), 1), ((6, 7), 0)],
+                         ids=["last", "middle", "first"])
+def test_contenders_compute_their_function(function, shape, axis, dtype, out):
+    args, kwargs = _timing.make_inputs(function, shape, axis, dtype, out=out)
+    calls = _timing.contenders(function, args, kwargs, num_threads=1)
+    assert {"copy", "floor", "fastsoftmax", "numpy"} <= set(calls)
+    for name in ("copy", "floor"):
+        calls.pop(name)()
+    want = _arrays(calls.pop("fastsoftmax")())  # copies: out= is shared with the peers
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    for name, call in calls.items():
+        got = NORMALIZE.get(name, lambda r: r)(_arrays(call()))
+        assert len(got) == len(want), name
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol, err_msg=name)
+
+
+def test_measure_reports_the_faster_copy_as_floor():
+    medians = _timing.measure("softmax", (8, 16), num_threads=1, repeat=1, peers=())
+    assert set(medians) == {"copy", "floor", "fastsoftmax"}
+    assert medians["floor"] <= medians["copy"]
+
+
+def test_interleaved_medians_calls_each_in_turn():
+    order = []
+    calls = {name: functools.partial(order.append, name) for name in "abc"}
+    medians = _timing.interleaved_medians(calls, repeat=3, warmup=1)
+    assert order == list("abc") * 4
+    assert set(medians) == set("abc") and all(t >= 0 for t in medians.values())
+
+
+def test_threshold_yields_both_thread_counts():
+    rows = list(_timing.threshold(num_threads=2, repeat=1, log2_sizes=range(6, 8)))
+    assert [size for size, _, _ in rows] == [64, 128]
+    assert all(t1 > 0 and tn > 0 for _, t1, tn in rows)
+
+
+def test_self_check_agrees():
+    n_checks, problems = self_check()
+    assert n_checks > 0 and problems == []
+
+
+def test_bench_command(capsys):
+    functions = ",".join(_timing.FUNCTIONS)
+    assert main(["bench", "--functions", functions, "--shapes", "6x7,3x4x5",
+                 "--dtypes", "float32,float64", "--repeats", "1", "--threads", "2"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + 2 * 2 * len(_timing.FUNCTIONS)
+    assert "fastsoftmax/floor" in table[0] and "numpy/copy" in table[0]
+    assert {line.split("|")[1].strip() for line in table[1:]} == set(_timing.FUNCTIONS)
+
+
+def test_compare_peers_script(tmp_path):
+    pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location("compare_peers",
+                                                  ROOT / "tools" / "compare_peers.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--quick", "--size", "1024", "--repeat", "1",
+                        "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "peer_comparison.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["function"] for r in rows} == set(_timing.FUNCTIONS)
+    assert {r["n_cols"] for r in rows} == {"10", "512"}
+    assert {r["library"] for r in rows} >= {"fastsoftmax", "numpy"}
+    assert (tmp_path / "peer_comparison.md").read_text().count("\n| ") == 1 + 2 * 6
+    assert (tmp_path / "peer_comparison.png").stat().st_size > 0

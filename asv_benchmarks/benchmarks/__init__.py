@@ -1,5 +1,6 @@
 """asv benchmarks of fastsoftmax: one module per function family.
 
-``common`` holds the data (input cases, dtypes, thread counts, how each
-function is called) and the one benchmark class the families share.
+The data (cases, dtypes, thread counts, inputs, timing) is
+``fastsoftmax._timing``'s; ``common`` holds the one benchmark class the
+families share.
 """

@@ -1,7 +1,7 @@
 """Backward functions: the vector-Jacobian products of softmax and log_softmax."""
 
-from .common import _KernelBenchmark
+from .common import _KernelBenchmark, timing
 
 
 class Backward(_KernelBenchmark):
-    params = [["softmax_backward", "log_softmax_backward"]] + _KernelBenchmark.params[1:]
+    params = [list(timing.FAMILIES["backward"])] + _KernelBenchmark.params[1:]

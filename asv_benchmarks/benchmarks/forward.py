@@ -1,7 +1,7 @@
 """Forward functions: softmax, log_softmax, logsumexp."""
 
-from .common import _KernelBenchmark
+from .common import _KernelBenchmark, timing
 
 
 class Forward(_KernelBenchmark):
-    params = [["softmax", "log_softmax", "logsumexp"]] + _KernelBenchmark.params[1:]
+    params = [list(timing.FAMILIES["forward"])] + _KernelBenchmark.params[1:]

@@ -2,7 +2,7 @@
 # Build the asv dashboard over the last commits and take headless Chromium
 # screenshots of it, to check that its pages render graphs.
 #
-#   asv_benchmarks/dashboard_screenshot.sh            # last 3 commits
+#   tools/dashboard_screenshot.sh            # last 3 commits
 #
 # 1. asv builds fastsoftmax at each of the last N_COMMITS commits (default 3)
 #    in its own virtualenvs and runs the suite there, one round each
@@ -19,7 +19,8 @@
 # asv.conf.json in a temporary directory), so a feature branch can be checked
 # before it is merged.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
+# the asv project: asv.conf.json, and results/ and html/ beside it
+here="$(cd "$(dirname "$0")/../asv_benchmarks" && pwd)"
 cd "$here"
 
 n_commits="${N_COMMITS:-3}"

@@ -6,11 +6,10 @@
 #      saved; any failing benchmark fails this script;
 #   3. tests/test_benchmarks.py: each benchmark calls the function it is
 #      named after.
-# A few minutes on two cores.  Run from anywhere: asv_benchmarks/ci_check.sh
+# A few minutes on two cores.  Run from anywhere: tools/check_benchmarks.sh
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(dirname "$here")"
-cd "$here"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root/asv_benchmarks"
 
 if ! python -c "import fastsoftmax" 2>/dev/null; then
     # not installed: use the in-place build of this checkout
@@ -31,10 +30,10 @@ asv run --python=same --quick --show-stderr --dry-run --durations 5 2>&1 | tee "
 # that a failure is caught whatever asv's exit status convention.
 if [ "$status" -ne 0 ] \
     || grep -Eq 'asv: benchmark failed|^\[ *[0-9.]+%\] ·+ .*[[:space:]]failed[[:space:]]*$' "$log"; then
-    echo "ci_check: a benchmark failed (asv exit status $status)" >&2
+    echo "check_benchmarks: a benchmark failed (asv exit status $status)" >&2
     exit 1
 fi
 
 cd "$root"
 python -m pytest -q tests/test_benchmarks.py
-echo "ci_check: benchmark suite OK"
+echo "check_benchmarks: benchmark suite OK"

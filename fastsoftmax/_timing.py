@@ -1,0 +1,364 @@
+"""What every benchmark of fastsoftmax measures, and how it times it.
+
+``python -m fastsoftmax``, the asv suite (``asv_benchmarks/benchmarks``) and
+``tools/compare_peers.py`` all take their cases, inputs, contenders and
+medians from here, so a ratio means the same thing whichever printed it.
+
+- The cases, as data: `FUNCTIONS` and their `FAMILIES`, the memory `FLOORS`,
+  the shapes of each consumer (`BENCH_SHAPES`, `MAIN_JOB_SHAPES`,
+  `SUITE_CASES`, `PEER_ROW_LENGTHS`).
+- `make_inputs`: the arguments of ``fastsoftmax.<function>`` for one case.
+- The contenders, each a no-argument callable: `copy_call` (``np.copyto``
+  of the input's bytes, one thread), `floor_call` (the same copy on two
+  threads: the machine's memory floor), `fastsoftmax_call`, and
+  `peer_calls`: NumPy (the ``_reference`` twin), SciPy, PyTorch and
+  scikit-learn, each left out when it is not installed or lacks the
+  function.
+- `interleaved_medians`: every contender in turn, round after round, so
+  that a change of machine load touches them all alike; `measure` does a
+  whole case; `threshold` times 1 against n threads over growing sizes.
+- `markdown_table`: the tables the command and the scripts print.
+
+Only public names and ``fastsoftmax._reference`` are used, with absolute
+imports, so that the asv suite can load this file from the checkout when it
+benchmarks a commit that predates it.
+"""
+
+import functools
+import importlib
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+import fastsoftmax
+from fastsoftmax import _reference
+
+FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "softmax_backward",
+             "log_softmax_backward", "cross_entropy")
+FAMILIES = {
+    "forward": ("softmax", "log_softmax", "logsumexp"),
+    "backward": ("softmax_backward", "log_softmax_backward"),
+    "cross_entropy": ("cross_entropy",),
+}
+# The memory-bound floor of each function as a ratio to the copy: read one
+# array and write one; backward reads two; logsumexp writes almost nothing.
+FLOORS = {"softmax": 1.0, "log_softmax": 1.0, "logsumexp": 0.5, "softmax_backward": 1.5,
+          "log_softmax_backward": 1.5, "cross_entropy": 1.0}
+PEERS = ("numpy", "scipy", "torch", "sklearn")
+SEED = 20240611
+FLOOR_THREADS = 2
+
+# `python -m fastsoftmax bench`: long rows, LLM-vocabulary rows, short rows.
+BENCH_SHAPES = ((4096, 4096), (256, 32000), (1048576, 128))
+# `python -m fastsoftmax`: the same row lengths, a quarter of the short-row
+# batch, so that the whole command (NumPy's reference included) stays under
+# a minute on two cores.
+MAIN_JOB_SHAPES = ((4096, 4096), (256, 32000), (262144, 128))
+
+# The asv suite: name -> (shape, axis).  2**22 elements each: 16 MiB in
+# float32, 32 MiB in float64, beyond an 8 MiB last-level cache, so each case
+# measures memory traffic; small enough for a quick run of the whole suite
+# on two cores.
+SUITE_CASES = {
+    "rows_2048x2048": ((2048, 2048), -1),
+    "vocab_128x32000": ((128, 32000), -1),
+    "small_rows_419430x10": ((419430, 10), -1),
+    "long_rows_4x1048576": ((4, 1 << 20), -1),
+    "axis0_2048x2048": ((2048, 2048), 0),
+    "axis1_64x1000x64": ((64, 1000, 64), 1),
+}
+SUITE_DTYPES = ("float32", "float64")
+SUITE_THREADS = (1, 2)
+
+# The peer comparison: these row lengths at a fixed total size, axis last.
+PEER_ROW_LENGTHS = (10, 32, 128, 512, 2048, 8192, 32768, 131072)
+PEER_QUICK_ROW_LENGTHS = (10, 512, 32768, 131072)
+
+
+def parse_shape(text):
+    """``"4096x4096"`` -> ``(4096, 4096)``."""
+    return tuple(int(s) for s in text.lower().split("x"))
+
+
+def shape_name(shape):
+    """``(4096, 4096)`` -> ``"4096x4096"``."""
+    return "x".join(map(str, shape))
+
+
+# --- inputs -----------------------------------------------------------------
+
+def make_inputs(function, shape, axis=-1, dtype="float32", *, out=True, seed=SEED):
+    """The arguments ``(args, kwargs)`` of ``fastsoftmax.<function>`` for one case.
+
+    ``args[0]`` is the array whose bytes the copy baselines copy.  With
+    ``out=True`` the functions that take ``out=`` write into an array made
+    here, so that the timings are the kernels' and not the allocator's.
+    ``num_threads`` is not in ``kwargs``; `fastsoftmax_call` adds it.
+    """
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape, dtype=dtype)
+    kwargs = {"axis": axis}
+    if function in FAMILIES["backward"]:
+        forward = _reference.softmax if function == "softmax_backward" else _reference.log_softmax
+        args = (rng.standard_normal(shape, dtype=dtype), forward(x, axis=axis))
+    elif function == "cross_entropy":
+        axis = axis % len(shape)
+        target_shape = shape[:axis] + shape[axis + 1:]
+        target = rng.integers(0, shape[axis], size=target_shape, dtype=np.int64)
+        args = (x * 3, target)
+        kwargs = {"axis": axis, "return_grad": True}
+    else:
+        args = (x,)
+    if out and function != "logsumexp" and function != "cross_entropy":
+        kwargs["out"] = np.empty_like(x)
+    return args, kwargs
+
+
+# --- contenders -------------------------------------------------------------
+
+def public_function(name):
+    """``fastsoftmax.<name>``, looked up now (so a patched one is seen).
+
+    Raises NotImplementedError, which asv reports as skipped, on a version
+    of fastsoftmax that does not have it.
+    """
+    func = getattr(fastsoftmax, name, None)
+    if func is None:
+        raise NotImplementedError(f"fastsoftmax.{name} does not exist in this version")
+    return func
+
+
+def _numpy_cross_entropy(logits, target, axis=-1, return_grad=False, **_):
+    """Mean cross-entropy and its gradient in plain NumPy, for versions whose
+    ``_reference`` has no ``cross_entropy`` yet."""
+    logp = _reference.log_softmax(logits, axis=axis)
+    idx = np.expand_dims(target, axis)
+    loss = -np.take_along_axis(logp, idx, axis=axis).sum() / target.size
+    if not return_grad:
+        return loss
+    grad = np.exp(logp)
+    np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, axis=axis) - 1, axis=axis)
+    return loss, grad / target.size
+
+
+def reference_function(name):
+    """The NumPy twin of ``fastsoftmax.<name>`` in ``fastsoftmax._reference``."""
+    func = getattr(_reference, name, None)
+    if func is None and name == "cross_entropy":
+        return _numpy_cross_entropy
+    return func
+
+
+def copy_call(src):
+    """``np.copyto`` of ``src``'s bytes into an array made here: one thread."""
+    dst = np.empty_like(src)
+    return lambda: np.copyto(dst, src)
+
+
+@functools.cache
+def _copy_pool(n_threads):
+    return ThreadPoolExecutor(n_threads, thread_name_prefix="fastsoftmax-copy")
+
+
+def floor_call(src, n_threads=FLOOR_THREADS):
+    """The same copy split into ``n_threads`` parts copied at once.
+
+    ``np.copyto`` releases the GIL, so the parts run in parallel: this is
+    the memcpy floor that every kernel is measured against.
+    """
+    dst = np.empty_like(src)
+    if not (src.flags.c_contiguous and dst.flags.c_contiguous):
+        return lambda: np.copyto(dst, src)
+    pool = _copy_pool(n_threads)
+    dst_parts = np.array_split(dst.reshape(-1), n_threads)
+    src_parts = np.array_split(src.reshape(-1), n_threads)
+    return lambda: list(pool.map(np.copyto, dst_parts, src_parts))
+
+
+def fastsoftmax_call(function, args, kwargs, num_threads):
+    """``fastsoftmax.<function>(*args, **kwargs, num_threads=num_threads)``."""
+    func = public_function(function)
+    kwargs = dict(kwargs, num_threads=num_threads)
+    return lambda: func(*args, **kwargs)
+
+
+@functools.cache
+def _optional(module):
+    """The module, or None when it is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def _numpy_peer(function, args, kwargs, num_threads):
+    func = reference_function(function)
+    return None if func is None else (lambda: func(*args, **kwargs))
+
+
+def _scipy_peer(function, args, kwargs, num_threads):
+    special = _optional("scipy.special")
+    if special is None or function not in FAMILIES["forward"]:
+        return None
+    func, x, axis = getattr(special, function), args[0], kwargs["axis"]
+    return lambda: func(x, axis=axis)
+
+
+def _torch_peer(function, args, kwargs, num_threads):
+    torch = _optional("torch")
+    axis = kwargs["axis"]
+    if torch is None or not isinstance(axis, int):
+        return None
+    torch.set_num_threads(num_threads)
+    tensors = [torch.from_numpy(a) for a in args]
+    # PyTorch writes into out= too where fastsoftmax does (its keyword varies)
+    out_key = {"softmax_backward": "grad_input"}.get(function, "out")
+    out = {} if "out" not in kwargs else {out_key: torch.from_numpy(kwargs["out"])}
+    if function in ("softmax", "log_softmax"):
+        func, x = getattr(torch, function), tensors[0]
+        return lambda: func(x, axis, **out)
+    if function == "logsumexp":
+        x = tensors[0]
+        return lambda: torch.logsumexp(x, axis)
+    if function in FAMILIES["backward"]:
+        func = (torch._softmax_backward_data if function == "softmax_backward"
+                else torch._log_softmax_backward_data)
+        dy, y = tensors
+        return lambda: func(dy, y, axis, y.dtype, **out)
+    if function == "cross_entropy":
+        import torch.nn.functional as F
+
+        logits = tensors[0].requires_grad_(True)
+        target = tensors[1]
+
+        def loss_and_grad():  # forward + autograd backward; PyTorch's class axis is 1
+            logits.grad = None
+            loss = F.cross_entropy(logits.movedim(axis, 1) if logits.ndim > 1 else logits,
+                                   target)
+            loss.backward()
+            return loss, logits.grad
+
+        return loss_and_grad
+    return None
+
+
+def _sklearn_peer(function, args, kwargs, num_threads):
+    if function != "cross_entropy" or args[0].ndim != 2 or kwargs["axis"] != 1:
+        return None
+    loss_module = _optional("sklearn._loss._loss")
+    if loss_module is None:
+        return None
+    # the unreduced loss and gradient of each sample (n_samples, n_classes)
+    logits, target = args
+    y_true = target.astype(logits.dtype)
+    loss_out = np.empty(logits.shape[0], logits.dtype)
+    grad_out = np.empty_like(logits)
+    loss = loss_module.CyHalfMultinomialLoss()
+
+    def loss_and_grad():
+        loss.loss_gradient(y_true, logits, None, loss_out, grad_out, num_threads)
+        return loss_out, grad_out
+
+    return loss_and_grad
+
+
+_PEERS = {"numpy": _numpy_peer, "scipy": _scipy_peer, "torch": _torch_peer,
+          "sklearn": _sklearn_peer}
+
+
+def peer_calls(function, args, kwargs, num_threads, peers=PEERS):
+    """name -> callable computing ``function`` on the same inputs, for each of
+    ``peers`` that is installed and has the function.
+
+    ``numpy`` is ``fastsoftmax._reference`` (one thread, ``out=`` when given);
+    SciPy runs on one thread; PyTorch gets ``torch.set_num_threads`` and
+    writes into ``out=`` when given; scikit-learn's multinomial loss gives
+    per-sample loss and gradient, class axis last.
+    """
+    calls = {}
+    for name in peers:
+        call = _PEERS[name](function, args, kwargs, num_threads)
+        if call is not None:
+            calls[name] = call
+    return calls
+
+
+def contenders(function, args, kwargs, num_threads, peers=PEERS):
+    """``copy``, ``floor``, ``fastsoftmax`` and the installed ``peers``."""
+    return {"copy": copy_call(args[0]), "floor": floor_call(args[0]),
+            "fastsoftmax": fastsoftmax_call(function, args, kwargs, num_threads),
+            **peer_calls(function, args, kwargs, num_threads, peers)}
+
+
+def peer_versions():
+    """``"NumPy 2.x"``, ... for NumPy and each installed peer."""
+    names = {"scipy": "SciPy", "torch": "PyTorch", "sklearn": "scikit-learn"}
+    out = [f"fastsoftmax {fastsoftmax.__version__}", f"NumPy {np.__version__}"]
+    for module, name in names.items():
+        if _optional(module) is not None:
+            out.append(f"{name} {_optional(module).__version__}")
+    return out
+
+
+# --- timing -----------------------------------------------------------------
+
+def interleaved_medians(calls, repeat, warmup=1):
+    """Median seconds of each of ``calls`` (name -> callable).
+
+    After ``warmup`` untimed rounds (page faults, thread pools), each round
+    times every callable once, in turn, so that a change of machine load
+    touches them all alike.
+    """
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+    times = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def measure(function, shape, axis=-1, dtype="float32", *, num_threads, repeat, out=True,
+            peers=PEERS):
+    """Medians of every contender of one case: name -> seconds."""
+    args, kwargs = make_inputs(function, shape, axis, dtype, out=out)
+    medians = interleaved_medians(contenders(function, args, kwargs, num_threads, peers), repeat)
+    # on small arrays handing the halves to threads costs more than the copy
+    # itself (tens of microseconds): the floor is then the one-thread copy
+    medians["floor"] = min(medians["floor"], medians["copy"])
+    return medians
+
+
+def threshold(num_threads=2, repeat=15, n_cols=64, log2_sizes=range(10, 21)):
+    """Softmax on 1 and on ``num_threads`` threads over growing sizes.
+
+    Yields ``(elements, seconds_1_thread, seconds_n_threads)``: where the
+    second first wins is the serial/parallel crossover.
+    """
+    for log2 in log2_sizes:
+        shape = (max(1, (1 << log2) // n_cols), n_cols)
+        args, kwargs = make_inputs("softmax", shape, dtype="float64", seed=0)
+        calls = {n: fastsoftmax_call("softmax", args, kwargs, n) for n in (1, num_threads)}
+        medians = interleaved_medians(calls, repeat, warmup=0)
+        yield args[0].size, medians[1], medians[num_threads]
+
+
+def markdown_table(header, rows):
+    """Lines of a Markdown table with aligned columns; None shows as ``-``."""
+    def text(v):
+        if v is None:
+            return "-"
+        return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    table = [list(map(str, header))] + [[text(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |"
+             for row in table]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return lines
