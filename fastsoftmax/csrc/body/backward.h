@@ -62,7 +62,7 @@ static FS_TARGET void softmax_backward_row(const T *dy, const T *y, T *dx, ptrdi
             t += log_ ? (double)dy[i] : (double)dy[i] * (double)y[i];
         fs_neumaier(&s, &c, t);
     }
-    const V vs = VSET((T)(s + c == s + c ? s + c : s));
+    const V vs = VSET((T)fs_neumaier_total(s, c));
     const int stream = flags & FS_FLAG_STREAM;
     if (log_) {
         const T lo = VHMIN(ylo) < tail_lo ? VHMIN(ylo) : tail_lo;
@@ -118,7 +118,7 @@ static FS_TARGET void softmax_backward_cols(const T *dy, const T *y, T *dx, ptrd
             fs_neumaier(&s[j], &c[j], bs[j]);
     }
     for (ptrdiff_t j = 0; j < width + W; j++)
-        sv[j] = (T)(s[j] + c[j] == s[j] + c[j] ? s[j] + c[j] : s[j]);
+        sv[j] = (T)fs_neumaier_total(s[j], c[j]);
     for (ptrdiff_t i = 0; i < n; i++) {
         const T *dyi = dy + i * stride, *yi = y + i * stride;
         T *dxi = dx + i * stride;

@@ -36,6 +36,15 @@ static inline void fs_neumaier(double *s, double *c, double v)
     *s = t;
 }
 
+/*
+ * The compensated sum s + c.  Once s is inf or NaN (a term was), it is the
+ * answer: the compensation then holds inf - inf = NaN.
+ */
+static inline double fs_neumaier_total(double s, double c)
+{
+    return s - s == 0.0 ? s + c : s;
+}
+
 /* Whether exp(x - m) may skip its range check for every x >= lo. */
 #define FS_EXP_FAST(lo, m) ((lo) - (m) >= (T)VEXPN_FAST_MIN)
 

@@ -103,7 +103,7 @@ sumexp_impl(const T *x, T *e, ptrdiff_t n, T m, int store, int fast)
         }
         fs_neumaier(&s, &c, AHSUM(ACOMB(a0, a1)));
     }
-    return s + c;
+    return fs_neumaier_total(s, c);
 }
 
 static FS_TARGET double sumexp(const T *x, ptrdiff_t n, T m, int fast)
@@ -151,7 +151,7 @@ static FS_TARGET void row_online(const T *x, ptrdiff_t n, T *m_out, double *s_ou
         fs_neumaier(&s, &c, sumexp(x + b, len, m, FS_EXP_FAST(lo, m)));
     }
     *m_out = m;
-    *s_out = s + c;
+    *s_out = fs_neumaier_total(s, c);
     *lo_out = row_lo;
 }
 

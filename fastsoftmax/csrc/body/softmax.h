@@ -146,7 +146,7 @@ static FS_TARGET void cols_online(const T *x, ptrdiff_t n, ptrdiff_t stride,
     for (ptrdiff_t j = 0; j < width; j += W)
         VSTORE(m + j, VNAN_APPLY(VLOAD(m + j), VLOAD(nanflag + j)));
     for (ptrdiff_t j = 0; j < width; j++)
-        s[j] += c[j];
+        s[j] = fs_neumaier_total(s[j], c[j]);
 }
 
 static FS_TARGET void softmax_cols(const T *x, T *y, ptrdiff_t n, ptrdiff_t stride,
