@@ -8,7 +8,7 @@ import fastsoftmax as fs
 from fastsoftmax import _reference
 from fastsoftmax.testing import check_gradient, numerical_gradient
 
-from awkward import cases, tolerance
+from cases import cases, tolerance
 
 BACKWARD = {
     "softmax_backward": (fs.softmax_backward, _reference.softmax_backward, _reference.softmax),

@@ -12,7 +12,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import _reference
 
-from awkward import cases, tolerance
+from cases import cases, tolerance
 
 scipy_special = pytest.importorskip("scipy.special")
 
