@@ -8,36 +8,19 @@ import time
 
 import numpy as np
 import pytest
+from cases import FORWARD, assert_matches, cases, expected, tolerance
 
 import fastsoftmax as fs
-from fastsoftmax import _reference
-
-from cases import cases, tolerance
 
 scipy_special = pytest.importorskip("scipy.special")
-
-FORWARD = {
-    "softmax": (fs.softmax, _reference.softmax),
-    "log_softmax": (fs.log_softmax, _reference.log_softmax),
-    "logsumexp": (fs.logsumexp, _reference.logsumexp),
-}
-CASES = list(cases(seed=0, n=360))
-
-
-def _call(f, x, axis, where, num_threads):
-    return f(x, axis, where=where, num_threads=num_threads)
 
 
 @pytest.mark.parametrize("name", FORWARD)
 def test_against_reference(name, simd, num_threads):
-    fast, ref = FORWARD[name]
-    for case_id, x, axis, where in CASES:
-        expected = _call(ref, x, axis, where, None)
-        actual = _call(fast, x, axis, where, num_threads)
-        assert np.shape(actual) == np.shape(expected), case_id
-        assert np.asarray(actual).dtype == np.asarray(expected).dtype, case_id
-        np.testing.assert_allclose(actual, expected, equal_nan=True, err_msg=case_id,
-                                   **tolerance(np.asarray(expected).dtype))
+    fast = getattr(fs, name)
+    for case, desired in zip(cases(name), expected(name)):
+        actual = fast(*case.args, **case.kwargs, num_threads=num_threads)
+        assert_matches(actual, desired, case.id)
 
 
 def test_threads_give_identical_results(simd, rng):
