@@ -9,8 +9,9 @@ Every family walks the whole product ``LAYOUTS x DTYPES``, so every layout
 meets every dtype in every family, and draws a few cases per cell: the shape
 and axis, the values, the mask and the options come from shuffled cycles
 through their lists (every one is used, evenly), seeded, so the sample of the
-full product is the same on every run.  ``test_cases.py`` checks the
-coverage.
+full product is the same on every run.  cross_entropy also gets every
+combination of its options on plain float32/float64 rows.  ``test_cases.py``
+checks the coverage.
 """
 
 import functools
