@@ -135,19 +135,6 @@ def oracles():
     return out
 
 
-def _around_known_defects(case):
-    """The call's keyword arguments, and whether to compare the loss, with
-    the two defects the xfail tests below pin worked around: remove each
-    when its test passes."""
-    kwargs = dict(case.kwargs)
-    w = kwargs["weight"]
-    if w is not None and not w.flags.c_contiguous:
-        kwargs["weight"] = np.ascontiguousarray(w)        # test_strided_weight
-    x, t = case.args[:2]
-    check_loss = not (np.asarray(t).dtype.kind == "f" and np.isneginf(x).any())
-    return kwargs, check_loss                             # test_soft_target_at_neginf_logit
-
-
 @pytest.mark.parametrize("target", TARGETS)
 def test_against_reference_and_torch(target, simd, num_threads):
     for case, (by_reference, by_torch) in zip(cases("cross_entropy"), oracles()):
@@ -156,7 +143,7 @@ def test_against_reference_and_torch(target, simd, num_threads):
         x = case.args[0]
         dtype = x.dtype.newbyteorder("=") if x.dtype.kind == "f" else np.dtype(np.float64)
         reduction = case.kwargs["reduction"]
-        kwargs, check_loss = _around_known_defects(case)
+        kwargs = case.kwargs
         loss, grad = fs.cross_entropy(*case.args, **kwargs, return_grad=True,
                                       num_threads=num_threads)
         assert grad.shape == x.shape and grad.dtype == dtype, case.id
@@ -168,15 +155,12 @@ def test_against_reference_and_torch(target, simd, num_threads):
             if by is None:
                 continue
             o_loss, o_grad = by
-            if check_loss:
-                _assert_close(loss, o_loss, dtype, f"loss vs {oracle}: {case.id}")
+            _assert_close(loss, o_loss, dtype, f"loss vs {oracle}: {case.id}")
             _assert_close(grad, o_grad, dtype, f"grad vs {oracle}: {case.id}")
         alone = fs.cross_entropy(*case.args, **kwargs, num_threads=num_threads)
         np.testing.assert_array_equal(alone, loss, err_msg="loss without the gradient: " + case.id)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="the weight goes to the kernel without a contiguous copy")
 def test_strided_weight():
     x = np.random.default_rng(0).standard_normal((4, 3))
     t = np.array([0, 1, 2, 1])
@@ -187,7 +171,6 @@ def test_strided_weight():
     _assert_close(grad, r_grad, np.float64, "grad")
 
 
-@pytest.mark.xfail(strict=True, reason="the kernel gives NaN where PyTorch gives +inf")
 def test_soft_target_at_neginf_logit():
     # -inf where the target has probability 0.3: -log p = +inf (PyTorch,
     # the NumPy twin); the gradient is finite
@@ -250,7 +233,9 @@ def test_gradient_by_central_differences(kind, reduction, simd):
     layer = fs.CrossEntropyLoss(**kw)
     layer.forward(x, t)
     grad = layer.backward(v if reduction == "none" else 1.0)
-    report = check_gradient(f, grad, x, eps=1e-6, rtol=1e-6, atol=1e-9)
+    # step ~ cbrt(float64 eps): with 1e-6 one ulp of a loss near 40 alone
+    # moves a difference quotient by 3.5e-9, beyond atol
+    report = check_gradient(f, grad, x, eps=1e-5, rtol=1e-6, atol=1e-9)
     assert report["passed"], report
 
 
@@ -445,3 +430,34 @@ def test_ignore_index_anywhere(ignore_index, tdtype):
                                              label_smoothing=0.1)
         for actual, desired in ((loss, r_loss), (grad, r_grad), (loss, t_loss), (grad, t_grad)):
             _assert_close(actual, desired, np.float64, f"ignore_index={ignore_index}")
+
+
+@pytest.mark.parametrize("layout", ["rows", "class_axis_contiguous", "F"])
+def test_gradient_into_out(layout, simd, num_threads):
+    # out= receives the gradient: written in place when its class axis is
+    # contiguous, copied in otherwise; either way it is what comes back
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 5, 70)).astype(np.float32)
+    t = rng.integers(0, 5, (6, 70))
+    want_loss, want = fs.cross_entropy(x, t, axis=1, return_grad=True, num_threads=num_threads)
+    out = {"rows": np.empty_like(x),
+           "class_axis_contiguous": np.empty((6, 70, 5), np.float32).transpose(0, 2, 1),
+           "F": np.empty_like(x, order="F")}[layout]
+    loss, grad = fs.cross_entropy(x, t, axis=1, return_grad=True, out=out, num_threads=num_threads)
+    assert grad is out and loss == want_loss
+    np.testing.assert_array_equal(out, want)
+
+
+def test_out_errors():
+    x = np.zeros((4, 3))
+    t = np.zeros(4, np.int64)
+    with pytest.raises(ValueError, match="return_grad"):
+        fs.cross_entropy(x, t, out=np.empty((4, 3)))
+    with pytest.raises(ValueError, match="shape"):
+        fs.cross_entropy(x, t, return_grad=True, out=np.empty((3, 4)))
+    with pytest.raises(TypeError, match="dtype"):
+        fs.cross_entropy(x, t, return_grad=True, out=np.empty((4, 3), np.float32))
+    ro = np.empty((4, 3))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        fs.cross_entropy(x, t, return_grad=True, out=ro)
