@@ -65,3 +65,35 @@ def test_column_tiles_after_a_leading_block_of_minus_inf(simd):
             got = fs.softmax(np.ones((n_rows, 600), dtype), axis=0, where=mask)
             np.testing.assert_allclose(got[-1], want, rtol=1e-6)
             assert not np.isnan(got).any()
+
+
+def test_row_kernels_stream_or_not_alike(simd):
+    # the row kernels choose per row between registers, cached passes and
+    # one online pass, and between streamed and cached stores: every choice
+    # must give the same bits, at any alignment of the output
+    import numpy as np
+
+    from fastsoftmax import _reference
+
+    kernels = _runtime.kernels
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        for n in [1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257,
+                  1000, 1024, 70001]:
+            rows = max(2, 4000 // n)
+            x = (rng.standard_normal((rows, n)) * 4).astype(dtype)
+            x[0, n // 2] = -np.inf
+            want = _reference.softmax(x)
+            for log in (False, True):
+                got = []
+                for stream, offset in ((False, 0), (True, 0), (True, 1)):
+                    y = np.empty(rows * n + 16, dtype)[offset:offset + rows * n]
+                    kernels.softmax(x=x.reshape(-1), y=y, outer=rows, n=n, inner=1, log=log,
+                                    num_threads=2, stream=stream, tile=1)
+                    got.append(y.reshape(rows, n))
+                for g in got[1:]:
+                    np.testing.assert_array_equal(g, got[0], err_msg=f"n={n} log={log}")
+                with np.errstate(divide="ignore"):
+                    ref = np.log(want) if log else want
+                tol = 3e-6 if dtype == np.float32 else 1e-14
+                np.testing.assert_allclose(got[0], ref, rtol=tol, atol=tol, err_msg=f"n={n}")

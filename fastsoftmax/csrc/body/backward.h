@@ -81,7 +81,7 @@ static FS_TARGET void softmax_backward_rows(const T *dy, const T *y, T *dx, ptrd
                                              ptrdiff_t n, int flags)
 {
     for (ptrdiff_t r = 0; r < n_rows; r++)
-        softmax_backward_row(dy + r * n, y + r * n, dx + r * n, n, flags);
+        softmax_backward_row(dy + r * n, y + r * n, dx + r * n, n, fs_stream_pays(n, flags));
     if (flags & FS_FLAG_STREAM)
         VFENCE();
 }

@@ -344,7 +344,7 @@ static FS_TARGET void cross_entropy_rows(const T *logits, const int64_t *target,
             *loss_sum = total;
         return;
     }
-    const int stream = flags & FS_FLAG_STREAM;
+    const int stream = fs_stream_pays(n, flags) & FS_FLAG_STREAM;
     const double e = label_smoothing / (double)n;
     const int mode = label_smoothing == 0.0 ? FS_CE_PLAIN : weight ? FS_CE_WEIGHT : FS_CE_UNIFORM;
     double tot = 0.0, comp = 0.0;
@@ -402,7 +402,7 @@ static FS_TARGET void cross_entropy_probs_rows(const T *logits, const T *target_
                                                double *loss, double *loss_sum, T *grad, T *work,
                                                ptrdiff_t n_rows, ptrdiff_t n, int flags)
 {
-    const int stream = flags & FS_FLAG_STREAM;
+    const int stream = fs_stream_pays(n, flags) & FS_FLAG_STREAM;
     const T c1 = (T)(1.0 - label_smoothing), c2 = (T)(label_smoothing / (double)n);
     const int mode = weight ? FS_CE_SOFT_WEIGHT : FS_CE_SOFT;
     double tot = 0.0, comp = 0.0;

@@ -6,6 +6,76 @@
 
 /* ---------------------------------------------------------------- rows -- */
 
+/*
+ * Rows of at most FS_REG_VECS vectors are held in registers: one read of x,
+ * one write of y, and no pass over a cached copy (half of the ISA's vector
+ * registers: 16 zmm on AVX-512, 8 ymm on AVX2).  The loops run to the
+ * constant FS_REG_VECS, fully unrolled, so v[] stays in registers.
+ */
+#define FS_REG_VECS (VREGS / 2)
+#if defined(__GNUC__) || defined(__clang__)
+#define FS_UNROLL _Pragma("GCC unroll 16")
+#else
+#define FS_UNROLL
+#endif
+
+static FS_TARGET inline __attribute__((always_inline)) void
+softmax_row_regs(const T *x, T *y, ptrdiff_t n, int flags)
+{
+    V v[FS_REG_VECS];
+    const ptrdiff_t nv = (n + W - 1) / W, k = n - (nv - 1) * W; /* vectors, lanes of the last */
+    V hi = VSET((T)-INFINITY), lo = VSET((T)INFINITY);
+    FS_UNROLL
+    for (ptrdiff_t j = 0; j < FS_REG_VECS; j++) {
+        if (j < nv) {
+            v[j] = j + 1 < nv || k == W ? VLOAD(x + j * W) : VLOADN(x + j * W, k);
+            hi = VMAX(hi, v[j]);
+            lo = VMIN(lo, v[j]);
+        } else {
+            v[j] = VSET((T)0); /* never used; keeps the compiler's flow analysis quiet */
+        }
+    }
+    const T m = VHMAX(hi);
+    if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
+        fill(y, n, (T)NAN); /* NaN, +inf, or all -inf: decided by the maximum */
+        return;
+    }
+    const V vm = VSET(m);
+    const int fast = FS_EXP_FAST(VHMIN(lo), m);
+    A acc = AZERO;
+    FS_UNROLL
+    for (ptrdiff_t j = 0; j < FS_REG_VECS; j++) {
+        if (j < nv) {
+            const V e = fast ? VEXPN_FAST(VSUB(v[j], vm)) : VEXPN(VSUB(v[j], vm));
+            acc = AADD(acc, e);
+            if (!(flags & FS_FLAG_LOG))
+                v[j] = e;
+        }
+    }
+    const double s = AHSUM(acc);
+    V f;
+    if (flags & FS_FLAG_LOG)
+        f = VSET((T)((double)m + log(s)));  /* y = x - (m + log s) */
+    else
+        f = VSET((T)(1.0 / s));
+    /* whole aligned lines go out streamed; anything else is stored */
+    const int stream = (flags & FS_FLAG_STREAM) && k == W && VHEAD(y) == 0;
+    FS_UNROLL
+    for (ptrdiff_t j = 0; j < FS_REG_VECS; j++) {
+        if (j < nv) {
+            const V out = flags & FS_FLAG_LOG ? VSUB(v[j], f) : VMUL(v[j], f);
+            if (j + 1 < nv || k == W) {
+                if (stream)
+                    VSTREAM(y + j * W, out);
+                else
+                    VSTORE(y + j * W, out);
+            } else {
+                VSTOREN(y + j * W, out, k);
+            }
+        }
+    }
+}
+
 static FS_TARGET void softmax_row(const T *x, T *y, T *work, ptrdiff_t n, int flags)
 {
     const int stream = flags & FS_FLAG_STREAM;
@@ -48,8 +118,13 @@ static FS_TARGET void softmax_row(const T *x, T *y, T *work, ptrdiff_t n, int fl
 static FS_TARGET void softmax_rows(const T *x, T *y, T *work, ptrdiff_t n_rows,
                                             ptrdiff_t n, int flags)
 {
-    for (ptrdiff_t r = 0; r < n_rows; r++)
-        softmax_row(x + r * n, y + r * n, work, n, flags);
+    if (n <= FS_REG_VECS * W) {
+        for (ptrdiff_t r = 0; r < n_rows; r++)
+            softmax_row_regs(x + r * n, y + r * n, n, flags);
+    } else {
+        for (ptrdiff_t r = 0; r < n_rows; r++)
+            softmax_row(x + r * n, y + r * n, work, n, fs_stream_pays(n, flags));
+    }
     if (flags & FS_FLAG_STREAM)
         VFENCE();
 }

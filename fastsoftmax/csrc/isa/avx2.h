@@ -21,6 +21,7 @@ static const int64_t fs_mask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 /* elements from p to the next 32-byte boundary, where VSTREAM may start */
 #define VHEAD(p) ((ptrdiff_t)((32 - ((uintptr_t)(p) & 31)) & 31) / (ptrdiff_t)sizeof(*(p)))
 #define VFENCE() _mm_sfence()
+#define VREGS 16
 
 #if FS_DTYPE == 32
 

@@ -16,6 +16,7 @@
 /* elements from p to the next 64-byte boundary, where VSTREAM may start */
 #define VHEAD(p) ((ptrdiff_t)((64 - ((uintptr_t)(p) & 63)) & 63) / (ptrdiff_t)sizeof(*(p)))
 #define VFENCE() _mm_sfence()
+#define VREGS 32
 
 #if FS_DTYPE == 32
 

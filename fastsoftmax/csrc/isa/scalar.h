@@ -10,6 +10,7 @@
  *   FS_TARGET        function attribute enabling the instruction set
  *   T                the element type (float / double)
  *   V, W             vector type and its number of lanes
+ *   VREGS            the number of vector registers
  *   A                block accumulator of V (float lanes on AVX2, added in double)
  *   VLOAD(p) VSTORE(p, v) VSTREAM(p, v)   full-vector load / store / non-temporal store
  *   VLOADN(p, k) VSTOREN(p, v, k)         first k < W lanes; other lanes load as -inf
@@ -42,6 +43,7 @@
 
 #define V T
 #define W 1
+#define VREGS 16
 #define A double
 #define AZERO 0.0
 #define AADD(a, v) ((a) + (double)(v))
