@@ -97,3 +97,27 @@ def test_row_kernels_stream_or_not_alike(simd):
                     ref = np.log(want) if log else want
                 tol = 3e-6 if dtype == np.float32 else 1e-14
                 np.testing.assert_allclose(got[0], ref, rtol=tol, atol=tol, err_msg=f"n={n}")
+
+
+def test_logsumexp_keeps_the_terms_beside_a_dominant_maximum(simd):
+    # m + log1p(sum of the others): logsumexp([0, -40]) = 4.248e-18 (SciPy's
+    # gh-18295), on rows, on column tiles and in log_softmax
+    import numpy as np
+
+    import fastsoftmax as fs
+
+    want = np.log1p(np.exp(-40.0))
+    for dtype in (np.float32, np.float64):
+        for extra in (0, 1, 200):
+            row = np.concatenate([[0.0, -40.0], np.full(extra, -np.inf), [0.0][:0]]).astype(dtype)
+            np.testing.assert_allclose(fs.logsumexp(row), want, rtol=1e-6)
+            np.testing.assert_allclose(fs.log_softmax(row)[0], -want, rtol=1e-6)
+            cols = np.repeat(row[:, None], 70, axis=1)
+            np.testing.assert_allclose(fs.logsumexp(cols, axis=0), want, rtol=1e-6)
+            np.testing.assert_allclose(fs.log_softmax(cols, axis=0)[0], -want, rtol=1e-6)
+        # ties at the maximum: log(2 + e^-40) = log 2 + log1p(e^-40 / 2)
+        two = np.array([0.0, 0.0, -40.0], dtype)
+        np.testing.assert_allclose(fs.logsumexp(two), np.log(2) + np.log1p(np.exp(-40.0) / 2),
+                                   rtol=1e-7 if dtype == np.float64 else 1e-6)
+        masked = fs.logsumexp(np.array([5.0, 0.0, -40.0], dtype), where=np.array([False, True, True]))
+        np.testing.assert_allclose(masked, want, rtol=1e-6)

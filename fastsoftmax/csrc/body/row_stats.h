@@ -166,3 +166,35 @@ static FS_TARGET void row_stats(const T *x, ptrdiff_t n, T *m, double *s, T *lo)
     }
 }
 
+
+/*
+ * log(s) for s = sum(exp(x - m)) over x[0..n), m the row's finite maximum.
+ * When the maximum's own term dominates (s < 2), log(s) = log1p(s - 1)
+ * would lose the other terms to the rounding of s near 1 (logsumexp([0,
+ * -40]) = 4.25e-18, not 0), so they are added up again apart from the
+ * maximum's exact 1s: log1p(sum of exp(x - m) over x < m + count(m) - 1).
+ * A second pass, from cache for rows that fit in it.
+ */
+static FS_TARGET double log_sumexp(const T *x, ptrdiff_t n, T m, double s)
+{
+    if (!(s < 2.0))
+        return log(s);
+    const V vm = VSET(m), one = VSET((T)1);
+    double below = 0.0, comp = 0.0, lanes = 0.0, less = 0.0;
+    for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
+        const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
+        A sum = AZERO, cnt = AZERO;
+        ptrdiff_t i = b;
+        for (; i < end; i += W) {
+            /* the last vector's fill lanes load -inf: below m, adding 0 */
+            const V v = i + W <= end ? VLOAD(x + i) : VLOADN(x + i, end - i);
+            sum = AADD(sum, VKEEP_LT(VEXPN(VSUB(v, vm)), v, vm));
+            cnt = AADD(cnt, VKEEP_LT(one, v, vm));
+            lanes += W;
+        }
+        fs_neumaier(&below, &comp, AHSUM(sum));
+        less += AHSUM(cnt);
+    }
+    /* lanes - less entries equal m; one of them is the 1 that log1p adds */
+    return log1p(fs_neumaier_total(below, comp) + (lanes - less - 1.0));
+}

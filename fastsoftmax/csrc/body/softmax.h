@@ -55,7 +55,7 @@ softmax_row_regs(const T *x, T *y, ptrdiff_t n, int flags)
     const double s = AHSUM(acc);
     V f;
     if (flags & FS_FLAG_LOG)
-        f = VSET((T)((double)m + log(s)));  /* y = x - (m + log s) */
+        f = VSET((T)((double)m + log_sumexp(x, n, m, s))); /* y = x - (m + log s) */
     else
         f = VSET((T)(1.0 / s));
     /* whole aligned lines go out streamed; anything else is stored */
@@ -104,7 +104,7 @@ static FS_TARGET void softmax_row(const T *x, T *y, T *work, ptrdiff_t n, int fl
     const V vm = VSET(m);
     if (flags & FS_FLAG_LOG) {
         /* (x - m) - log(s): the shift is exact for the largest entries */
-        const V ls = VSET((T)log(s));
+        const V ls = VSET((T)log_sumexp(x, n, m, s));
         FS_ROW_APPLY(y, n, stream, x, x, VSUB(VSUB(a, vm), ls));
     } else {
         const V inv = VSET((T)(1.0 / s));
@@ -137,7 +137,7 @@ static FS_TARGET void logsumexp_rows(const T *x, T *out, ptrdiff_t n_rows, ptrdi
         T lo;
         row_stats(x + r * n, n, &m, &s, &lo);
         /* NaN -> NaN, +inf -> +inf, all -inf (or n == 0) -> -inf */
-        out[r] = (m > (T)-INFINITY && m < (T)INFINITY) ? (T)((double)m + log(s)) : m;
+        out[r] = (m > (T)-INFINITY && m < (T)INFINITY) ? (T)((double)m + log_sumexp(x + r * n, n, m, s)) : m;
     }
 }
 
@@ -224,19 +224,65 @@ static FS_TARGET void cols_online(const T *x, ptrdiff_t n, ptrdiff_t stride,
         s[j] = fs_neumaier_total(s[j], c[j]);
 }
 
+/*
+ * ls[j] = log(s[j]) for the tile's columns with a finite maximum m[j]; for
+ * a column whose maximum dominates (s[j] < 2) the other terms are summed
+ * again apart from the maximum's 1s, as log_sumexp does for a row.
+ */
+static FS_TARGET void cols_log_sumexp(const T *x, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width,
+                                      const T *m, const double *s, double *ls)
+{
+    int again = 0;
+    for (ptrdiff_t j = 0; j < width; j++) {
+        ls[j] = log(s[j]);
+        again |= m[j] > (T)-INFINITY && m[j] < (T)INFINITY && s[j] < 2.0;
+    }
+    if (!again)
+        return;
+    T ms[FS_TILE_PAD];
+    double below[FS_TILE_PAD], less[FS_TILE_PAD];
+    const V one = VSET((T)1);
+    for (ptrdiff_t j = 0; j < width + W; j++) {
+        ms[j] = j < width && m[j] > (T)-INFINITY && m[j] < (T)INFINITY ? m[j] : 0;
+        below[j] = less[j] = 0.0;
+    }
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const T *xi = x + i * stride;
+        FS_FOR_TILE_ROW(width, {
+            const V v = VLOAD(xi + j);
+            const V vm = VLOAD(ms + j);
+            SACC(below + j, VKEEP_LT(VEXPN(VSUB(v, vm)), v, vm));
+            SACC(less + j, VKEEP_LT(one, v, vm));
+        }, {
+            const V v = VLOADN(xi + j, k);
+            const V vm = VLOAD(ms + j);
+            SACC(below + j, VKEEP_LT(VEXPN(VSUB(v, vm)), v, vm));
+            SACC(less + j, VKEEP_LT(one, v, vm));
+        });
+    }
+    for (ptrdiff_t j = 0; j < width; j++) {
+        if (m[j] > (T)-INFINITY && m[j] < (T)INFINITY && s[j] < 2.0)
+            ls[j] = log1p(below[j] + ((double)n - less[j] - 1.0));
+    }
+}
+
 static FS_TARGET void softmax_cols(const T *x, T *y, ptrdiff_t n, ptrdiff_t stride,
                                             ptrdiff_t width, int flags)
 {
     T m[FS_TILE_PAD], f[FS_TILE_PAD];
-    double s[FS_TILE_PAD];
+    double s[FS_TILE_PAD], ls[FS_TILE_PAD];
     cols_online(x, n, stride, width, m, s);
     const int log_ = flags & FS_FLAG_LOG;
+    for (ptrdiff_t j = 0; j < width + W; j++)
+        ls[j] = 0.0;
+    if (log_)
+        cols_log_sumexp(x, n, stride, width, m, s, ls);
     for (ptrdiff_t j = 0; j < width + W; j++) {
         if (!(m[j] > (T)-INFINITY && m[j] < (T)INFINITY)) {
-            m[j] = (T)NAN;      /* the column's outputs are all NaN */
+            m[j] = (T)NAN; /* the column's outputs are all NaN */
             f[j] = (T)NAN;
         } else {
-            f[j] = log_ ? (T)log(s[j]) : (T)(1.0 / s[j]);
+            f[j] = log_ ? (T)ls[j] : (T)(1.0 / s[j]);
         }
     }
     for (ptrdiff_t i = 0; i < n; i++) {
@@ -262,9 +308,10 @@ static FS_TARGET void logsumexp_cols(const T *x, T *out, ptrdiff_t n, ptrdiff_t 
                                               ptrdiff_t width)
 {
     T m[FS_TILE_PAD];
-    double s[FS_TILE_PAD];
+    double s[FS_TILE_PAD], ls[FS_TILE_PAD];
     cols_online(x, n, stride, width, m, s);
+    cols_log_sumexp(x, n, stride, width, m, s, ls);
     for (ptrdiff_t j = 0; j < width; j++)
-        out[j] = (m[j] > (T)-INFINITY && m[j] < (T)INFINITY) ? (T)((double)m[j] + log(s[j])) : m[j];
+        out[j] = (m[j] > (T)-INFINITY && m[j] < (T)INFINITY) ? (T)((double)m[j] + ls[j]) : m[j];
 }
 

@@ -95,6 +95,7 @@ static FS_TARGET inline __m256 fs_loadn_f32_avx2(const float *p, ptrdiff_t k)
 #define VEXPN_FAST_MIN (-87.3f)
 #define VNAN_ACC(acc, a, b) _mm256_or_ps((acc), _mm256_cmp_ps((a), (b), _CMP_UNORD_Q))
 #define VNAN_APPLY(v, acc) _mm256_or_ps((v), (acc))
+#define VKEEP_LT(v, a, b) _mm256_and_ps((v), _mm256_cmp_ps((a), (b), _CMP_LT_OQ))
 
 #else /* FS_DTYPE == 64 */
 
@@ -151,6 +152,7 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define VEXPN_FAST_MIN (-708.3)
 #define VNAN_ACC(acc, a, b) _mm256_or_pd((acc), _mm256_cmp_pd((a), (b), _CMP_UNORD_Q))
 #define VNAN_APPLY(v, acc) _mm256_or_pd((v), (acc))
+#define VKEEP_LT(v, a, b) _mm256_and_pd((v), _mm256_cmp_pd((a), (b), _CMP_LT_OQ))
 
 #endif /* FS_DTYPE */
 

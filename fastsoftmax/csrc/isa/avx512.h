@@ -66,6 +66,7 @@ static FS_TARGET inline __m512 fs_nan_acc_f32_avx512(__m512 acc, __m512 a, __m51
 #define VEXP(t) fs_exp_f32_avx512(t)
 #define VNAN_ACC(acc, a, b) fs_nan_acc_f32_avx512((acc), (a), (b))
 #define VNAN_APPLY(v, acc) _mm512_or_ps((v), (acc))
+#define VKEEP_LT(v, a, b) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ), (v))
 
 #else /* FS_DTYPE == 64 */
 
@@ -101,6 +102,7 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
 #define VEXP(t) fs_exp_f64_avx512(t)
 #define VNAN_ACC(acc, a, b) fs_nan_acc_f64_avx512((acc), (a), (b))
 #define VNAN_APPLY(v, acc) _mm512_or_pd((v), (acc))
+#define VKEEP_LT(v, a, b) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (v))
 
 #endif /* FS_DTYPE */
 
