@@ -36,8 +36,10 @@
  *   exp_array:          y = exp(x) elementwise (the accuracy tests' hook)
  */
 #define FS_KERNELS(X)                                                                              \
-    X(softmax_rows, (const FS_T *x, FS_T *y, FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags)) \
-    X(softmax_cols, (const FS_T *x, FS_T *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)) \
+    X(softmax_rows,                                                                                \
+      (const FS_T *x, FS_T *y, FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))              \
+    X(softmax_cols,                                                                                \
+      (const FS_T *x, FS_T *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags))         \
     X(logsumexp_rows, (const FS_T *x, FS_T *out, ptrdiff_t n_rows, ptrdiff_t n))                   \
     X(logsumexp_cols, (const FS_T *x, FS_T *out, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width))  \
     X(softmax_backward_rows,                                                                       \
@@ -47,9 +49,9 @@
     X(cross_entropy_rows,                                                                          \
       (const FS_T *logits, const int64_t *target, const FS_T *weight, double weight_sum,           \
        double label_smoothing, const double *row_scale, double scale, double *loss,                \
-       double *loss_sum, FS_T *grad, FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))                                      \
+       double *loss_sum, FS_T *grad, FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))        \
     X(cross_entropy_probs_rows,                                                                    \
       (const FS_T *logits, const FS_T *target_probs, const FS_T *weight, double label_smoothing,   \
        const double *row_scale, double scale, double *loss, double *loss_sum, FS_T *grad,          \
-       FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))                                                  \
+       FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))                                      \
     X(exp_array, (const FS_T *x, FS_T *y, ptrdiff_t n))

@@ -68,34 +68,38 @@ static inline int fs_stream_pays(ptrdiff_t n, int flags)
  * macro binds them to the vectors loaded from SA + i and SB + i.  Non-temporal stores when `stream`
  * (the whole output is larger than the cache and is not read back soon).
  */
-#define FS_ROW_APPLY(y, n, stream, SA, SB, EXPR)                             \
-    do {                                                                     \
-        ptrdiff_t i_ = 0;                                                    \
-        if (stream) {                                                        \
-            /* one masked store up to the first aligned element */           \
-            i_ = VHEAD(y) < (n) ? VHEAD(y) : (n);                            \
-            if (i_ > 0) {                                                    \
-                V a = VLOADN((SA), i_), b = VLOADN((SB), i_);                \
-                (void)a; (void)b;                                            \
-                VSTOREN((y), (EXPR), i_);                                    \
-            }                                                                \
-            for (; i_ + W <= (n); i_ += W) {                                 \
-                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                \
-                (void)a; (void)b;                                            \
-                VSTREAM((y) + i_, (EXPR));                                   \
-            }                                                                \
-        } else {                                                             \
-            for (; i_ + W <= (n); i_ += W) {                                 \
-                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                \
-                (void)a; (void)b;                                            \
-                VSTORE((y) + i_, (EXPR));                                    \
-            }                                                                \
-        }                                                                    \
-        if (i_ < (n)) {                                                      \
-            V a = VLOADN((SA) + i_, (n) - i_), b = VLOADN((SB) + i_, (n) - i_); \
-            (void)a; (void)b;                                                \
-            VSTOREN((y) + i_, (EXPR), (n) - i_);                             \
-        }                                                                    \
+#define FS_ROW_APPLY(y, n, stream, SA, SB, EXPR)                                                   \
+    do {                                                                                           \
+        ptrdiff_t i_ = 0;                                                                          \
+        if (stream) {                                                                              \
+            /* one masked store up to the first aligned element */                                 \
+            i_ = VHEAD(y) < (n) ? VHEAD(y) : (n);                                                  \
+            if (i_ > 0) {                                                                          \
+                V a = VLOADN((SA), i_), b = VLOADN((SB), i_);                                      \
+                (void)a;                                                                           \
+                (void)b;                                                                           \
+                VSTOREN((y), (EXPR), i_);                                                          \
+            }                                                                                      \
+            for (; i_ + W <= (n); i_ += W) {                                                       \
+                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                                      \
+                (void)a;                                                                           \
+                (void)b;                                                                           \
+                VSTREAM((y) + i_, (EXPR));                                                         \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (; i_ + W <= (n); i_ += W) {                                                       \
+                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                                      \
+                (void)a;                                                                           \
+                (void)b;                                                                           \
+                VSTORE((y) + i_, (EXPR));                                                          \
+            }                                                                                      \
+        }                                                                                          \
+        if (i_ < (n)) {                                                                            \
+            V a = VLOADN((SA) + i_, (n) - i_), b = VLOADN((SB) + i_, (n) - i_);                    \
+            (void)a;                                                                               \
+            (void)b;                                                                               \
+            VSTOREN((y) + i_, (EXPR), (n) - i_);                                                   \
+        }                                                                                          \
     } while (0)
 
 static FS_TARGET void fill(T *y, ptrdiff_t n, T value)

@@ -12,11 +12,11 @@
  */
 
 /* What the per-class factor u of the kernels below is. */
-#define FS_CE_PLAIN 0        /* no smoothing term: u unused */
-#define FS_CE_UNIFORM 1      /* u = 1: label smoothing without class weights */
-#define FS_CE_WEIGHT 2       /* u = weight: label smoothing with class weights */
-#define FS_CE_SOFT 3         /* u = (1 - eps) q + eps / n: probability targets */
-#define FS_CE_SOFT_WEIGHT 4  /* u = weight ((1 - eps) q + eps / n) */
+#define FS_CE_PLAIN       0 /* no smoothing term: u unused */
+#define FS_CE_UNIFORM     1 /* u = 1: label smoothing without class weights */
+#define FS_CE_WEIGHT      2 /* u = weight: label smoothing with class weights */
+#define FS_CE_SOFT        3 /* u = (1 - eps) q + eps / n: probability targets */
+#define FS_CE_SOFT_WEIGHT 4 /* u = weight ((1 - eps) q + eps / n) */
 /*
  * Class-index rows of at most this many classes go through the chunked
  * small-row kernel, FS_CE_CHUNK elements (4-8 KiB, in L1) at a time.
@@ -31,8 +31,9 @@ static FS_TARGET inline __attribute__((always_inline)) V load_k(const T *p, ptrd
 }
 
 /* u for the classes i..i+k (k <= W; lanes past k are not used). */
-static FS_TARGET inline __attribute__((always_inline)) V
-cross_entropy_u(int mode, const T *w, const T *q, ptrdiff_t i, ptrdiff_t k, V c1, V c2)
+static FS_TARGET inline __attribute__((always_inline)) V cross_entropy_u(int mode, const T *w,
+                                                                         const T *q, ptrdiff_t i,
+                                                                         ptrdiff_t k, V c1, V c2)
 {
     switch (mode) {
     case FS_CE_UNIFORM:
@@ -52,8 +53,8 @@ cross_entropy_u(int mode, const T *w, const T *q, ptrdiff_t i, ptrdiff_t k, V c1
  * sum u_j (m - x_j), added in double.
  */
 static FS_TARGET inline __attribute__((always_inline)) double
-cross_entropy_grad_part(const T *x, const T *e, const T *w, const T *q, T *g, ptrdiff_t i, ptrdiff_t k,
-               V vm, V vcp, V vcw, V c1, V c2, int mode)
+cross_entropy_grad_part(const T *x, const T *e, const T *w, const T *q, T *g, ptrdiff_t i,
+                        ptrdiff_t k, V vm, V vcp, V vcw, V c1, V c2, int mode)
 {
     const V xv = VLOADN(x + i, k);
     const V p = e ? VLOADN(e + i, k) : VEXP(VSUB(xv, vm));
@@ -99,11 +100,17 @@ cross_entropy_grad_impl(const T *x, const T *e, const T *w, const T *q, T *g, pt
         for (i = b; i + W <= end; i += W) {
             const V p = e ? VLOAD(e + i) : VEXP(VSUB(VLOAD(x + i), vm));
             if (mode == FS_CE_PLAIN) {
-                if (stream) VSTREAM(g + i, VMUL(p, vcp)); else VSTORE(g + i, VMUL(p, vcp));
+                if (stream)
+                    VSTREAM(g + i, VMUL(p, vcp));
+                else
+                    VSTORE(g + i, VMUL(p, vcp));
             } else {
                 const V u = cross_entropy_u(mode, w, q, i, W, c1, c2);
                 const V gv = VSUB(VMUL(p, vcp), VMUL(u, vcw));
-                if (stream) VSTREAM(g + i, gv); else VSTORE(g + i, gv);
+                if (stream)
+                    VSTREAM(g + i, gv);
+                else
+                    VSTORE(g + i, gv);
                 a0 = AADD(a0, VMUL(u, VSUB(vm, VLOAD(x + i))));
             }
         }
@@ -121,7 +128,8 @@ cross_entropy_grad_impl(const T *x, const T *e, const T *w, const T *q, T *g, pt
  * `mode` and whether x is NULL are constants after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) double
-cross_entropy_usum_impl(const T *x, const T *w, const T *q, ptrdiff_t n, T m, T c1_, T c2_, int mode)
+cross_entropy_usum_impl(const T *x, const T *w, const T *q, ptrdiff_t n, T m, T c1_, T c2_,
+                        int mode)
 {
     const V c1 = VSET(c1_), c2 = VSET(c2_), vm = VSET(m);
     double s = 0.0, c = 0.0;
@@ -182,17 +190,17 @@ static FS_TARGET double cross_entropy_grad(const T *x, const T *e, const T *w, c
                                            int stream)
 {
 #define FS_CE_CALL(E, M, S) cross_entropy_grad_impl(x, E, w, q, g, n, m, cp, cw, c1, c2, M, S)
-#define FS_CE_CASE(M)                                                                 \
-    case M:                                                                             \
-        if (e)                                                                          \
-            return stream ? FS_CE_CALL(e, M, 1) : FS_CE_CALL(e, M, 0);              \
+#define FS_CE_CASE(M)                                                                              \
+    case M:                                                                                        \
+        if (e)                                                                                     \
+            return stream ? FS_CE_CALL(e, M, 1) : FS_CE_CALL(e, M, 0);                             \
         return stream ? FS_CE_CALL(NULL, M, 1) : FS_CE_CALL(NULL, M, 0);
     switch (mode) {
         FS_CE_CASE(FS_CE_PLAIN)
         FS_CE_CASE(FS_CE_UNIFORM)
         FS_CE_CASE(FS_CE_WEIGHT)
         FS_CE_CASE(FS_CE_SOFT)
-        default:
+    default:
         FS_CE_CASE(FS_CE_SOFT_WEIGHT)
     }
 #undef FS_CE_CASE
@@ -205,8 +213,8 @@ static FS_TARGET double cross_entropy_grad(const T *x, const T *e, const T *w, c
  * streaming), for the gradient pass to read instead of recomputing them.
  * *e is NULL for longer rows and rows with no finite max.
  */
-static FS_TARGET void cross_entropy_stats(const T *x, T *g, T *work, ptrdiff_t n, int stream,
-                                          T *m, double *s, const T **e)
+static FS_TARGET void cross_entropy_stats(const T *x, T *g, T *work, ptrdiff_t n, int stream, T *m,
+                                          double *s, const T **e)
 {
     *e = NULL;
     T *store = stream ? work : g;
@@ -296,7 +304,8 @@ static FS_TARGET double cross_entropy_small_rows(const T *logits, const int64_t 
             }
             const double wt = weight ? (double)weight[t] : 1.0;
             const double b = (1.0 - label_smoothing) * wt, a = b + ef * weight_sum;
-            const double value = b * ((double)m - (double)xr[t]) + a * log(s) + (smooth ? ef * acc : 0.0);
+            const double value =
+                b * ((double)m - (double)xr[t]) + a * log(s) + (smooth ? ef * acc : 0.0);
             cross_entropy_put_loss(loss, row_scale, r0 + r, value, &tot, &comp);
             if (!grad)
                 continue;
@@ -337,9 +346,9 @@ static FS_TARGET void cross_entropy_rows(const T *logits, const int64_t *target,
                                          ptrdiff_t n, int flags)
 {
     if (n <= FS_CE_SMALL) {
-        const double total = cross_entropy_small_rows(logits, target, weight, weight_sum,
-                                                      label_smoothing, row_scale, scale, loss,
-                                                      grad, n_rows, n, flags);
+        const double total =
+            cross_entropy_small_rows(logits, target, weight, weight_sum, label_smoothing, row_scale,
+                                     scale, loss, grad, n_rows, n, flags);
         if (loss_sum)
             *loss_sum = total;
         return;
@@ -379,10 +388,11 @@ static FS_TARGET void cross_entropy_rows(const T *logits, const int64_t *target,
             const double pt = exp((double)xr[t] - (double)m) / s;
             gr[t] = (T)(sc * (a * pt - b - (mode == FS_CE_PLAIN ? 0.0 : e * wt)));
         } else {
-            acc = mode == FS_CE_PLAIN ? 0.0 : cross_entropy_usum(xr, weight, NULL, n, m, 0, 0, mode);
+            acc =
+                mode == FS_CE_PLAIN ? 0.0 : cross_entropy_usum(xr, weight, NULL, n, m, 0, 0, mode);
         }
-        const double value = b * ((double)m - (double)xr[t]) + a * log(s) +
-                             (mode == FS_CE_PLAIN ? 0.0 : e * acc);
+        const double value =
+            b * ((double)m - (double)xr[t]) + a * log(s) + (mode == FS_CE_PLAIN ? 0.0 : e * acc);
         cross_entropy_put_loss(loss, row_scale, r, value, &tot, &comp);
     }
     if (grad && stream)
@@ -398,9 +408,9 @@ static FS_TARGET void cross_entropy_rows(const T *logits, const int64_t *target,
  */
 static FS_TARGET void cross_entropy_probs_rows(const T *logits, const T *target_probs,
                                                const T *weight, double label_smoothing,
-                                               const double *row_scale, double scale,
-                                               double *loss, double *loss_sum, T *grad, T *work,
-                                               ptrdiff_t n_rows, ptrdiff_t n, int flags)
+                                               const double *row_scale, double scale, double *loss,
+                                               double *loss_sum, T *grad, T *work, ptrdiff_t n_rows,
+                                               ptrdiff_t n, int flags)
 {
     const int stream = fs_stream_pays(n, flags) & FS_FLAG_STREAM;
     const T c1 = (T)(1.0 - label_smoothing), c2 = (T)(label_smoothing / (double)n);

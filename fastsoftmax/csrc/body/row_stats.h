@@ -17,7 +17,10 @@ static FS_TARGET T row_max_raw(const T *x, ptrdiff_t n, T *lo)
     for (; i + 4 * W <= n; i += 4 * W) {
         const V a = VLOAD(x + i), b = VLOAD(x + i + W);
         const V c = VLOAD(x + i + 2 * W), d = VLOAD(x + i + 3 * W);
-        m0 = VMAX(m0, a); m1 = VMAX(m1, b); m2 = VMAX(m2, c); m3 = VMAX(m3, d);
+        m0 = VMAX(m0, a);
+        m1 = VMAX(m1, b);
+        m2 = VMAX(m2, c);
+        m3 = VMAX(m3, d);
         l0 = VMIN(l0, VMIN(a, b));
         l1 = VMIN(l1, VMIN(c, d));
     }
@@ -28,7 +31,7 @@ static FS_TARGET T row_max_raw(const T *x, ptrdiff_t n, T *lo)
     }
     T tail_lo = (T)INFINITY;
     if (i < n) {
-        m0 = VMAX(m0, VLOADN(x + i, n - i));    /* other lanes -inf */
+        m0 = VMAX(m0, VLOADN(x + i, n - i)); /* other lanes -inf */
         for (; i < n; i++)
             tail_lo = x[i] < tail_lo ? x[i] : tail_lo;
     }
@@ -123,8 +126,7 @@ static FS_TARGET double sumexp_store(const T *x, T *e, ptrdiff_t n, T m, int fas
  * from L1 for its sum; the running sum is rescaled when the maximum grows.
  * m is NaN if the row has a NaN, +inf if it has +inf, -inf if all -inf.
  */
-static FS_TARGET void row_online(const T *x, ptrdiff_t n, T *m_out, double *s_out,
-                                          T *lo_out)
+static FS_TARGET void row_online(const T *x, ptrdiff_t n, T *m_out, double *s_out, T *lo_out)
 {
     T m = (T)-INFINITY, row_lo = (T)INFINITY;
     double s = 0.0, c = 0.0;
@@ -141,7 +143,7 @@ static FS_TARGET void row_online(const T *x, ptrdiff_t n, T *m_out, double *s_ou
         }
         row_lo = lo < row_lo ? lo : row_lo;
         if (bm == (T)-INFINITY)
-            continue;           /* the block adds exactly 0 */
+            continue; /* the block adds exactly 0 */
         if (bm > m) {
             const double f = exp((double)m - (double)bm);
             s *= f;
@@ -165,7 +167,6 @@ static FS_TARGET void row_stats(const T *x, ptrdiff_t n, T *m, double *s, T *lo)
         row_online(x, n, m, s, lo);
     }
 }
-
 
 /*
  * log(s) for s = sum(exp(x - m)) over x[0..n), m the row's finite maximum.

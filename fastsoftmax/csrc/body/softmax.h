@@ -19,8 +19,8 @@
 #define FS_UNROLL
 #endif
 
-static FS_TARGET inline __attribute__((always_inline)) void
-softmax_row_regs(const T *x, T *y, ptrdiff_t n, int flags)
+static FS_TARGET inline __attribute__((always_inline)) void softmax_row_regs(const T *x, T *y,
+                                                                             ptrdiff_t n, int flags)
 {
     V v[FS_REG_VECS];
     const ptrdiff_t nv = (n + W - 1) / W, k = n - (nv - 1) * W; /* vectors, lanes of the last */
@@ -108,15 +108,15 @@ static FS_TARGET void softmax_row(const T *x, T *y, T *work, ptrdiff_t n, int fl
         FS_ROW_APPLY(y, n, stream, x, x, VSUB(VSUB(a, vm), ls));
     } else {
         const V inv = VSET((T)(1.0 / s));
-        if (FS_EXP_FAST(lo, m))     /* no call left in the loop (see sumexp) */
+        if (FS_EXP_FAST(lo, m)) /* no call left in the loop (see sumexp) */
             FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN_FAST(VSUB(a, vm)), inv));
         else
             FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN(VSUB(a, vm)), inv));
     }
 }
 
-static FS_TARGET void softmax_rows(const T *x, T *y, T *work, ptrdiff_t n_rows,
-                                            ptrdiff_t n, int flags)
+static FS_TARGET void softmax_rows(const T *x, T *y, T *work, ptrdiff_t n_rows, ptrdiff_t n,
+                                   int flags)
 {
     if (n <= FS_REG_VECS * W) {
         for (ptrdiff_t r = 0; r < n_rows; r++)
@@ -137,10 +137,11 @@ static FS_TARGET void logsumexp_rows(const T *x, T *out, ptrdiff_t n_rows, ptrdi
         T lo;
         row_stats(x + r * n, n, &m, &s, &lo);
         /* NaN -> NaN, +inf -> +inf, all -inf (or n == 0) -> -inf */
-        out[r] = (m > (T)-INFINITY && m < (T)INFINITY) ? (T)((double)m + log_sumexp(x + r * n, n, m, s)) : m;
+        out[r] = (m > (T)-INFINITY && m < (T)INFINITY)
+                     ? (T)((double)m + log_sumexp(x + r * n, n, m, s))
+                     : m;
     }
 }
-
 
 /* ---------------------------------------------------------------- cols -- */
 
@@ -152,11 +153,17 @@ static FS_TARGET void logsumexp_rows(const T *x, T *out, ptrdiff_t n_rows, ptrdi
  */
 #define FS_TILE_PAD (FS_MAX_TILE + 16)
 
-#define FS_FOR_TILE_ROW(width, BODY_FULL, BODY_PART)                         \
-    do {                                                                     \
-        ptrdiff_t j = 0;                                                     \
-        for (; j + W <= (width); j += W) { BODY_FULL }                       \
-        if (j < (width)) { const ptrdiff_t k = (width) - j; (void)k; BODY_PART } \
+#define FS_FOR_TILE_ROW(width, BODY_FULL, BODY_PART)                                               \
+    do {                                                                                           \
+        ptrdiff_t j = 0;                                                                           \
+        for (; j + W <= (width); j += W) {                                                         \
+            BODY_FULL                                                                              \
+        }                                                                                          \
+        if (j < (width)) {                                                                         \
+            const ptrdiff_t k = (width) - j;                                                       \
+            (void)k;                                                                               \
+            BODY_PART                                                                              \
+        }                                                                                          \
     } while (0)
 
 /*
@@ -168,8 +175,8 @@ static FS_TARGET void logsumexp_rows(const T *x, T *out, ptrdiff_t n_rows, ptrdi
  * entries (or masked ones) then adds exp(-inf) = 0, not exp(-inf + inf) =
  * NaN.
  */
-static FS_TARGET void cols_online(const T *x, ptrdiff_t n, ptrdiff_t stride,
-                                           ptrdiff_t width, T *m, double *s)
+static FS_TARGET void cols_online(const T *x, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, T *m,
+                                  double *s)
 {
     T bm[FS_TILE_PAD], nanflag[FS_TILE_PAD], ms[FS_TILE_PAD];
     double bs[FS_TILE_PAD], c[FS_TILE_PAD];
@@ -188,15 +195,18 @@ static FS_TARGET void cols_online(const T *x, ptrdiff_t n, ptrdiff_t stride,
         }
         for (ptrdiff_t i = rb; i < re; i++) {
             const T *xi = x + i * stride;
-            FS_FOR_TILE_ROW(width, {
-                V v = VLOAD(xi + j);
-                VSTORE(bm + j, VMAX(VLOAD(bm + j), v));
-                VSTORE(nanflag + j, VNAN_ACC(VLOAD(nanflag + j), v, v));
-            }, {
-                V v = VLOADN(xi + j, k);
-                VSTORE(bm + j, VMAX(VLOAD(bm + j), v));
-                VSTORE(nanflag + j, VNAN_ACC(VLOAD(nanflag + j), v, v));
-            });
+            FS_FOR_TILE_ROW(
+                width,
+                {
+                    V v = VLOAD(xi + j);
+                    VSTORE(bm + j, VMAX(VLOAD(bm + j), v));
+                    VSTORE(nanflag + j, VNAN_ACC(VLOAD(nanflag + j), v, v));
+                },
+                {
+                    V v = VLOADN(xi + j, k);
+                    VSTORE(bm + j, VMAX(VLOAD(bm + j), v));
+                    VSTORE(nanflag + j, VNAN_ACC(VLOAD(nanflag + j), v, v));
+                });
         }
         for (ptrdiff_t j = 0; j < width; j++) {
             if (bm[j] > m[j]) {
@@ -209,11 +219,9 @@ static FS_TARGET void cols_online(const T *x, ptrdiff_t n, ptrdiff_t stride,
         }
         for (ptrdiff_t i = rb; i < re; i++) {
             const T *xi = x + i * stride;
-            FS_FOR_TILE_ROW(width, {
-                SACC(bs + j, VEXPN(VSUB(VLOAD(xi + j), VLOAD(ms + j))));
-            }, {
-                SACC(bs + j, VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(ms + j))));
-            });
+            FS_FOR_TILE_ROW(
+                width, { SACC(bs + j, VEXPN(VSUB(VLOAD(xi + j), VLOAD(ms + j)))); },
+                { SACC(bs + j, VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(ms + j)))); });
         }
         for (ptrdiff_t j = 0; j < width; j++)
             fs_neumaier(&s[j], &c[j], bs[j]);
@@ -248,17 +256,20 @@ static FS_TARGET void cols_log_sumexp(const T *x, ptrdiff_t n, ptrdiff_t stride,
     }
     for (ptrdiff_t i = 0; i < n; i++) {
         const T *xi = x + i * stride;
-        FS_FOR_TILE_ROW(width, {
-            const V v = VLOAD(xi + j);
-            const V vm = VLOAD(ms + j);
-            SACC(below + j, VKEEP_LT(VEXPN(VSUB(v, vm)), v, vm));
-            SACC(less + j, VKEEP_LT(one, v, vm));
-        }, {
-            const V v = VLOADN(xi + j, k);
-            const V vm = VLOAD(ms + j);
-            SACC(below + j, VKEEP_LT(VEXPN(VSUB(v, vm)), v, vm));
-            SACC(less + j, VKEEP_LT(one, v, vm));
-        });
+        FS_FOR_TILE_ROW(
+            width,
+            {
+                const V v = VLOAD(xi + j);
+                const V vm = VLOAD(ms + j);
+                SACC(below + j, VKEEP_LT(VEXPN(VSUB(v, vm)), v, vm));
+                SACC(less + j, VKEEP_LT(one, v, vm));
+            },
+            {
+                const V v = VLOADN(xi + j, k);
+                const V vm = VLOAD(ms + j);
+                SACC(below + j, VKEEP_LT(VEXPN(VSUB(v, vm)), v, vm));
+                SACC(less + j, VKEEP_LT(one, v, vm));
+            });
     }
     for (ptrdiff_t j = 0; j < width; j++) {
         if (m[j] > (T)-INFINITY && m[j] < (T)INFINITY && s[j] < 2.0)
@@ -266,8 +277,8 @@ static FS_TARGET void cols_log_sumexp(const T *x, ptrdiff_t n, ptrdiff_t stride,
     }
 }
 
-static FS_TARGET void softmax_cols(const T *x, T *y, ptrdiff_t n, ptrdiff_t stride,
-                                            ptrdiff_t width, int flags)
+static FS_TARGET void softmax_cols(const T *x, T *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width,
+                                   int flags)
 {
     T m[FS_TILE_PAD], f[FS_TILE_PAD];
     double s[FS_TILE_PAD], ls[FS_TILE_PAD];
@@ -289,23 +300,23 @@ static FS_TARGET void softmax_cols(const T *x, T *y, ptrdiff_t n, ptrdiff_t stri
         const T *xi = x + i * stride;
         T *yi = y + i * stride;
         if (log_) {
-            FS_FOR_TILE_ROW(width, {
-                VSTORE(yi + j, VSUB(VSUB(VLOAD(xi + j), VLOAD(m + j)), VLOAD(f + j)));
-            }, {
-                VSTOREN(yi + j, VSUB(VSUB(VLOADN(xi + j, k), VLOAD(m + j)), VLOAD(f + j)), k);
-            });
+            FS_FOR_TILE_ROW(
+                width, { VSTORE(yi + j, VSUB(VSUB(VLOAD(xi + j), VLOAD(m + j)), VLOAD(f + j))); },
+                { VSTOREN(yi + j, VSUB(VSUB(VLOADN(xi + j, k), VLOAD(m + j)), VLOAD(f + j)), k); });
         } else {
-            FS_FOR_TILE_ROW(width, {
-                VSTORE(yi + j, VMUL(VEXPN(VSUB(VLOAD(xi + j), VLOAD(m + j))), VLOAD(f + j)));
-            }, {
-                VSTOREN(yi + j, VMUL(VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(m + j))), VLOAD(f + j)), k);
-            });
+            FS_FOR_TILE_ROW(
+                width,
+                { VSTORE(yi + j, VMUL(VEXPN(VSUB(VLOAD(xi + j), VLOAD(m + j))), VLOAD(f + j))); },
+                {
+                    VSTOREN(yi + j,
+                            VMUL(VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(m + j))), VLOAD(f + j)), k);
+                });
         }
     }
 }
 
 static FS_TARGET void logsumexp_cols(const T *x, T *out, ptrdiff_t n, ptrdiff_t stride,
-                                              ptrdiff_t width)
+                                     ptrdiff_t width)
 {
     T m[FS_TILE_PAD];
     double s[FS_TILE_PAD], ls[FS_TILE_PAD];
@@ -314,4 +325,3 @@ static FS_TARGET void logsumexp_cols(const T *x, T *out, ptrdiff_t n, ptrdiff_t 
     for (ptrdiff_t j = 0; j < width; j++)
         out[j] = (m[j] > (T)-INFINITY && m[j] < (T)INFINITY) ? (T)((double)m[j] + ls[j]) : m[j];
 }
-
