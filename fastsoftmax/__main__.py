@@ -11,12 +11,14 @@ slower machine stay comparable.
 """
 
 import argparse
+import importlib
 import itertools
 import sys
 
 import numpy as np
 
-import fastsoftmax as fs
+# this package under whatever name it has (a vendored copy's own)
+fs = importlib.import_module(__package__)
 
 from . import _reference, _runtime, _timing
 

@@ -17,7 +17,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import _reference, special
 
-from awkward import cases, tolerance
+from cases import cases, tolerance
 
 try:
     import scipy.special as scipy_special
@@ -328,6 +328,11 @@ def _scipy_like(name, x, axis, **kw):
         xs = np.where(np.asarray(kw["b"]) == 0, -np.inf, xs).astype(xs.dtype)
     with np.errstate(all="ignore"):
         result = f(xs, axis, **kw)
+        if name == "logsumexp" and kw.get("b") is not None and not kw.get("return_sign"):
+            # a negative weighted sum is NaN; SciPy gives -inf instead where
+            # its unshifted sum underflows to -0.0 (e.g. exp(-1284) * -2)
+            value, sign = f(xs, axis, **{**kw, "return_sign": True})
+            result = np.where((np.asarray(sign) < 0) & np.isfinite(value), np.nan, result)
     if name == "log_softmax" and np.ndim(result) > 0:
         axes = tuple(range(x.ndim)) if axis is None else axis
         nan_slice = np.isnan(result).any(axis=axes, keepdims=True)
@@ -353,7 +358,9 @@ def _assert_same(actual, expected, case):
     np.testing.assert_allclose(actual, expected, equal_nan=True, err_msg=case, **tol)
 
 
-SPECIAL_CASES = list(cases(seed=7, n=360, masks=False))
+# the forward functions' awkward inputs (layouts, dtypes, values, axes),
+# without their masks: SciPy has no where=
+SPECIAL_CASES = [(c.id, c.args[0], c.args[1], None) for c in cases("softmax")]
 
 
 @needs_scipy
