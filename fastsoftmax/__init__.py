@@ -1,11 +1,11 @@
 """fastsoftmax: fast, accurate softmax-family kernels for NumPy arrays."""
 
+from . import special as special  # scipy.special's signatures and defaults
 from ._backward import log_softmax_backward, softmax_backward, softmax_jacobian
 from ._config import get_config, show_config
 from ._cross_entropy import cross_entropy
 from ._forward import log_softmax, logsumexp, softmax
 from .layers import CrossEntropyLoss, LogSoftmax, Softmax
-from . import special  # scipy.special's signatures and defaults
 
 __version__ = "0.1.0"
 

@@ -17,10 +17,10 @@ import sys
 
 import numpy as np
 
+from . import _reference, _runtime, _timing
+
 # this package under whatever name it has (a vendored copy's own)
 fs = importlib.import_module(__package__)
-
-from . import _reference, _runtime, _timing
 
 
 def _progress(msg):

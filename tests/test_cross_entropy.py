@@ -411,7 +411,7 @@ def test_streamed_gradient_matches(n, dtype, simd, num_threads):
 @pytest.mark.parametrize("tdtype", [np.int64, np.int32, np.uint8, np.uint64])
 def test_ignore_index_anywhere(ignore_index, tdtype):
     # ignore_index below, inside or above the class range, in any integer dtype
-    if ignore_index < 0 and np.dtype(tdtype).kind == "u" or \
+    if (ignore_index < 0 and np.dtype(tdtype).kind == "u") or \
             ignore_index > np.iinfo(tdtype).max:
         pytest.skip("ignore_index not representable in the target dtype")
     rng = np.random.default_rng(0)

@@ -37,7 +37,7 @@ def test_selection_never_exceeds_the_cpu():
     best = _runtime.kernels.cpu_isa()
     previous = _runtime.current_simd()
     try:
-        for level, name in enumerate(_runtime.ISA_NAMES):
+        for level in range(len(_runtime.ISA_NAMES)):
             got = _runtime.kernels.select_isa(level)
             assert got == min(level, best)
             assert _runtime.kernels.current_isa() == got
@@ -119,5 +119,6 @@ def test_logsumexp_keeps_the_terms_beside_a_dominant_maximum(simd):
         two = np.array([0.0, 0.0, -40.0], dtype)
         np.testing.assert_allclose(fs.logsumexp(two), np.log(2) + np.log1p(np.exp(-40.0) / 2),
                                    rtol=1e-7 if dtype == np.float64 else 1e-6)
-        masked = fs.logsumexp(np.array([5.0, 0.0, -40.0], dtype), where=np.array([False, True, True]))
+        masked = fs.logsumexp(np.array([5.0, 0.0, -40.0], dtype),
+                              where=np.array([False, True, True]))
         np.testing.assert_allclose(masked, want, rtol=1e-6)

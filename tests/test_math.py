@@ -208,7 +208,9 @@ def test_wrong_off_diagonal_sign_fails(x, dy):
 def test_wrong_columns_sum_to_one_fails(x):
     # L(x) = sum_i y_i: its gradient is the vector of column sums of J.
     # "Columns sum to 1" predicts ones; the true gradient is zero.
-    f = lambda v: float(fs.softmax(v).sum())
+    def f(v):
+        return float(fs.softmax(v).sum())
+
     assert not check_gradient(f, np.ones(N), x)["passed"]
     assert check_gradient(f, fs.softmax_jacobian(fs.softmax(x)).sum(axis=0), x)["passed"]
 

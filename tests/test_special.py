@@ -13,11 +13,10 @@ import math
 
 import numpy as np
 import pytest
+from cases import cases, tolerance
 
 import fastsoftmax as fs
 from fastsoftmax import _reference, special
-
-from cases import cases, tolerance
 
 try:
     import scipy.special as scipy_special
@@ -401,8 +400,8 @@ def test_logsumexp_against_scipy(simd):
     for i, (case_id, x, axis, _) in enumerate(SPECIAL_CASES):
         kind = WEIGHTS[i % len(WEIGHTS)]
         b = _weights(x, kind, rng)
-        if x.size == 0 and (axis is None and x.ndim > 1 or isinstance(axis, tuple)
-                            and len(axis) != 1):
+        if x.size == 0 and ((axis is None and x.ndim > 1) or (isinstance(axis, tuple)
+                            and len(axis) != 1)):
             continue        # SciPy fails: test_differences_where_scipy_raises
         for keepdims, return_sign in ((False, False), (True, False), (False, True), (True, True)):
             case = f"{case_id}-b_{kind}-keepdims{keepdims}-sign{return_sign}"
