@@ -102,7 +102,7 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
     """
     a = check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_index,
                             reduction, label_smoothing, return_grad, num_threads)
-    if not _runtime.runs_compiled(a.compute):
+    if a.n_classes == 0 or not _runtime.runs_compiled(a.compute):
         return _reference.cross_entropy_checked(a)
     compute, n = a.compute, a.n_classes
     logits = rows_along(a.logits, a.axis, compute)
@@ -123,8 +123,8 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
         if a.reduction == "mean":
             denom = _index_denominator(target, a.weight, sample_weight, n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # no samples left: loss 0/0 = NaN, as PyTorch
-        scale = float(np.float64(1.0) / denom) if a.reduction == "mean" else 1.0
+        # nothing to divide by: NaN loss and gradient, as PyTorch
+        scale = (1.0 / denom if denom else np.nan) if a.reduction == "mean" else 1.0
 
     # the kernel writes every row's loss; with no classes there is nothing to run
     loss_rows = np.empty(n_rows, dtype=np.float64) if logits.size else np.zeros(n_rows)
@@ -179,5 +179,5 @@ def _reduce(loss_rows, sample_weight, reduction, denom, sample_shape, result):
     total = np.sum(loss_rows)
     if reduction == "mean":
         with np.errstate(divide="ignore", invalid="ignore"):
-            total = total / np.float64(denom)
+            total = total / denom if denom else np.nan
     return result.type(total)
