@@ -112,7 +112,8 @@ cross_entropy_grad_impl(const T *x, const T *e, const T *w, const T *q, T *g, pt
         if (mode != FS_CE_PLAIN)
             fs_neumaier(&s, &c, AHSUM(a0) + tail);
     }
-    return s + c;
+    /* an infinite term (a -inf logit with target mass) makes c NaN: keep s */
+    return s + c == s + c ? s + c : s;
 }
 
 /* sum_c u_c over the row: the total target mass of a soft-target row. */
