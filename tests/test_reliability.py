@@ -265,7 +265,8 @@ def test_zero_classes_match_torch():
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     for kind, label_smoothing in NO_CLASS_LOSS:
-        t = (torch.full((5,), -100) if kind == "ignored" else torch.zeros(5, 0, dtype=torch.float64))
+        t = (torch.full((5,), -100) if kind == "ignored"
+             else torch.zeros(5, 0, dtype=torch.float64))
         for reduction in ("mean", "sum", "none"):
             expected = F.cross_entropy(torch.zeros(5, 0, dtype=torch.float64), t,
                                        reduction=reduction, label_smoothing=label_smoothing)
