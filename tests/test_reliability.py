@@ -32,7 +32,7 @@ import fastsoftmax as fs
 from fastsoftmax import _reference, _runtime
 from fastsoftmax._validation import normalize_axes
 
-from awkward import tolerance
+from cases import tolerance
 
 # Subprocesses run with the environment of this one, minus fastsoftmax's
 # own variables (a test sets the ones it needs).
