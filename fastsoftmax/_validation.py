@@ -340,7 +340,8 @@ def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_inde
         raise ValueError(f"reduction must be one of {', '.join(map(repr, _REDUCTIONS))}, "
                          f"got {reduction!r}")
     a.reduction = reduction
-    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, numbers.Real):
+    if (isinstance(label_smoothing, (bool, np.bool_))
+            or not isinstance(label_smoothing, numbers.Real)):
         raise TypeError(f"label_smoothing must be a float in [0, 1], got {label_smoothing!r}")
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")

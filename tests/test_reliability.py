@@ -25,14 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from cases import tolerance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastsoftmax as fs
 from fastsoftmax import _reference, _runtime
 from fastsoftmax._validation import normalize_axes
-
-from cases import tolerance
 
 # Subprocesses run with the environment of this one, minus fastsoftmax's
 # own variables (a test sets the ones it needs).
@@ -257,7 +256,7 @@ def test_zero_classes_as_pytorch(cross_entropy, kind, label_smoothing, dtype):
 @pytest.mark.parametrize("cross_entropy", [fs.cross_entropy, _reference.cross_entropy],
                          ids=["compiled", "reference"])
 def test_zero_classes_index_target_is_index_error(cross_entropy):
-    with pytest.raises(IndexError, match="target 0 at position .0,. .*no classes"):
+    with pytest.raises(IndexError, match=r"target 0 at position .0,. .*no classes"):
         cross_entropy(np.zeros((5, 0)), np.zeros(5, int))
 
 
@@ -301,7 +300,7 @@ def test_matrix_out_is_type_error_naming_out():
                  lambda: fs.softmax_backward(x, x, out=out),
                  lambda: fs.log_softmax_backward(x, x, out=out),
                  lambda: _reference.softmax(x, out=out)):
-        with pytest.raises(TypeError, match="out= .*numpy.matrix"):
+        with pytest.raises(TypeError, match=r"out= .*numpy\.matrix"):
             call()
 
 
