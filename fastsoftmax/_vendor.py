@@ -4,8 +4,7 @@ A host library that holds this folder (say as ``mylib/_vendored/fastsoftmax``)
 builds it from its ``setup.py`` with::
 
     from runpy import run_path
-    fastsoftmax = run_path("mylib/_vendored/fastsoftmax/_vendor.py")["extension"]
-    setup(ext_modules=[fastsoftmax("mylib/_vendored/fastsoftmax")])
+    setup(ext_modules=[run_path("mylib/_vendored/fastsoftmax/_vendor.py")["extension"]()])
 
 ``run_path`` loads this file alone: importing the package would import
 NumPy and the extension that is not built yet.  The extension keeps its
@@ -19,8 +18,6 @@ import glob
 import os
 import sys
 import tempfile
-
-from setuptools import Extension
 
 # set once for the module; FASTSOFTMAX_DEBUG=1 turns bounds checking back on
 CYTHON_DIRECTIVES = {
@@ -104,15 +101,17 @@ def compile_flags(cc=None):
     return REQUIRED_FLAGS + [f for f in OPTIONAL_FLAGS if compiles(cc, [f])]
 
 
-def extension(package_dir, module_name=None):
+def extension(package_dir=None, module_name=None):
     """The ``setuptools.Extension`` that builds ``_loops`` of the fastsoftmax
     folder at ``package_dir``.
 
     Parameters
     ----------
-    package_dir : str
-        The folder, relative to the host's ``setup.py``, e.g.
-        ``"mylib/_vendored/fastsoftmax"``.
+    package_dir : str, optional
+        The folder, relative to the host's ``setup.py`` (the current
+        directory when setuptools runs it), e.g.
+        ``"mylib/_vendored/fastsoftmax"``; by default the folder of this
+        file.
     module_name : str, optional
         The extension's full name; by default ``package_dir`` with dots,
         plus ``._loops``.
@@ -125,9 +124,13 @@ def extension(package_dir, module_name=None):
         :func:`compile_flags` and :func:`openmp_flags`, and the Cython
         directives as ``cython_directives``.
     """
+    if package_dir is None:
+        package_dir = os.path.relpath(os.path.dirname(os.path.abspath(__file__)))
     package_dir = package_dir.replace(os.sep, "/").rstrip("/")
     if module_name is None:
         module_name = package_dir.strip("./").replace("/", ".") + "._loops"
+    from setuptools import Extension
+
     csrc = f"{package_dir}/csrc"
     cc = None if compiler_is_msvc() else _compiler()
     omp_compile, omp_link = openmp_flags(cc)
@@ -141,7 +144,7 @@ def extension(package_dir, module_name=None):
         extra_compile_args=flags,
         extra_link_args=omp_link,
         # what show_config() reports as compile_flags
-        define_macros=[("FS_BUILD_FLAGS", '"%s"' % " ".join(flags).replace('"', ""))],
+        define_macros=[("FS_BUILD_FLAGS", '"{}"'.format(" ".join(flags).replace('"', "")))],
     )
     debug = bool(os.environ.get("FASTSOFTMAX_DEBUG"))
     ext.cython_directives = dict(CYTHON_DIRECTIVES, boundscheck=debug, initializedcheck=debug)
