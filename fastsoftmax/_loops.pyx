@@ -214,7 +214,11 @@ cdef void _cross_entropy_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexce
     cdef Py_ssize_t r0 = _share(c.outer, t, nt), r1 = _share(c.outer, t + 1, nt)
     cdef Py_ssize_t e0 = r0 * c.n
     cdef double *loss = NULL if c.loss == NULL else c.loss + r0
-    cdef const double *row_scale = NULL if c.row_scale == NULL else c.row_scale + r0
+    # if-statements, not `NULL if ... else ...`: Cython gives that expression a
+    # temporary without the const, and the C compiler warns
+    cdef const double *row_scale = NULL
+    if c.row_scale != NULL:
+        row_scale = c.row_scale + r0
     # the scratch row keeps the exps while the gradient is streamed
     cdef void *work = _row_scratch(c) if c.out != NULL else NULL
     if c.f64:
@@ -307,17 +311,25 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
     is computed, and the logits are only read).  Returns the sum of the
     rows' losses times ``row_scale``.
     """
-    cdef Call c = _call(floating is double, False, stream, &logits[0],
-                        NULL if target_probs is None else &target_probs[0],
+    cdef const floating *probs = NULL
+    if target_probs is not None:
+        probs = &target_probs[0]
+    cdef Call c = _call(floating is double, False, stream, &logits[0], probs,
                         NULL if grad is None else &grad[0], n_rows, n, 1, 1)
     cdef double total = 0.0
     cdef Py_ssize_t i
     cdef double *parts = <double *>malloc(max(1, min(<Py_ssize_t>num_threads, n_rows)) * sizeof(double))
     if parts == NULL:
         raise MemoryError()
-    c.target = NULL if target is None else &target[0]
-    c.weight = NULL if weight is None else &weight[0]
-    c.row_scale = NULL if row_scale is None else &row_scale[0]
+    c.target = NULL
+    c.weight = NULL
+    c.row_scale = NULL
+    if target is not None:
+        c.target = &target[0]
+    if weight is not None:
+        c.weight = &weight[0]
+    if row_scale is not None:
+        c.row_scale = &row_scale[0]
     c.weight_sum = weight_sum
     c.label_smoothing = label_smoothing
     c.scale = scale

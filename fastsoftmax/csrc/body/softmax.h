@@ -53,17 +53,14 @@ static FS_TARGET inline __attribute__((always_inline)) void softmax_row_regs(con
         }
     }
     const double s = AHSUM(acc);
-    V f;
-    if (flags & FS_FLAG_LOG)
-        f = VSET((T)((double)m + log_sumexp(x, n, m, s))); /* y = x - (m + log s) */
-    else
-        f = VSET((T)(1.0 / s));
+    /* log_softmax: (x - m) - log(s), the shift exact for the largest entries */
+    const V f = VSET((T)((flags & FS_FLAG_LOG) ? log_sumexp(x, n, m, s) : 1.0 / s));
     /* whole aligned lines go out streamed; anything else is stored */
     const int stream = (flags & FS_FLAG_STREAM) && k == W && VHEAD(y) == 0;
     FS_UNROLL
     for (ptrdiff_t j = 0; j < FS_REG_VECS; j++) {
         if (j < nv) {
-            const V out = flags & FS_FLAG_LOG ? VSUB(v[j], f) : VMUL(v[j], f);
+            const V out = flags & FS_FLAG_LOG ? VSUB(VSUB(v[j], vm), f) : VMUL(v[j], f);
             if (j + 1 < nv || k == W) {
                 if (stream)
                     VSTREAM(y + j * W, out);
