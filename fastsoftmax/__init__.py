@@ -1,5 +1,6 @@
 """fastsoftmax: fast, accurate softmax-family kernels for NumPy arrays."""
 
+from . import special as special  # scipy.special's signatures and defaults
 from ._backward import log_softmax_backward, softmax_backward, softmax_jacobian
 from ._config import get_config, show_config
 from ._cross_entropy import cross_entropy

@@ -11,14 +11,16 @@ slower machine stay comparable.
 """
 
 import argparse
+import importlib
 import itertools
 import sys
 
 import numpy as np
 
-import fastsoftmax as fs
-
 from . import _reference, _runtime, _timing
+
+# this package under whatever name it has (a vendored copy's own)
+fs = importlib.import_module(__package__)
 
 
 def _progress(msg):

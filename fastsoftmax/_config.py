@@ -9,8 +9,9 @@ def get_config():
     """Return the build and run-time configuration as a dict.
 
     Keys: ``backend`` ("compiled" or "numpy"), ``simd`` (the path in use:
-    "scalar" or "avx2"; "none" without the compiled backend), ``simd_available`` (the best this CPU and build can
-    run), ``openmp`` (bool), ``default_num_threads``, ``compiler``,
+    "scalar", "avx2" or "avx512"; "none" without the compiled backend),
+    ``simd_available`` (the best this CPU and build can run), ``openmp``
+    (bool), ``default_num_threads``, ``compiler``,
     ``compile_flags``, ``serial_threshold``, ``machine``.
 
     Examples

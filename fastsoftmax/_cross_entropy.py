@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _reference, _runtime
 from ._layout import aligned_empty, rows_along, streams
-from ._validation import check_cross_entropy
+from ._validation import check_cross_entropy, check_out
 
 __all__ = ["cross_entropy"]
 
@@ -28,7 +28,8 @@ _loops = _runtime.kernels
 
 
 def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, ignore_index=-100,
-                  reduction="mean", label_smoothing=0.0, return_grad=False, num_threads=None):
+                  reduction="mean", label_smoothing=0.0, return_grad=False, out=None,
+                  num_threads=None):
     """Cross-entropy loss of logits against targets, and its gradient, in one pass.
 
     Follows :func:`torch.nn.functional.cross_entropy`, with the class axis
@@ -71,6 +72,12 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
         mean is still divided by the target classes' weights).
     return_grad : bool, optional
         Also return the gradient of the loss with respect to ``logits``.
+    out : ndarray, optional
+        The gradient's buffer (with ``return_grad=True``): the logits' shape
+        and the result dtype, writeable.  The gradient is written straight
+        into it when its class axis is contiguous (C order with the class
+        axis last), otherwise computed and then copied in.  It is what the
+        call returns as ``grad``.
     num_threads : int, optional
         Threads to use; None uses every usable core for large inputs.
 
@@ -102,8 +109,16 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
     """
     a = check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_index,
                             reduction, label_smoothing, return_grad, num_threads)
+    if out is not None:
+        if not a.return_grad:
+            raise ValueError("out= is the gradient's buffer: pass return_grad=True with it")
+        check_out(out, a.logits.shape, a.result)
     if not _runtime.runs_compiled(a.compute):
-        return _reference.cross_entropy_checked(a)
+        result = _reference.cross_entropy_checked(a)
+        if out is None:
+            return result
+        np.copyto(out, result[1], casting="unsafe")
+        return result[0], out
     compute, n = a.compute, a.n_classes
     logits = rows_along(a.logits, a.axis, compute)
     sample_shape = logits.shape[:-1]
@@ -126,22 +141,43 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
         # no samples left: loss 0/0 = NaN, as PyTorch
         scale = float(np.float64(1.0) / denom) if a.reduction == "mean" else 1.0
 
-    # the kernel writes every row's loss; with no classes there is nothing to run
-    loss_rows = np.empty(n_rows, dtype=np.float64) if logits.size else np.zeros(n_rows)
-    grad = aligned_empty(logits.shape, compute)
-    if logits.size:
-        weight_sum = float(n) if a.weight is None else float(np.sum(a.weight, dtype=np.float64))
-        _loops.cross_entropy(
+    # "none" wants each row's loss; the reductions come summed from the kernel
+    loss_rows = np.zeros(n_rows) if a.reduction == "none" else None
+    grad, direct = (_gradient_buffer(out, a.axis, logits.shape, compute) if a.return_grad
+                    else (None, False))
+    total = 0.0
+    if logits.size:  # with no classes there is nothing to run
+        weight = None if a.weight is None else np.ascontiguousarray(a.weight)
+        weight_sum = float(n) if weight is None else float(np.sum(weight, dtype=np.float64))
+        total = _loops.cross_entropy(
             logits=logits.reshape(-1), target=target,
             target_probs=None if target_probs is None else target_probs.reshape(-1),
-            weight=a.weight, weight_sum=weight_sum, label_smoothing=a.label_smoothing,
-            row_scale=sample_weight, scale=scale, loss=loss_rows, grad=grad.reshape(-1),
+            weight=weight, weight_sum=weight_sum, label_smoothing=a.label_smoothing,
+            row_scale=sample_weight, scale=scale, loss=loss_rows,
+            grad=None if grad is None else grad.reshape(-1),
             n_rows=n_rows, n=n, num_threads=_runtime.threads_for(a.num_threads, logits.size),
-            stream=streams(grad))
-    loss = _reduce(loss_rows, sample_weight, a.reduction, denom, sample_shape, a.result)
+            stream=grad is not None and streams(grad))
+    loss = _reduce(loss_rows, total, sample_weight, a.reduction, denom, sample_shape, a.result)
     if not a.return_grad:
         return loss
-    return loss, np.moveaxis(grad, -1, a.axis).astype(a.result, copy=False)
+    grad = np.moveaxis(grad, -1, a.axis)
+    if out is None:
+        return loss, grad.astype(a.result, copy=False)
+    if not direct:
+        np.copyto(out, grad, casting="unsafe")
+    return loss, out
+
+
+def _gradient_buffer(out, axis, shape, compute):
+    """Where the kernel writes the gradient (rows of classes, C order):
+    ``out`` itself when its class axis is already laid out that way and it
+    has the computation dtype, else a fresh (aligned) array.  Returns the
+    buffer and whether it is ``out``."""
+    if out is not None and out.dtype == compute:
+        rows = np.moveaxis(out, axis, -1)
+        if rows.flags.c_contiguous:
+            return rows, True
+    return aligned_empty(shape, compute), False
 
 
 def _kernel_target(target, ignore_index, n):
@@ -170,14 +206,14 @@ def _index_denominator(target, weight, sample_weight, n):
     return float(np.sum(target_weight if sample_weight is None else target_weight * sample_weight))
 
 
-def _reduce(loss_rows, sample_weight, reduction, denom, sample_shape, result):
-    """The loss the user asked for from the samples' own losses."""
-    if sample_weight is not None:
-        loss_rows = loss_rows * sample_weight
+def _reduce(loss_rows, total, sample_weight, reduction, denom, sample_shape, result):
+    """The loss the user asked for: the samples' own losses for "none", else
+    the kernel's total of the losses times their sample weights."""
     if reduction == "none":
+        if sample_weight is not None:
+            loss_rows = loss_rows * sample_weight
         return loss_rows.reshape(sample_shape).astype(result)
-    total = np.sum(loss_rows)
     if reduction == "mean":
         with np.errstate(divide="ignore", invalid="ignore"):
-            total = total / np.float64(denom)
+            total = np.float64(total) / np.float64(denom)
     return result.type(total)

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _reference, _runtime
 from ._layout import Plan, output_into, streams
-from ._validation import check_forward
+from ._validation import check_forward, check_logsumexp
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
@@ -119,7 +119,8 @@ def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=Non
     return _softmax(check_forward(x, axis, where, dtype, num_threads, out=out), log=True)
 
 
-def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads=None):
+def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads=None, b=None,
+              return_sign=False):
     """``log(sum(exp(x)))`` along an axis, computed without overflow.
 
     Parameters
@@ -127,7 +128,8 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
     x : array_like
         Input (dtype rules as :func:`softmax`).
     axis : int, tuple of ints or None, optional
-        Axis or axes to reduce; default -1, None for all.
+        Axis or axes to reduce; default -1 (``scipy.special.logsumexp``
+        defaults to None, all axes: see :mod:`fastsoftmax.special`).
     where : array_like of bool, optional
         Entries to include; a row with none left gives -inf.
     keepdims : bool, optional
@@ -136,27 +138,52 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
         Computation and result dtype.
     num_threads : int, optional
         Threads to use.
+    b : array_like, optional
+        Weights: the result is ``log(sum(b * exp(x)))``, as
+        ``scipy.special.logsumexp``.  ``x`` and ``b`` broadcast against each
+        other; ``b`` is converted to the computation dtype.  Entries with
+        ``b == 0`` are left out entirely, even where ``x`` is NaN or
+        infinite.  Negative weights are allowed; see ``return_sign``.  With
+        ``where=``, an entry takes part only where ``where`` is True *and*
+        its weight is non-zero (masked-out entries count as weight 0).
+    return_sign : bool, optional
+        Return ``(log(abs(sum)), sign(sum))``, the sign being 1.0, 0.0 (an
+        empty sum, result -inf), -1.0 or NaN.  Without it a negative sum
+        gives NaN, as SciPy.
 
     Returns
     -------
-    ndarray or scalar
+    ndarray or scalar, or a pair of them
         NaN where a row has a NaN, +inf where it has +inf, -inf where it is
-        all -inf or empty.
+        all -inf, empty or all masked.  0-d results are NumPy scalars.
+        With ``return_sign=True``, the pair ``(result, sign)``.
 
     Notes
     -----
+    The sum of the terms beside the row's maximum ``m`` is kept apart:
+    the result is ``m + log1p(sum of the others)``, so a dominant term does
+    not swallow the small ones (``logsumexp([0, -40])`` is 4.25e-18, not 0).
+
     With ``where=``, the input is first copied with its masked-out entries
     set to -inf (which add nothing to the sum): one pass over the data more
     than without a mask.
+
+    With ``b=``, the computation runs in NumPy (the reference
+    implementation, several passes over the data), not in the compiled
+    kernels: as accurate, not as fast.
 
     Examples
     --------
     >>> import numpy as np, fastsoftmax as fs
     >>> float(fs.logsumexp(np.array([1000.0, 1000.0])))
     1000.6931471805599
+    >>> lse, sign = fs.logsumexp([1.0, 2.0], b=[1.0, -1.0], return_sign=True)
+    >>> float(lse), float(sign)
+    (1.5413248546129181, -1.0)
     """
-    a = check_forward(x, axis, where, dtype, num_threads, keepdims=keepdims)
-    if a.x.ndim == 0 or not _runtime.runs_compiled(a.compute):
+    a = check_logsumexp(x, axis, where, dtype, num_threads, keepdims=keepdims, b=b,
+                        return_sign=return_sign)
+    if a.b is not None or a.x.ndim == 0 or not _runtime.runs_compiled(a.compute):
         return _reference.logsumexp_checked(a)
     kept_shape = tuple(s for i, s in enumerate(a.x.shape) if i not in a.axes)
     if a.x.size == 0:
@@ -174,4 +201,7 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
         res = res_k.reshape(kshape).transpose(order).astype(a.result, copy=False)
     if a.keepdims:
         res = np.expand_dims(res, a.axes)
+    if a.return_sign:
+        sign = _reference.logsumexp_sign(res)
+        return (res[()], sign[()]) if res.ndim == 0 else (res, sign)
     return res[()] if res.ndim == 0 else res

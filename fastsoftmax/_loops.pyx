@@ -6,6 +6,8 @@ Three layers, one job each (see the developer docs):
   and reduce any axis to the ``(outer, n, inner)`` layout of a flat buffer;
 * this module runs without the GIL and hands contiguous row ranges
   (``inner == 1``) or column tiles (``inner > 1``) to OpenMP threads;
+  a one-thread call runs on the calling thread and opens no OpenMP region
+  (so it also works in a child process forked after a parallel call);
 * the C layer (``csrc/``, declared in ``_csrc.pxd``) computes a row range
   or a tile with SIMD, through the dispatch tables ``fs_f32`` / ``fs_f64``.
 
@@ -15,9 +17,10 @@ checks, no wraparound, C division) are set once, in ``setup.py``.
 """
 
 from cython cimport floating
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 from ._csrc cimport (
     FS_FLAG_LOG, FS_FLAG_STREAM, FS_ISA_AVX2, FS_ISA_AVX512, FS_ISA_SCALAR, FS_MAX_TILE,
@@ -75,158 +78,257 @@ def omp_max_threads():
     return omp_get_max_threads()
 
 
-cdef inline int _flags(bint log, bint stream) noexcept nogil:
-    return (FS_FLAG_LOG if log else 0) | (FS_FLAG_STREAM if stream else 0)
+
+cdef struct Call:
+    # One call's arguments, shared read-only by its threads.  a, b and out
+    # point at flat C-contiguous buffers of float (f64 false) or double.
+    bint f64
+    int flags
+    const void *a               # x, dy or logits
+    const void *b               # y (backward) or target_probs (cross-entropy)
+    void *out                   # y, out, dx or grad (cross-entropy: NULL for the loss alone)
+    Py_ssize_t outer, n, inner, tile
+    # cross-entropy only
+    const int64_t *target
+    const void *weight
+    const double *row_scale
+    double weight_sum, label_smoothing, scale
+    double *loss                # each row's loss, or NULL
+    double *loss_part           # each thread's weighted loss total
+
+ctypedef void (*part_fn)(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nogil
 
 
-cdef inline Py_ssize_t _first_row(Py_ssize_t n_rows, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
-    """First row of thread t's contiguous share (thread nt ends the range)."""
-    return n_rows * t // nt
+cdef inline Py_ssize_t _share(Py_ssize_t total, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
+    """Start of thread t's contiguous share of ``total`` items (t == nt: the end)."""
+    return total * t // nt
 
 
-cdef inline void *_row_scratch(Py_ssize_t nbytes, bint stream) noexcept nogil:
-    """A per-thread scratch row, so that a streamed row is written only once
-    (NULL when not streaming, or when the row is too long to be kept)."""
-    return malloc(nbytes) if stream and nbytes <= FS_ROW_CACHE_BYTES else NULL
+cdef inline Py_ssize_t _items(const Call *c) noexcept nogil:
+    """The work items: rows (inner == 1) or column tiles (inner > 1)."""
+    if c.inner == 1:
+        return c.outer
+    return c.outer * ((c.inner + c.tile - 1) // c.tile)
+
+
+cdef void _run(part_fn part, const Call *c, int num_threads) noexcept nogil:
+    """part(c, t, nt) for every thread t of nt = min(num_threads, items).
+
+    One thread runs on the caller's thread with no OpenMP region at all.
+    """
+    cdef Py_ssize_t t, nt = min(<Py_ssize_t>num_threads, _items(c))
+    if nt <= 1:
+        part(c, 0, 1)
+        return
+    for t in prange(nt, schedule='static', num_threads=nt):
+        part(c, t, nt)
+
+
+cdef inline void *_row_scratch(const Call *c) noexcept nogil:
+    """A scratch row for this thread, so that a streamed row is written only
+    once (NULL when not streaming, or when the row is too long to keep)."""
+    cdef Py_ssize_t nbytes = c.n * (8 if c.f64 else 4)
+    if c.flags & FS_FLAG_STREAM and nbytes <= FS_ROW_CACHE_BYTES:
+        return malloc(nbytes)
+    return NULL
+
+
+cdef void _softmax_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
+    cdef Py_ssize_t r0, r1, task, n_tiles, j0, base
+    cdef void *work
+    if c.inner == 1:
+        r0 = _share(c.outer, t, nt) * c.n
+        r1 = _share(c.outer, t + 1, nt) * c.n
+        work = _row_scratch(c)
+        if c.f64:
+            fs_f64.softmax_rows(<const double *>c.a + r0, <double *>c.out + r0, <double *>work,
+                                (r1 - r0) // c.n, c.n, c.flags)
+        else:
+            fs_f32.softmax_rows(<const float *>c.a + r0, <float *>c.out + r0, <float *>work,
+                                (r1 - r0) // c.n, c.n, c.flags)
+        free(work)
+        return
+    n_tiles = (c.inner + c.tile - 1) // c.tile
+    for task in range(_share(_items(c), t, nt), _share(_items(c), t + 1, nt)):
+        j0 = (task % n_tiles) * c.tile
+        base = (task // n_tiles) * c.n * c.inner + j0
+        if c.f64:
+            fs_f64.softmax_cols(<const double *>c.a + base, <double *>c.out + base, c.n, c.inner,
+                                min(c.tile, c.inner - j0), c.flags)
+        else:
+            fs_f32.softmax_cols(<const float *>c.a + base, <float *>c.out + base, c.n, c.inner,
+                                min(c.tile, c.inner - j0), c.flags)
+
+
+cdef void _logsumexp_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
+    cdef Py_ssize_t r0, r1, task, n_tiles, j0, o
+    if c.inner == 1:
+        r0 = _share(c.outer, t, nt)
+        r1 = _share(c.outer, t + 1, nt)
+        if c.f64:
+            fs_f64.logsumexp_rows(<const double *>c.a + r0 * c.n, <double *>c.out + r0, r1 - r0, c.n)
+        else:
+            fs_f32.logsumexp_rows(<const float *>c.a + r0 * c.n, <float *>c.out + r0, r1 - r0, c.n)
+        return
+    n_tiles = (c.inner + c.tile - 1) // c.tile
+    for task in range(_share(_items(c), t, nt), _share(_items(c), t + 1, nt)):
+        o = task // n_tiles
+        j0 = (task % n_tiles) * c.tile
+        if c.f64:
+            fs_f64.logsumexp_cols(<const double *>c.a + o * c.n * c.inner + j0,
+                                  <double *>c.out + o * c.inner + j0, c.n, c.inner,
+                                  min(c.tile, c.inner - j0))
+        else:
+            fs_f32.logsumexp_cols(<const float *>c.a + o * c.n * c.inner + j0,
+                                  <float *>c.out + o * c.inner + j0, c.n, c.inner,
+                                  min(c.tile, c.inner - j0))
+
+
+cdef void _backward_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
+    cdef Py_ssize_t r0, r1, task, n_tiles, j0, base
+    if c.inner == 1:
+        r0 = _share(c.outer, t, nt) * c.n
+        r1 = _share(c.outer, t + 1, nt) * c.n
+        if c.f64:
+            fs_f64.softmax_backward_rows(<const double *>c.a + r0, <const double *>c.b + r0,
+                                         <double *>c.out + r0, (r1 - r0) // c.n, c.n, c.flags)
+        else:
+            fs_f32.softmax_backward_rows(<const float *>c.a + r0, <const float *>c.b + r0,
+                                         <float *>c.out + r0, (r1 - r0) // c.n, c.n, c.flags)
+        return
+    n_tiles = (c.inner + c.tile - 1) // c.tile
+    for task in range(_share(_items(c), t, nt), _share(_items(c), t + 1, nt)):
+        j0 = (task % n_tiles) * c.tile
+        base = (task // n_tiles) * c.n * c.inner + j0
+        if c.f64:
+            fs_f64.softmax_backward_cols(<const double *>c.a + base, <const double *>c.b + base,
+                                         <double *>c.out + base, c.n, c.inner,
+                                         min(c.tile, c.inner - j0), c.flags)
+        else:
+            fs_f32.softmax_backward_cols(<const float *>c.a + base, <const float *>c.b + base,
+                                         <float *>c.out + base, c.n, c.inner,
+                                         min(c.tile, c.inner - j0), c.flags)
+
+
+cdef void _cross_entropy_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
+    cdef Py_ssize_t r0 = _share(c.outer, t, nt), r1 = _share(c.outer, t + 1, nt)
+    cdef Py_ssize_t e0 = r0 * c.n
+    cdef double *loss = NULL if c.loss == NULL else c.loss + r0
+    cdef const double *row_scale = NULL if c.row_scale == NULL else c.row_scale + r0
+    # the scratch row keeps the exps while the gradient is streamed
+    cdef void *work = _row_scratch(c) if c.out != NULL else NULL
+    if c.f64:
+        if c.b == NULL:
+            fs_f64.cross_entropy_rows(
+                <const double *>c.a + e0, c.target + r0, <const double *>c.weight, c.weight_sum,
+                c.label_smoothing, row_scale, c.scale, loss, c.loss_part + t,
+                NULL if c.out == NULL else <double *>c.out + e0, <double *>work, r1 - r0, c.n,
+                c.flags)
+        else:
+            fs_f64.cross_entropy_probs_rows(
+                <const double *>c.a + e0, <const double *>c.b + e0, <const double *>c.weight,
+                c.label_smoothing, row_scale, c.scale, loss, c.loss_part + t,
+                NULL if c.out == NULL else <double *>c.out + e0, <double *>work, r1 - r0, c.n,
+                c.flags)
+    else:
+        if c.b == NULL:
+            fs_f32.cross_entropy_rows(
+                <const float *>c.a + e0, c.target + r0, <const float *>c.weight, c.weight_sum,
+                c.label_smoothing, row_scale, c.scale, loss, c.loss_part + t,
+                NULL if c.out == NULL else <float *>c.out + e0, <float *>work, r1 - r0, c.n,
+                c.flags)
+        else:
+            fs_f32.cross_entropy_probs_rows(
+                <const float *>c.a + e0, <const float *>c.b + e0, <const float *>c.weight,
+                c.label_smoothing, row_scale, c.scale, loss, c.loss_part + t,
+                NULL if c.out == NULL else <float *>c.out + e0, <float *>work, r1 - r0, c.n,
+                c.flags)
+    free(work)
+
+
+cdef inline Call _call(bint f64, bint log, bint stream, const void *a, const void *b, void *out,
+                       Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,
+                       Py_ssize_t tile) noexcept nogil:
+    cdef Call c
+    memset(&c, 0, sizeof(Call))
+    c.f64 = f64
+    c.flags = (FS_FLAG_LOG if log else 0) | (FS_FLAG_STREAM if stream else 0)
+    c.a = a
+    c.b = b
+    c.out = out
+    c.outer = outer
+    c.n = n
+    c.inner = inner
+    c.tile = tile if inner > 1 else 1
+    return c
 
 
 def softmax(const floating[::1] x, floating[::1] y, Py_ssize_t outer, Py_ssize_t n,
             Py_ssize_t inner, bint log, int num_threads, bint stream, Py_ssize_t tile):
     """y = softmax(x) (or log_softmax) over the middle axis of (outer, n, inner)."""
-    cdef int flags = _flags(log, stream)
-    cdef Py_ssize_t t, r0, r1, nt, n_tiles, task, o, j0, base
-    cdef floating *work
-    if inner == 1:
-        nt = min(num_threads, outer)
-        with nogil, parallel(num_threads=nt):
-            work = <floating *>_row_scratch(n * <Py_ssize_t>sizeof(floating), stream)
-            for t in prange(nt, schedule='static'):
-                r0 = _first_row(outer, t, nt)
-                r1 = _first_row(outer, t + 1, nt)
-                if floating is float:
-                    fs_f32.softmax_rows(&x[r0 * n], &y[r0 * n], work, r1 - r0, n, flags)
-                else:
-                    fs_f64.softmax_rows(&x[r0 * n], &y[r0 * n], work, r1 - r0, n, flags)
-            free(work)
-    else:
-        n_tiles = (inner + tile - 1) // tile
-        with nogil:
-            for task in prange(outer * n_tiles, schedule='static', num_threads=num_threads):
-                o = task // n_tiles
-                j0 = (task % n_tiles) * tile
-                base = o * n * inner + j0
-                if floating is float:
-                    fs_f32.softmax_cols(&x[base], &y[base], n, inner, min(tile, inner - j0), flags)
-                else:
-                    fs_f64.softmax_cols(&x[base], &y[base], n, inner, min(tile, inner - j0), flags)
+    cdef Call c = _call(floating is double, log, stream, &x[0], NULL, &y[0], outer, n, inner, tile)
+    with nogil:
+        _run(_softmax_part, &c, num_threads)
 
 
 def logsumexp(const floating[::1] x, floating[::1] out, Py_ssize_t outer, Py_ssize_t n,
               Py_ssize_t inner, int num_threads, Py_ssize_t tile):
     """out = logsumexp(x) over the middle axis; out has outer * inner elements."""
-    cdef Py_ssize_t t, r0, r1, nt, n_tiles, task, o, j0
-    if inner == 1:
-        nt = min(num_threads, outer)
-        with nogil:
-            for t in prange(nt, schedule='static', num_threads=nt):
-                r0 = _first_row(outer, t, nt)
-                r1 = _first_row(outer, t + 1, nt)
-                if floating is float:
-                    fs_f32.logsumexp_rows(&x[r0 * n], &out[r0], r1 - r0, n)
-                else:
-                    fs_f64.logsumexp_rows(&x[r0 * n], &out[r0], r1 - r0, n)
-    else:
-        n_tiles = (inner + tile - 1) // tile
-        with nogil:
-            for task in prange(outer * n_tiles, schedule='static', num_threads=num_threads):
-                o = task // n_tiles
-                j0 = (task % n_tiles) * tile
-                if floating is float:
-                    fs_f32.logsumexp_cols(&x[o * n * inner + j0], &out[o * inner + j0], n, inner,
-                                          min(tile, inner - j0))
-                else:
-                    fs_f64.logsumexp_cols(&x[o * n * inner + j0], &out[o * inner + j0], n, inner,
-                                          min(tile, inner - j0))
+    cdef Call c = _call(floating is double, False, False, &x[0], NULL, &out[0], outer, n, inner,
+                        tile)
+    with nogil:
+        _run(_logsumexp_part, &c, num_threads)
 
 
 def softmax_backward(const floating[::1] dy, const floating[::1] y, floating[::1] dx,
                      Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, bint log,
                      int num_threads, bint stream, Py_ssize_t tile):
     """dx = the vector-Jacobian product of softmax (or log_softmax) at output y."""
-    cdef int flags = _flags(log, stream)
-    cdef Py_ssize_t t, r0, r1, nt, n_tiles, task, o, j0, base
-    if inner == 1:
-        nt = min(num_threads, outer)
-        with nogil:
-            for t in prange(nt, schedule='static', num_threads=nt):
-                r0 = _first_row(outer, t, nt)
-                r1 = _first_row(outer, t + 1, nt)
-                if floating is float:
-                    fs_f32.softmax_backward_rows(&dy[r0 * n], &y[r0 * n], &dx[r0 * n], r1 - r0, n, flags)
-                else:
-                    fs_f64.softmax_backward_rows(&dy[r0 * n], &y[r0 * n], &dx[r0 * n], r1 - r0, n, flags)
-    else:
-        n_tiles = (inner + tile - 1) // tile
-        with nogil:
-            for task in prange(outer * n_tiles, schedule='static', num_threads=num_threads):
-                o = task // n_tiles
-                j0 = (task % n_tiles) * tile
-                base = o * n * inner + j0
-                if floating is float:
-                    fs_f32.softmax_backward_cols(&dy[base], &y[base], &dx[base], n, inner,
-                                                 min(tile, inner - j0), flags)
-                else:
-                    fs_f64.softmax_backward_cols(&dy[base], &y[base], &dx[base], n, inner,
-                                                 min(tile, inner - j0), flags)
+    cdef Call c = _call(floating is double, log, stream, &dy[0], &y[0], &dx[0], outer, n, inner,
+                        tile)
+    with nogil:
+        _run(_backward_part, &c, num_threads)
 
 
 def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
                   const floating[::1] target_probs, const floating[::1] weight,
                   double weight_sum, double label_smoothing,
                   const double[::1] row_scale, double scale, double[::1] loss,
-                  floating[::1] grad, Py_ssize_t n_rows, Py_ssize_t n, int num_threads, bint stream):
+                  floating[::1] grad, Py_ssize_t n_rows, Py_ssize_t n, int num_threads,
+                  bint stream):
     """Fused cross-entropy of n_rows contiguous rows of n logits.
 
     Either ``target`` (class indices, one per row; outside [0, n) means
     ignored) or ``target_probs`` (probabilities shaped like ``logits``) is
     given, the other is None.  ``weight_sum`` is ``sum(weight)`` (n without
-    weights).  ``weight`` and ``row_scale`` may be None.  Writes the
-    rows' own losses to ``loss`` and the gradient, scaled by
-    ``scale * row_scale[r]``, to ``grad``.
+    weights).  ``weight``, ``row_scale``, ``loss`` and ``grad`` may be None.
+    Writes the rows' own losses to ``loss`` and the gradient, scaled by
+    ``scale * row_scale[r]``, to ``grad`` (without ``grad`` the loss alone
+    is computed, and the logits are only read).  Returns the sum of the
+    rows' losses times ``row_scale``.
     """
-    cdef int flags = _flags(False, stream)
-    cdef Py_ssize_t t, r0, r1, nt
-    cdef const int64_t *tp = NULL if target is None else &target[0]
-    cdef const floating *qp = NULL if target_probs is None else &target_probs[0]
-    cdef const floating *wp = NULL if weight is None else &weight[0]
-    cdef const double *sp = NULL if row_scale is None else &row_scale[0]
-    cdef floating *work
-    nt = min(num_threads, n_rows)
-    with nogil, parallel(num_threads=nt):
-        # the scratch row keeps the exps while the gradient is streamed
-        work = <floating *>_row_scratch(n * <Py_ssize_t>sizeof(floating), stream)
-        for t in prange(nt, schedule='static'):
-            r0 = _first_row(n_rows, t, nt)
-            r1 = _first_row(n_rows, t + 1, nt)
-            if qp == NULL:
-                if floating is float:
-                    fs_f32.cross_entropy_rows(&logits[r0 * n], tp + r0, wp, weight_sum, label_smoothing,
-                                     NULL if sp == NULL else sp + r0, scale, &loss[r0],
-                                     &grad[r0 * n], work, r1 - r0, n, flags)
-                else:
-                    fs_f64.cross_entropy_rows(&logits[r0 * n], tp + r0, wp, weight_sum, label_smoothing,
-                                     NULL if sp == NULL else sp + r0, scale, &loss[r0],
-                                     &grad[r0 * n], work, r1 - r0, n, flags)
-            else:
-                if floating is float:
-                    fs_f32.cross_entropy_probs_rows(&logits[r0 * n], qp + r0 * n, wp, label_smoothing,
-                                          NULL if sp == NULL else sp + r0, scale, &loss[r0],
-                                          &grad[r0 * n], work, r1 - r0, n, flags)
-                else:
-                    fs_f64.cross_entropy_probs_rows(&logits[r0 * n], qp + r0 * n, wp, label_smoothing,
-                                          NULL if sp == NULL else sp + r0, scale, &loss[r0],
-                                          &grad[r0 * n], work, r1 - r0, n, flags)
-        free(work)
+    cdef Call c = _call(floating is double, False, stream, &logits[0],
+                        NULL if target_probs is None else &target_probs[0],
+                        NULL if grad is None else &grad[0], n_rows, n, 1, 1)
+    cdef double total = 0.0
+    cdef Py_ssize_t i
+    cdef double *parts = <double *>malloc(max(1, min(<Py_ssize_t>num_threads, n_rows)) * sizeof(double))
+    if parts == NULL:
+        raise MemoryError()
+    c.target = NULL if target is None else &target[0]
+    c.weight = NULL if weight is None else &weight[0]
+    c.row_scale = NULL if row_scale is None else &row_scale[0]
+    c.weight_sum = weight_sum
+    c.label_smoothing = label_smoothing
+    c.scale = scale
+    c.loss = NULL if loss is None else &loss[0]
+    c.loss_part = parts
+    with nogil:
+        _run(_cross_entropy_part, &c, num_threads)
+    for i in range(max(1, min(<Py_ssize_t>num_threads, n_rows))):
+        total += parts[i]
+    free(parts)
+    return total
 
 
 def exp(const floating[::1] x, floating[::1] y):

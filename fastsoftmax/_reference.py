@@ -19,6 +19,7 @@ from ._validation import (
     check_backward,
     check_cross_entropy,
     check_forward,
+    check_logsumexp,
     normalize_axes,
     resolve_dtype,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "softmax_checked",
     "log_softmax_checked",
     "logsumexp_checked",
+    "logsumexp_sign",
     "softmax_backward_checked",
     "log_softmax_backward_checked",
     "cross_entropy_checked",
@@ -95,9 +97,10 @@ def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=Non
     return log_softmax_checked(check_forward(x, axis, where, dtype, num_threads, out=out))
 
 
-def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads=None):
-    return logsumexp_checked(check_forward(x, axis, where, dtype, num_threads,
-                                           keepdims=keepdims))
+def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads=None, b=None,
+              return_sign=False):
+    return logsumexp_checked(check_logsumexp(x, axis, where, dtype, num_threads,
+                                             keepdims=keepdims, b=b, return_sign=return_sign))
 
 
 def softmax_checked(a):
@@ -112,20 +115,83 @@ def log_softmax_checked(a):
     return _finish(_log_softmax(xc, axes), a.x.shape, mask, -np.inf, a.result, a.out)
 
 
+def _logsumexp(xc, axes):
+    """``m + log1p(sum of the others)``, keepdims: the terms beside one
+    maximum are summed apart from it, so a dominant term does not swallow
+    them (``logsumexp([0, -40])`` is 4.2e-18, not 0).  The other maxima of a
+    row count 1 each."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        m = np.max(xc, axis=axes, keepdims=True)
+        is_max = xc == m
+        n_max = np.sum(is_max, axis=axes, keepdims=True, dtype=xc.dtype)
+        rest = np.sum(np.exp(np.where(is_max, -np.inf, xc) - m), axis=axes, keepdims=True)
+        # a non-finite max (NaN, +inf, all -inf) is the result
+        return np.where(np.isfinite(m), m + np.log1p((n_max - 1) + rest), m)
+
+
+def _logsumexp_weighted(xc, bc, axes):
+    """``(log|sum(b exp(x))|, sign)``, keepdims, as ``scipy.special.logsumexp``.
+
+    Entries with weight 0 are left out (even a NaN or an infinite ``x``
+    there).  The weights at the maximum are summed apart, ``k``, and the
+    rest relative to them, so ``log|k + s| = log|k| + log|1 + s/k|`` keeps
+    full relative accuracy; where that is not finite (a NaN or +inf term,
+    nothing left, an infinite weight) the direct sum decides."""
+    excluded = bc == 0
+    xc = np.where(excluded, -np.inf, xc)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        m = np.max(xc, axis=axes, keepdims=True)
+        is_max = xc == m
+        k = np.sum(np.where(is_max, bc, 0), axis=axes, keepdims=True)
+        s = np.sum(np.where(is_max, 0, bc * np.exp(xc - m)), axis=axes, keepdims=True)
+        r = s / np.where(k == 0, 1, k)
+        sign = np.where(k == 0, np.sign(s), np.sign(1 + r) * np.sign(k))
+        # log|1 + r|, where 1 + r < 0 through log1p(-r - 2) = log(-(1 + r))
+        log_abs = np.where(k == 0, np.log(np.abs(s)),
+                           np.log(np.abs(k)) + np.log1p(np.where(r < -1, -r - 2, r)))
+        lse = m + log_abs
+        direct = np.sum(np.where(excluded, 0, bc * np.exp(xc)), axis=axes, keepdims=True)
+        finite = np.isfinite(lse)
+        lse = np.where(finite, lse, np.log(np.abs(direct)))
+        sign = np.where(finite, sign, np.sign(direct))
+    return lse, sign
+
+
+def logsumexp_sign(lse):
+    """The sign of a sum of exponentials from its log: 0 for an empty sum
+    (-inf), NaN for NaN, else 1."""
+    return np.where(lse == -np.inf, 0.0, np.where(np.isnan(lse), np.nan, 1.0)).astype(lse.dtype)
+
+
 def logsumexp_checked(a):
-    """logsumexp from a :class:`~fastsoftmax._validation.ForwardArgs`."""
-    xc, axes, _ = _masked_input(a)
-    m, s = _row_stats(xc, axes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lse = np.where(np.isfinite(m), m + np.log(s), m)
+    """logsumexp from a :class:`~fastsoftmax._validation.LogsumexpArgs`.
+
+    Returns the result, or ``(result, sign)`` with ``return_sign``; without
+    it, a negative sum (possible with negative ``b``) gives NaN."""
+    xc, axes, mask = _masked_input(a)
     if xc.size == 0:
-        lse = np.full(m.shape, -np.inf, dtype=a.compute)
-    if a.x.ndim == 0:
-        return lse.reshape(()).astype(a.result)[()]
-    if not a.keepdims:
-        lse = np.squeeze(lse, axis=axes)
-    lse = lse.astype(a.result, copy=False)
-    return lse[()] if lse.ndim == 0 else lse
+        # an empty sum is 0: -inf, sign 0 (np.max would raise)
+        lse = np.full(np.sum(xc, axis=axes, keepdims=True).shape, -np.inf, dtype=a.compute)
+        sign = np.zeros_like(lse)
+    elif a.b is None:
+        lse = _logsumexp(xc, axes)
+        sign = logsumexp_sign(lse)
+    else:
+        bc = np.asarray(a.b, dtype=a.compute).reshape(xc.shape)
+        if mask is not None:
+            bc = np.where(mask, bc, 0)
+        lse, sign = _logsumexp_weighted(xc, bc, axes)
+        if not a.return_sign:
+            lse = np.where(sign < 0, np.nan, lse)
+    results = []
+    for r in (lse, sign) if a.return_sign else (lse,):
+        if a.x.ndim == 0:
+            r = r.reshape(())
+        elif not a.keepdims:
+            r = np.squeeze(r, axis=axes)
+        r = r.astype(a.result, copy=False)
+        results.append(r[()] if r.ndim == 0 else r)
+    return tuple(results) if a.return_sign else results[0]
 
 
 def softmax_backward(grad_output, output, axis=-1, *, where=None, out=None, num_threads=None):

@@ -19,9 +19,9 @@ medians from here, so a ratio means the same thing whichever printed it.
   whole case; `threshold` times 1 against n threads over growing sizes.
 - `markdown_table`: the tables the command and the scripts print.
 
-Only public names and ``fastsoftmax._reference`` are used, with absolute
-imports, so that the asv suite can load this file from the checkout when it
-benchmarks a commit that predates it.
+Only public names and ``_reference`` of the package this file belongs to are
+used (a vendored copy's own, or, when the asv suite loads the file from the
+checkout to benchmark a commit that predates it, the installed one).
 """
 
 import functools
@@ -32,8 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-import fastsoftmax
-from fastsoftmax import _reference
+fastsoftmax = importlib.import_module(__package__ or "fastsoftmax")
+_reference = importlib.import_module(fastsoftmax.__name__ + "._reference")
 
 FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "softmax_backward",
              "log_softmax_backward", "cross_entropy")

@@ -21,6 +21,8 @@ __all__ = [
     "check_out",
     "ForwardArgs",
     "check_forward",
+    "LogsumexpArgs",
+    "check_logsumexp",
     "BackwardArgs",
     "check_backward",
     "CrossEntropyArgs",
@@ -178,6 +180,52 @@ def check_forward(x, axis, where, dtype, num_threads, out=None, keepdims=False):
     a.num_threads = check_num_threads(num_threads)
     a.out = None if out is None else check_out(out, x.shape, a.result)
     a.keepdims = bool(keepdims)
+    return a
+
+
+class LogsumexpArgs(ForwardArgs):
+    """The checked arguments of ``logsumexp``: those of :class:`ForwardArgs`
+    and SciPy's two keywords.
+
+    Attributes
+    ----------
+    b : ndarray or None
+        The weights, broadcast to ``x.shape`` (a read-only view), real and
+        not yet converted to the computation dtype.
+    return_sign : bool
+    """
+
+    __slots__ = ("b", "return_sign")
+
+
+def check_logsumexp(x, axis, where, dtype, num_threads, keepdims=False, b=None,
+                    return_sign=False):
+    """Check the arguments of ``logsumexp``; return a :class:`LogsumexpArgs`.
+
+    ``x`` and ``b`` broadcast against each other, as in
+    ``scipy.special.logsumexp``: a ``b`` with more dimensions than ``x``
+    broadcasts ``x`` too (``axis`` then refers to the broadcast shape).
+    """
+    x = as_array(x)
+    if b is not None:
+        b = as_array(b, "b")
+        if b.dtype.kind not in "biuf":
+            raise TypeError(f"b has dtype {b.dtype}; expected a real dtype")
+        try:
+            shape = np.broadcast_shapes(x.shape, b.shape)
+        except ValueError:
+            raise ValueError(
+                f"b of shape {b.shape} cannot be broadcast with x of shape {x.shape}"
+            ) from None
+        if shape != x.shape:
+            x = np.broadcast_to(x, shape)
+        b = np.broadcast_to(b, shape)
+    fa = check_forward(x, axis, where, dtype, num_threads, keepdims=keepdims)
+    a = LogsumexpArgs()
+    for name in ForwardArgs.__slots__:
+        setattr(a, name, getattr(fa, name))
+    a.b = b
+    a.return_sign = bool(return_sign)
     return a
 
 

@@ -16,11 +16,12 @@ def pytest_report_header(config):
 
 @pytest.fixture(params=AVAILABLE_SIMD)
 def simd(request):
-    """Run the test once on every SIMD path this machine has."""
-    previous = fastsoftmax.get_config()["simd"]
-    _runtime.set_simd(request.param)
+    """Run the test once on every SIMD path this CPU and build have, then
+    restore the path that was selected before."""
+    before = _runtime.current_simd()
+    assert _runtime.set_simd(request.param) == request.param
     yield request.param
-    _runtime.set_simd(previous)
+    _runtime.set_simd(before)
 
 
 @pytest.fixture(params=[1, 2], ids=lambda n: f"threads{n}")
@@ -38,4 +39,5 @@ def _compiled_backend_required():
 
 @pytest.fixture
 def rng():
+    """A fresh seeded generator for each test."""
     return np.random.default_rng(12345)

@@ -37,7 +37,7 @@ def test_selection_never_exceeds_the_cpu():
     best = _runtime.kernels.cpu_isa()
     previous = _runtime.current_simd()
     try:
-        for level, name in enumerate(_runtime.ISA_NAMES):
+        for level in range(len(_runtime.ISA_NAMES)):
             got = _runtime.kernels.select_isa(level)
             assert got == min(level, best)
             assert _runtime.kernels.current_isa() == got
@@ -65,3 +65,60 @@ def test_column_tiles_after_a_leading_block_of_minus_inf(simd):
             got = fs.softmax(np.ones((n_rows, 600), dtype), axis=0, where=mask)
             np.testing.assert_allclose(got[-1], want, rtol=1e-6)
             assert not np.isnan(got).any()
+
+
+def test_row_kernels_stream_or_not_alike(simd):
+    # the row kernels choose per row between registers, cached passes and
+    # one online pass, and between streamed and cached stores: every choice
+    # must give the same bits, at any alignment of the output
+    import numpy as np
+
+    from fastsoftmax import _reference
+
+    kernels = _runtime.kernels
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        for n in [1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257,
+                  1000, 1024, 70001]:
+            rows = max(2, 4000 // n)
+            x = (rng.standard_normal((rows, n)) * 4).astype(dtype)
+            x[0, n // 2] = -np.inf
+            want = _reference.softmax(x)
+            for log in (False, True):
+                got = []
+                for stream, offset in ((False, 0), (True, 0), (True, 1)):
+                    y = np.empty(rows * n + 16, dtype)[offset:offset + rows * n]
+                    kernels.softmax(x=x.reshape(-1), y=y, outer=rows, n=n, inner=1, log=log,
+                                    num_threads=2, stream=stream, tile=1)
+                    got.append(y.reshape(rows, n))
+                for g in got[1:]:
+                    np.testing.assert_array_equal(g, got[0], err_msg=f"n={n} log={log}")
+                with np.errstate(divide="ignore"):
+                    ref = np.log(want) if log else want
+                tol = 3e-6 if dtype == np.float32 else 1e-14
+                np.testing.assert_allclose(got[0], ref, rtol=tol, atol=tol, err_msg=f"n={n}")
+
+
+def test_logsumexp_keeps_the_terms_beside_a_dominant_maximum(simd):
+    # m + log1p(sum of the others): logsumexp([0, -40]) = 4.248e-18 (SciPy's
+    # gh-18295), on rows, on column tiles and in log_softmax
+    import numpy as np
+
+    import fastsoftmax as fs
+
+    want = np.log1p(np.exp(-40.0))
+    for dtype in (np.float32, np.float64):
+        for extra in (0, 1, 200):
+            row = np.concatenate([[0.0, -40.0], np.full(extra, -np.inf), [0.0][:0]]).astype(dtype)
+            np.testing.assert_allclose(fs.logsumexp(row), want, rtol=1e-6)
+            np.testing.assert_allclose(fs.log_softmax(row)[0], -want, rtol=1e-6)
+            cols = np.repeat(row[:, None], 70, axis=1)
+            np.testing.assert_allclose(fs.logsumexp(cols, axis=0), want, rtol=1e-6)
+            np.testing.assert_allclose(fs.log_softmax(cols, axis=0)[0], -want, rtol=1e-6)
+        # ties at the maximum: log(2 + e^-40) = log 2 + log1p(e^-40 / 2)
+        two = np.array([0.0, 0.0, -40.0], dtype)
+        np.testing.assert_allclose(fs.logsumexp(two), np.log(2) + np.log1p(np.exp(-40.0) / 2),
+                                   rtol=1e-7 if dtype == np.float64 else 1e-6)
+        masked = fs.logsumexp(np.array([5.0, 0.0, -40.0], dtype),
+                              where=np.array([False, True, True]))
+        np.testing.assert_allclose(masked, want, rtol=1e-6)

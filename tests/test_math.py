@@ -208,7 +208,9 @@ def test_wrong_off_diagonal_sign_fails(x, dy):
 def test_wrong_columns_sum_to_one_fails(x):
     # L(x) = sum_i y_i: its gradient is the vector of column sums of J.
     # "Columns sum to 1" predicts ones; the true gradient is zero.
-    f = lambda v: float(fs.softmax(v).sum())  # noqa: E731
+    def f(v):
+        return float(fs.softmax(v).sum())
+
     assert not check_gradient(f, np.ones(N), x)["passed"]
     assert check_gradient(f, fs.softmax_jacobian(fs.softmax(x)).sum(axis=0), x)["passed"]
 
@@ -263,7 +265,7 @@ def test_cross_entropy_gradient_is_softmax_minus_onehot(logits, target):
 def test_cross_entropy_weighted_gradient(logits, target):
     weight = np.array([0.5, 2.0, 1.0, 3.0])
     sample_weight = np.array([1.0, 0.5, 2.0, 1.0, 0.25])
-    loss, grad, report = ce_check(logits, target, weight=weight, sample_weight=sample_weight)
+    _loss, grad, report = ce_check(logits, target, weight=weight, sample_weight=sample_weight)
     assert report["passed"], report
     a = sample_weight * weight[target]            # each row's weight
     expected = a[:, None] * (fs.softmax(logits) - np.eye(C)[target]) / a.sum()
@@ -272,7 +274,7 @@ def test_cross_entropy_weighted_gradient(logits, target):
 
 def test_cross_entropy_ignore_index_rows_get_zero_gradient(logits):
     target = np.array([0, -100, 1, 3, -100])
-    loss, grad, report = ce_check(logits, target)
+    _loss, grad, report = ce_check(logits, target)
     assert report["passed"], report
     np.testing.assert_array_equal(grad[[1, 4]], 0.0)
     kept = target != -100
@@ -282,7 +284,7 @@ def test_cross_entropy_ignore_index_rows_get_zero_gradient(logits):
 
 def test_cross_entropy_label_smoothing_gradient(logits, target):
     eps = 0.2
-    loss, grad, report = ce_check(logits, target, label_smoothing=eps)
+    _loss, grad, report = ce_check(logits, target, label_smoothing=eps)
     assert report["passed"], report
     q = (1 - eps) * np.eye(C)[target] + eps / C
     np.testing.assert_allclose(grad, (fs.softmax(logits) - q) / B, rtol=1e-12, atol=1e-15)
@@ -290,7 +292,7 @@ def test_cross_entropy_label_smoothing_gradient(logits, target):
 
 def test_cross_entropy_soft_targets_gradient(logits):
     q = fs.softmax(np.random.default_rng(5).normal(size=(B, C)))
-    loss, grad, report = ce_check(logits, q)
+    _loss, grad, report = ce_check(logits, q)
     assert report["passed"], report
     np.testing.assert_allclose(grad, (fs.softmax(logits) - q) / B, rtol=1e-12, atol=1e-15)
 
@@ -299,8 +301,8 @@ def test_cross_entropy_general_gradient(logits, target):
     # loss_i = -sum_c a_ic log p_ic  =>  d loss_i / d x_i = p_i sum_c a_ic - a_i
     weight = np.array([0.5, 2.0, 1.0, 3.0])
     eps = 0.1
-    loss, grad, report = ce_check(logits, target, weight=weight, label_smoothing=eps,
-                                  reduction="sum")
+    _loss, grad, report = ce_check(logits, target, weight=weight, label_smoothing=eps,
+                                   reduction="sum")
     assert report["passed"], report
     a = (1 - eps) * np.eye(C)[target] * weight[target][:, None] + eps / C * weight
     expected = fs.softmax(logits) * a.sum(axis=1, keepdims=True) - a

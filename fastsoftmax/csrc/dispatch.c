@@ -61,7 +61,10 @@ static int fs_built_level(int isa)
     return isa < FS_ISA_SCALAR ? FS_ISA_SCALAR : isa;
 }
 
-int fs_cpu_isa(void) { return fs_built_level(fs_cpu_level()); }
+int fs_cpu_isa(void)
+{
+    return fs_built_level(fs_cpu_level());
+}
 
 int fs_select_isa(int requested)
 {
@@ -73,7 +76,10 @@ int fs_select_isa(int requested)
     return isa;
 }
 
-int fs_current_isa(void) { return fs_isa; }
+int fs_current_isa(void)
+{
+    return fs_isa;
+}
 
 const char *fs_compiler(void)
 {
@@ -83,7 +89,7 @@ const char *fs_compiler(void)
     return "gcc " __VERSION__;
 #elif defined(_MSC_VER)
 #define FS_STR_(x) #x
-#define FS_STR(x) FS_STR_(x)
+#define FS_STR(x)  FS_STR_(x)
     return "MSVC " FS_STR(_MSC_VER);
 #else
     return "unknown";

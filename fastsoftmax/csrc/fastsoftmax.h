@@ -35,12 +35,12 @@ enum { FS_ISA_SCALAR = 0, FS_ISA_AVX2 = 1, FS_ISA_AVX512 = 2, FS_ISA_COUNT = 3 }
 #define FS_ROW_CACHE_BYTES 262144
 
 /* Bits of the `flags` argument. */
-#define FS_FLAG_LOG 1    /* log_softmax instead of softmax */
+#define FS_FLAG_LOG    1 /* log_softmax instead of softmax */
 #define FS_FLAG_STREAM 2 /* write the output with non-temporal stores */
 
 /* The kernel tables: one function pointer per line of kernel_list.h. */
 #define FS_TABLE_FIELD(name, args) void(*name) args;
-#define FS_T float
+#define FS_T                       float
 typedef struct fs_kernels_f32 {
     FS_KERNELS(FS_TABLE_FIELD)
 } fs_kernels_f32;

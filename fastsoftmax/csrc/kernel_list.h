@@ -28,13 +28,18 @@
  *                       sum(weight), or n without weights.  loss[r] gets row
  *                       r's own loss (class weight and label smoothing
  *                       applied as PyTorch), grad its gradient times
- *                       scale * (row_scale ? row_scale[r] : 1).
+ *                       scale * (row_scale ? row_scale[r] : 1); *loss_sum
+ *                       the sum of the losses times row_scale.  loss,
+ *                       loss_sum and grad may each be NULL (no grad: the
+ *                       loss alone, the logits only read).
  *   cross_entropy_probs_rows: class-probability targets, laid out like logits.
  *   exp_array:          y = exp(x) elementwise (the accuracy tests' hook)
  */
 #define FS_KERNELS(X)                                                                              \
-    X(softmax_rows, (const FS_T *x, FS_T *y, FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags)) \
-    X(softmax_cols, (const FS_T *x, FS_T *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)) \
+    X(softmax_rows,                                                                                \
+      (const FS_T *x, FS_T *y, FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))              \
+    X(softmax_cols,                                                                                \
+      (const FS_T *x, FS_T *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags))         \
     X(logsumexp_rows, (const FS_T *x, FS_T *out, ptrdiff_t n_rows, ptrdiff_t n))                   \
     X(logsumexp_cols, (const FS_T *x, FS_T *out, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width))  \
     X(softmax_backward_rows,                                                                       \
@@ -43,10 +48,10 @@
                               ptrdiff_t stride, ptrdiff_t width, int flags))                       \
     X(cross_entropy_rows,                                                                          \
       (const FS_T *logits, const int64_t *target, const FS_T *weight, double weight_sum,           \
-       double label_smoothing, const double *row_scale, double scale, double *loss, FS_T *grad,    \
-       FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))                                      \
+       double label_smoothing, const double *row_scale, double scale, double *loss,                \
+       double *loss_sum, FS_T *grad, FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))        \
     X(cross_entropy_probs_rows,                                                                    \
       (const FS_T *logits, const FS_T *target_probs, const FS_T *weight, double label_smoothing,   \
-       const double *row_scale, double scale, double *loss, FS_T *grad, FS_T *work,                \
-       ptrdiff_t n_rows, ptrdiff_t n, int flags))                                                  \
+       const double *row_scale, double scale, double *loss, double *loss_sum, FS_T *grad,          \
+       FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))                                      \
     X(exp_array, (const FS_T *x, FS_T *y, ptrdiff_t n))

@@ -23,7 +23,7 @@
 #include "body/cross_entropy.h"
 
 #define FS_CAT3_(a, b, c) a##b##c
-#define FS_CAT3(a, b, c) FS_CAT3_(a, b, c)
+#define FS_CAT3(a, b, c)  FS_CAT3_(a, b, c)
 #if FS_DTYPE == 32
 #define FS_TABLE_TYPE fs_kernels_f32
 #else

@@ -1,4 +1,4 @@
 /* float64 kernels of the avx512 path (see kernels.h). */
-#define FS_DTYPE 64
+#define FS_DTYPE      64
 #define FS_ISA_HEADER "isa/avx512.h"
 #include "kernels.h"

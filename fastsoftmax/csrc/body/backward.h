@@ -62,7 +62,7 @@ static FS_TARGET void softmax_backward_row(const T *dy, const T *y, T *dx, ptrdi
             t += log_ ? (double)dy[i] : (double)dy[i] * (double)y[i];
         fs_neumaier(&s, &c, t);
     }
-    const V vs = VSET((T)(s + c == s + c ? s + c : s));
+    const V vs = VSET((T)fs_neumaier_total(s, c));
     const int stream = flags & FS_FLAG_STREAM;
     if (log_) {
         const T lo = VHMIN(ylo) < tail_lo ? VHMIN(ylo) : tail_lo;
@@ -78,16 +78,16 @@ static FS_TARGET void softmax_backward_row(const T *dy, const T *y, T *dx, ptrdi
 }
 
 static FS_TARGET void softmax_backward_rows(const T *dy, const T *y, T *dx, ptrdiff_t n_rows,
-                                             ptrdiff_t n, int flags)
+                                            ptrdiff_t n, int flags)
 {
     for (ptrdiff_t r = 0; r < n_rows; r++)
-        softmax_backward_row(dy + r * n, y + r * n, dx + r * n, n, flags);
+        softmax_backward_row(dy + r * n, y + r * n, dx + r * n, n, fs_stream_pays(n, flags));
     if (flags & FS_FLAG_STREAM)
         VFENCE();
 }
 
 static FS_TARGET void softmax_backward_cols(const T *dy, const T *y, T *dx, ptrdiff_t n,
-                                             ptrdiff_t stride, ptrdiff_t width, int flags)
+                                            ptrdiff_t stride, ptrdiff_t width, int flags)
 {
     const int log_ = flags & FS_FLAG_LOG;
     T sv[FS_TILE_PAD];
@@ -101,40 +101,42 @@ static FS_TARGET void softmax_backward_cols(const T *dy, const T *y, T *dx, ptrd
         for (ptrdiff_t i = rb; i < re; i++) {
             const T *dyi = dy + i * stride, *yi = y + i * stride;
             if (log_) {
-                FS_FOR_TILE_ROW(width, {
-                    SACC(bs + j, VLOAD(dyi + j));
-                }, {
-                    SACC(bs + j, VLOADN(dyi + j, k));
-                });
+                FS_FOR_TILE_ROW(
+                    width, { SACC(bs + j, VLOAD(dyi + j)); },
+                    { SACC(bs + j, VLOADN(dyi + j, k)); });
             } else {
-                FS_FOR_TILE_ROW(width, {
-                    SACC(bs + j, VMUL(VLOAD(dyi + j), VLOAD(yi + j)));
-                }, {
-                    SACC(bs + j, VMUL(VLOADN(dyi + j, k), VLOADN(yi + j, k)));
-                });
+                FS_FOR_TILE_ROW(
+                    width, { SACC(bs + j, VMUL(VLOAD(dyi + j), VLOAD(yi + j))); },
+                    { SACC(bs + j, VMUL(VLOADN(dyi + j, k), VLOADN(yi + j, k))); });
             }
         }
         for (ptrdiff_t j = 0; j < width; j++)
             fs_neumaier(&s[j], &c[j], bs[j]);
     }
     for (ptrdiff_t j = 0; j < width + W; j++)
-        sv[j] = (T)(s[j] + c[j] == s[j] + c[j] ? s[j] + c[j] : s[j]);
+        sv[j] = (T)fs_neumaier_total(s[j], c[j]);
     for (ptrdiff_t i = 0; i < n; i++) {
         const T *dyi = dy + i * stride, *yi = y + i * stride;
         T *dxi = dx + i * stride;
         if (log_) {
-            FS_FOR_TILE_ROW(width, {
-                VSTORE(dxi + j, VSUB(VLOAD(dyi + j), VMUL(VEXP(VLOAD(yi + j)), VLOAD(sv + j))));
-            }, {
-                VSTOREN(dxi + j, VSUB(VLOADN(dyi + j, k), VMUL(VEXP(VLOADN(yi + j, k)), VLOAD(sv + j))), k);
-            });
+            FS_FOR_TILE_ROW(
+                width,
+                {
+                    VSTORE(dxi + j, VSUB(VLOAD(dyi + j), VMUL(VEXP(VLOAD(yi + j)), VLOAD(sv + j))));
+                },
+                {
+                    VSTOREN(dxi + j,
+                            VSUB(VLOADN(dyi + j, k), VMUL(VEXP(VLOADN(yi + j, k)), VLOAD(sv + j))),
+                            k);
+                });
         } else {
-            FS_FOR_TILE_ROW(width, {
-                VSTORE(dxi + j, VMUL(VLOAD(yi + j), VSUB(VLOAD(dyi + j), VLOAD(sv + j))));
-            }, {
-                VSTOREN(dxi + j, VMUL(VLOADN(yi + j, k), VSUB(VLOADN(dyi + j, k), VLOAD(sv + j))), k);
-            });
+            FS_FOR_TILE_ROW(
+                width,
+                { VSTORE(dxi + j, VMUL(VLOAD(yi + j), VSUB(VLOAD(dyi + j), VLOAD(sv + j)))); },
+                {
+                    VSTOREN(dxi + j,
+                            VMUL(VLOADN(yi + j, k), VSUB(VLOADN(dyi + j, k), VLOAD(sv + j))), k);
+                });
         }
     }
 }
-

@@ -36,6 +36,30 @@ static inline void fs_neumaier(double *s, double *c, double v)
     *s = t;
 }
 
+/*
+ * The compensated sum s + c.  Once s is inf or NaN (a term was), it is the
+ * answer: the compensation then holds inf - inf = NaN.
+ */
+static inline double fs_neumaier_total(double s, double c)
+{
+    return s - s == 0.0 ? s + c : s;
+}
+
+/*
+ * flags without FS_FLAG_STREAM when streaming rows of n elements would
+ * store partial 64-byte lines: a row that is not a whole number of lines
+ * and shorter than 4 KiB (rows of 10 floats ran 1.8x slower streamed
+ * line-partially than stored through the cache).  Longer rows stream;
+ * only their two end lines are partial.
+ */
+static inline int fs_stream_pays(ptrdiff_t n, int flags)
+{
+    const size_t bytes = (size_t)n * sizeof(T);
+    if (bytes % 64 != 0 && bytes < 4096)
+        return flags & ~FS_FLAG_STREAM;
+    return flags;
+}
+
 /* Whether exp(x - m) may skip its range check for every x >= lo. */
 #define FS_EXP_FAST(lo, m) ((lo) - (m) >= (T)VEXPN_FAST_MIN)
 
@@ -44,34 +68,38 @@ static inline void fs_neumaier(double *s, double *c, double v)
  * macro binds them to the vectors loaded from SA + i and SB + i.  Non-temporal stores when `stream`
  * (the whole output is larger than the cache and is not read back soon).
  */
-#define FS_ROW_APPLY(y, n, stream, SA, SB, EXPR)                             \
-    do {                                                                     \
-        ptrdiff_t i_ = 0;                                                    \
-        if (stream) {                                                        \
-            /* one masked store up to the first aligned element */           \
-            i_ = VHEAD(y) < (n) ? VHEAD(y) : (n);                            \
-            if (i_ > 0) {                                                    \
-                V a = VLOADN((SA), i_), b = VLOADN((SB), i_);                \
-                (void)a; (void)b;                                            \
-                VSTOREN((y), (EXPR), i_);                                    \
-            }                                                                \
-            for (; i_ + W <= (n); i_ += W) {                                 \
-                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                \
-                (void)a; (void)b;                                            \
-                VSTREAM((y) + i_, (EXPR));                                   \
-            }                                                                \
-        } else {                                                             \
-            for (; i_ + W <= (n); i_ += W) {                                 \
-                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                \
-                (void)a; (void)b;                                            \
-                VSTORE((y) + i_, (EXPR));                                    \
-            }                                                                \
-        }                                                                    \
-        if (i_ < (n)) {                                                      \
-            V a = VLOADN((SA) + i_, (n) - i_), b = VLOADN((SB) + i_, (n) - i_); \
-            (void)a; (void)b;                                                \
-            VSTOREN((y) + i_, (EXPR), (n) - i_);                             \
-        }                                                                    \
+#define FS_ROW_APPLY(y, n, stream, SA, SB, EXPR)                                                   \
+    do {                                                                                           \
+        ptrdiff_t i_ = 0;                                                                          \
+        if (stream) {                                                                              \
+            /* one masked store up to the first aligned element */                                 \
+            i_ = VHEAD(y) < (n) ? VHEAD(y) : (n);                                                  \
+            if (i_ > 0) {                                                                          \
+                V a = VLOADN((SA), i_), b = VLOADN((SB), i_);                                      \
+                (void)a;                                                                           \
+                (void)b;                                                                           \
+                VSTOREN((y), (EXPR), i_);                                                          \
+            }                                                                                      \
+            for (; i_ + W <= (n); i_ += W) {                                                       \
+                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                                      \
+                (void)a;                                                                           \
+                (void)b;                                                                           \
+                VSTREAM((y) + i_, (EXPR));                                                         \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (; i_ + W <= (n); i_ += W) {                                                       \
+                V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                                      \
+                (void)a;                                                                           \
+                (void)b;                                                                           \
+                VSTORE((y) + i_, (EXPR));                                                          \
+            }                                                                                      \
+        }                                                                                          \
+        if (i_ < (n)) {                                                                            \
+            V a = VLOADN((SA) + i_, (n) - i_), b = VLOADN((SB) + i_, (n) - i_);                    \
+            (void)a;                                                                               \
+            (void)b;                                                                               \
+            VSTOREN((y) + i_, (EXPR), (n) - i_);                                                   \
+        }                                                                                          \
     } while (0)
 
 static FS_TARGET void fill(T *y, ptrdiff_t n, T value)

@@ -12,11 +12,11 @@
  */
 
 /* What the per-class factor u of the kernels below is. */
-#define FS_CE_PLAIN 0        /* no smoothing term: u unused */
-#define FS_CE_UNIFORM 1      /* u = 1: label smoothing without class weights */
-#define FS_CE_WEIGHT 2       /* u = weight: label smoothing with class weights */
-#define FS_CE_SOFT 3         /* u = (1 - eps) q + eps / n: probability targets */
-#define FS_CE_SOFT_WEIGHT 4  /* u = weight ((1 - eps) q + eps / n) */
+#define FS_CE_PLAIN       0 /* no smoothing term: u unused */
+#define FS_CE_UNIFORM     1 /* u = 1: label smoothing without class weights */
+#define FS_CE_WEIGHT      2 /* u = weight: label smoothing with class weights */
+#define FS_CE_SOFT        3 /* u = (1 - eps) q + eps / n: probability targets */
+#define FS_CE_SOFT_WEIGHT 4 /* u = weight ((1 - eps) q + eps / n) */
 /*
  * Class-index rows of at most this many classes go through the chunked
  * small-row kernel, FS_CE_CHUNK elements (4-8 KiB, in L1) at a time.
@@ -31,8 +31,9 @@ static FS_TARGET inline __attribute__((always_inline)) V load_k(const T *p, ptrd
 }
 
 /* u for the classes i..i+k (k <= W; lanes past k are not used). */
-static FS_TARGET inline __attribute__((always_inline)) V
-cross_entropy_u(int mode, const T *w, const T *q, ptrdiff_t i, ptrdiff_t k, V c1, V c2)
+static FS_TARGET inline __attribute__((always_inline)) V cross_entropy_u(int mode, const T *w,
+                                                                         const T *q, ptrdiff_t i,
+                                                                         ptrdiff_t k, V c1, V c2)
 {
     switch (mode) {
     case FS_CE_UNIFORM:
@@ -52,8 +53,8 @@ cross_entropy_u(int mode, const T *w, const T *q, ptrdiff_t i, ptrdiff_t k, V c1
  * sum u_j (m - x_j), added in double.
  */
 static FS_TARGET inline __attribute__((always_inline)) double
-cross_entropy_grad_part(const T *x, const T *e, const T *w, const T *q, T *g, ptrdiff_t i, ptrdiff_t k,
-               V vm, V vcp, V vcw, V c1, V c2, int mode)
+cross_entropy_grad_part(const T *x, const T *e, const T *w, const T *q, T *g, ptrdiff_t i,
+                        ptrdiff_t k, V vm, V vcp, V vcw, V c1, V c2, int mode)
 {
     const V xv = VLOADN(x + i, k);
     const V p = e ? VLOADN(e + i, k) : VEXP(VSUB(xv, vm));
@@ -99,11 +100,17 @@ cross_entropy_grad_impl(const T *x, const T *e, const T *w, const T *q, T *g, pt
         for (i = b; i + W <= end; i += W) {
             const V p = e ? VLOAD(e + i) : VEXP(VSUB(VLOAD(x + i), vm));
             if (mode == FS_CE_PLAIN) {
-                if (stream) VSTREAM(g + i, VMUL(p, vcp)); else VSTORE(g + i, VMUL(p, vcp));
+                if (stream)
+                    VSTREAM(g + i, VMUL(p, vcp));
+                else
+                    VSTORE(g + i, VMUL(p, vcp));
             } else {
                 const V u = cross_entropy_u(mode, w, q, i, W, c1, c2);
                 const V gv = VSUB(VMUL(p, vcp), VMUL(u, vcw));
-                if (stream) VSTREAM(g + i, gv); else VSTORE(g + i, gv);
+                if (stream)
+                    VSTREAM(g + i, gv);
+                else
+                    VSTORE(g + i, gv);
                 a0 = AADD(a0, VMUL(u, VSUB(vm, VLOAD(x + i))));
             }
         }
@@ -112,14 +119,19 @@ cross_entropy_grad_impl(const T *x, const T *e, const T *w, const T *q, T *g, pt
         if (mode != FS_CE_PLAIN)
             fs_neumaier(&s, &c, AHSUM(a0) + tail);
     }
-    return s + c;
+    return fs_neumaier_total(s, c);
 }
 
-/* sum_c u_c over the row: the total target mass of a soft-target row. */
+/*
+ * sum_c u_c (m - x_c) over the row, or with x NULL sum_c u_c (the total
+ * target mass of a probability row).  Blocked double sums as in sumexp;
+ * `mode` and whether x is NULL are constants after inlining.
+ */
 static FS_TARGET inline __attribute__((always_inline)) double
-cross_entropy_mass_impl(const T *w, const T *q, ptrdiff_t n, T c1_, T c2_, int mode)
+cross_entropy_usum_impl(const T *x, const T *w, const T *q, ptrdiff_t n, T m, T c1_, T c2_,
+                        int mode)
 {
-    const V c1 = VSET(c1_), c2 = VSET(c2_);
+    const V c1 = VSET(c1_), c2 = VSET(c2_), vm = VSET(m);
     double s = 0.0, c = 0.0;
     T lane[W];
     for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
@@ -127,17 +139,50 @@ cross_entropy_mass_impl(const T *w, const T *q, ptrdiff_t n, T c1_, T c2_, int m
         A a0 = AZERO;
         double tail = 0.0;
         ptrdiff_t i = b;
-        for (; i + W <= end; i += W)
-            a0 = AADD(a0, cross_entropy_u(mode, w, q, i, W, c1, c2));
+        for (; i + W <= end; i += W) {
+            const V u = cross_entropy_u(mode, w, q, i, W, c1, c2);
+            a0 = AADD(a0, x ? VMUL(u, VSUB(vm, VLOAD(x + i))) : u);
+        }
         if (i < end) {
             const ptrdiff_t k = end - i;
-            VSTORE(lane, cross_entropy_u(mode, w, q, i, k, c1, c2));
+            const V u = cross_entropy_u(mode, w, q, i, k, c1, c2);
+            VSTORE(lane, x ? VMUL(u, VSUB(vm, VLOADN(x + i, k))) : u);
             for (ptrdiff_t l = 0; l < k; l++)
                 tail += (double)lane[l];
         }
         fs_neumaier(&s, &c, AHSUM(a0) + tail);
     }
-    return s + c;
+    return fs_neumaier_total(s, c);
+}
+
+/* The row's target mass sum_c u_c (x NULL) or its smoothing sum sum_c u_c (m - x_c). */
+static FS_TARGET double cross_entropy_usum(const T *x, const T *w, const T *q, ptrdiff_t n, T m,
+                                           T c1, T c2, int mode)
+{
+#define FS_CE_USUM(M)                                                                              \
+    case M:                                                                                        \
+        return x ? cross_entropy_usum_impl(x, w, q, n, m, c1, c2, M)                               \
+                 : cross_entropy_usum_impl(NULL, w, q, n, m, c1, c2, M);
+    switch (mode) {
+        FS_CE_USUM(FS_CE_UNIFORM)
+        FS_CE_USUM(FS_CE_WEIGHT)
+        FS_CE_USUM(FS_CE_SOFT)
+    default:
+        FS_CE_USUM(FS_CE_SOFT_WEIGHT)
+    }
+#undef FS_CE_USUM
+}
+
+/*
+ * Row r's loss: to loss[r] when the caller wants each row's, and times the
+ * row's weight into the compensated total (tot, comp) for the reductions.
+ */
+static inline void cross_entropy_put_loss(double *loss, const double *row_scale, ptrdiff_t r,
+                                          double value, double *tot, double *comp)
+{
+    if (loss)
+        loss[r] = value;
+    fs_neumaier(tot, comp, row_scale ? row_scale[r] * value : value);
 }
 
 static FS_TARGET double cross_entropy_grad(const T *x, const T *e, const T *w, const T *q, T *g,
@@ -145,17 +190,17 @@ static FS_TARGET double cross_entropy_grad(const T *x, const T *e, const T *w, c
                                            int stream)
 {
 #define FS_CE_CALL(E, M, S) cross_entropy_grad_impl(x, E, w, q, g, n, m, cp, cw, c1, c2, M, S)
-#define FS_CE_CASE(M)                                                                 \
-    case M:                                                                             \
-        if (e)                                                                          \
-            return stream ? FS_CE_CALL(e, M, 1) : FS_CE_CALL(e, M, 0);              \
+#define FS_CE_CASE(M)                                                                              \
+    case M:                                                                                        \
+        if (e)                                                                                     \
+            return stream ? FS_CE_CALL(e, M, 1) : FS_CE_CALL(e, M, 0);                             \
         return stream ? FS_CE_CALL(NULL, M, 1) : FS_CE_CALL(NULL, M, 0);
     switch (mode) {
         FS_CE_CASE(FS_CE_PLAIN)
         FS_CE_CASE(FS_CE_UNIFORM)
         FS_CE_CASE(FS_CE_WEIGHT)
         FS_CE_CASE(FS_CE_SOFT)
-        default:
+    default:
         FS_CE_CASE(FS_CE_SOFT_WEIGHT)
     }
 #undef FS_CE_CASE
@@ -168,8 +213,8 @@ static FS_TARGET double cross_entropy_grad(const T *x, const T *e, const T *w, c
  * streaming), for the gradient pass to read instead of recomputing them.
  * *e is NULL for longer rows and rows with no finite max.
  */
-static FS_TARGET void cross_entropy_stats(const T *x, T *g, T *work, ptrdiff_t n, int stream,
-                                          T *m, double *s, const T **e)
+static FS_TARGET void cross_entropy_stats(const T *x, T *g, T *work, ptrdiff_t n, int stream, T *m,
+                                          double *s, const T **e)
 {
     *e = NULL;
     T *store = stream ? work : g;
@@ -193,18 +238,20 @@ static FS_TARGET void cross_entropy_stats(const T *x, T *g, T *work, ptrdiff_t n
  * chunk go through the vector exp as one flat array in L1, the short
  * per-row sums and gradient factors are scalar, and the chunk's gradient
  * leaves in full (streaming) vectors.  Same arguments and results as
- * cross_entropy_rows.
+ * cross_entropy_rows; returns the weighted loss total.
  */
-static FS_TARGET void cross_entropy_small_rows(const T *logits, const int64_t *target, const T *weight,
-                                               double weight_sum, double label_smoothing, const double *row_scale,
-                                               double scale, double *loss, T *grad, ptrdiff_t n_rows,
-                                               ptrdiff_t n, int flags)
+static FS_TARGET double cross_entropy_small_rows(const T *logits, const int64_t *target,
+                                                 const T *weight, double weight_sum,
+                                                 double label_smoothing, const double *row_scale,
+                                                 double scale, double *loss, T *grad,
+                                                 ptrdiff_t n_rows, ptrdiff_t n, int flags)
 {
     T e[FS_CE_CHUNK + W], mrow[FS_CE_CHUNK];
     const int stream = flags & FS_FLAG_STREAM;
     const ptrdiff_t rows = FS_CE_CHUNK / n;
     const double ef = label_smoothing / (double)n;
     const int smooth = label_smoothing != 0.0;
+    double tot = 0.0, comp = 0.0;
     for (ptrdiff_t i = 0; i < FS_CE_CHUNK + W; i++)
         e[i] = 0;
     for (ptrdiff_t r0 = 0; r0 < n_rows; r0 += rows) {
@@ -216,7 +263,7 @@ static FS_TARGET void cross_entropy_small_rows(const T *logits, const int64_t *t
             T *er = e + r * n;
             const int64_t t = target[r0 + r];
             T m = (T)-INFINITY;
-            if (t >= 0 && t < n) {      /* ignored rows are not read */
+            if (t >= 0 && t < n) { /* ignored rows are not read */
                 int nan = 0;
                 for (ptrdiff_t i = 0; i < n; i++) {
                     nan |= xr[i] != xr[i];
@@ -242,128 +289,158 @@ static FS_TARGET void cross_entropy_small_rows(const T *logits, const int64_t *t
             T *er = e + r * n;
             const int64_t t = target[r0 + r];
             const T m = mrow[r];
-            if (t < 0 || t >= n) {
-                loss[r0 + r] = 0.0;
-                fill(er, n, (T)0);
+            if (t < 0 || t >= n || !(m > (T)-INFINITY && m < (T)INFINITY)) {
+                const double value = t < 0 || t >= n ? 0.0 : NAN;
+                cross_entropy_put_loss(loss, row_scale, r0 + r, value, &tot, &comp);
+                fill(er, n, (T)value);
                 continue;
             }
-            if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
-                loss[r0 + r] = NAN;
-                fill(er, n, (T)NAN);
-                continue;
-            }
-            double s = 0.0;
+            double s = 0.0, acc = 0.0;
             for (ptrdiff_t i = 0; i < n; i++)
                 s += (double)er[i];
-            const double sc = row_scale ? scale * row_scale[r0 + r] : scale;
+            if (smooth) {
+                for (ptrdiff_t i = 0; i < n; i++)
+                    acc += (double)((weight ? weight[i] : (T)1) * (m - xr[i]));
+            }
             const double wt = weight ? (double)weight[t] : 1.0;
             const double b = (1.0 - label_smoothing) * wt, a = b + ef * weight_sum;
+            const double value =
+                b * ((double)m - (double)xr[t]) + a * log(s) + (smooth ? ef * acc : 0.0);
+            cross_entropy_put_loss(loss, row_scale, r0 + r, value, &tot, &comp);
+            if (!grad)
+                continue;
+            const double sc = row_scale ? scale * row_scale[r0 + r] : scale;
             const T cp = (T)(sc * a / s), cw = (T)(sc * ef);
             const double pt = (double)er[t] / s;
-            double acc = 0.0;
             if (!smooth) {
                 for (ptrdiff_t i = 0; i < n; i++)
                     er[i] *= cp;
             } else {
-                for (ptrdiff_t i = 0; i < n; i++) {
-                    const T u = weight ? weight[i] : (T)1;
-                    er[i] = er[i] * cp - cw * u;
-                    acc += (double)(u * (m - xr[i]));
-                }
+                for (ptrdiff_t i = 0; i < n; i++)
+                    er[i] = er[i] * cp - cw * (weight ? weight[i] : (T)1);
             }
             er[t] = (T)(sc * (a * pt - b - (smooth ? ef * wt : 0.0)));
-            loss[r0 + r] = b * ((double)m - (double)xr[t]) + a * log(s) + (smooth ? ef * acc : 0.0);
         }
-        FS_ROW_APPLY(grad + r0 * n, len, stream, e, e, a);
+        if (grad)
+            FS_ROW_APPLY(grad + r0 * n, len, stream, e, e, a);
     }
-    if (stream)
+    if (grad && stream)
         VFENCE();
+    return fs_neumaier_total(tot, comp);
 }
 
 /*
  * Class-index targets.  target[r] outside [0, n) marks an ignored row: loss
  * 0, gradient 0, the row is not read.  `weight` (per class) may be NULL,
- * w_sum = sum(weight) (n without weights), eps the label smoothing.  The
- * gradient row is scaled by scale * (row_scale ? row_scale[r] : 1); loss[r]
- * is the row's own (class-weighted) loss.
+ * weight_sum = sum(weight) (n without weights).  The gradient row is scaled
+ * by scale * (row_scale ? row_scale[r] : 1); loss[r] (when loss is not
+ * NULL) is the row's own (class-weighted) loss, and *loss_sum (when not
+ * NULL) the sum of the losses times row_scale.  Without grad (NULL) only
+ * the loss is computed: the logits are read, nothing of their size is
+ * written.
  */
 static FS_TARGET void cross_entropy_rows(const T *logits, const int64_t *target, const T *weight,
-                                         double weight_sum, double label_smoothing, const double *row_scale,
-                                         double scale, double *loss, T *grad, T *work,
-                                         ptrdiff_t n_rows, ptrdiff_t n, int flags)
+                                         double weight_sum, double label_smoothing,
+                                         const double *row_scale, double scale, double *loss,
+                                         double *loss_sum, T *grad, T *work, ptrdiff_t n_rows,
+                                         ptrdiff_t n, int flags)
 {
     if (n <= FS_CE_SMALL) {
-        cross_entropy_small_rows(logits, target, weight, weight_sum, label_smoothing, row_scale, scale, loss, grad,
-                                 n_rows, n, flags);
+        const double total =
+            cross_entropy_small_rows(logits, target, weight, weight_sum, label_smoothing, row_scale,
+                                     scale, loss, grad, n_rows, n, flags);
+        if (loss_sum)
+            *loss_sum = total;
         return;
     }
-    const int stream = flags & FS_FLAG_STREAM;
+    const int stream = fs_stream_pays(n, flags) & FS_FLAG_STREAM;
     const double e = label_smoothing / (double)n;
     const int mode = label_smoothing == 0.0 ? FS_CE_PLAIN : weight ? FS_CE_WEIGHT : FS_CE_UNIFORM;
+    double tot = 0.0, comp = 0.0;
     for (ptrdiff_t r = 0; r < n_rows; r++) {
         const T *xr = logits + r * n;
-        T *gr = grad + r * n;
+        T *gr = grad ? grad + r * n : NULL;
         const int64_t t = target[r];
-        if (t < 0 || t >= n) {
-            loss[r] = 0.0;
-            fill(gr, n, (T)0);
-            continue;
+        T m = (T)NAN, lo;
+        double s = NAN;
+        const T *ex = NULL;
+        if (t >= 0 && t < n) {
+            if (gr)
+                cross_entropy_stats(xr, gr, work, n, stream, &m, &s, &ex);
+            else
+                row_stats(xr, n, &m, &s, &lo);
         }
-        T m;
-        double s;
-        const T *ex;
-        cross_entropy_stats(xr, gr, work, n, stream, &m, &s, &ex);
-        if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
-            loss[r] = NAN;
-            fill(gr, n, (T)NAN);
+        if (t < 0 || t >= n || !(m > (T)-INFINITY && m < (T)INFINITY)) {
+            const double value = t < 0 || t >= n ? 0.0 : NAN;
+            cross_entropy_put_loss(loss, row_scale, r, value, &tot, &comp);
+            if (gr)
+                fill(gr, n, (T)value);
             continue;
         }
         const double sc = row_scale ? scale * row_scale[r] : scale;
         const double wt = weight ? (double)weight[t] : 1.0;
         const double b = (1.0 - label_smoothing) * wt, a = b + e * weight_sum;
-        const double acc = cross_entropy_grad(xr, ex, weight, NULL, gr, n, m, (T)(sc * a / s),
-                                              (T)(sc * e), 0, 0, mode, stream);
-        /* the target's entry again in double: a p_t - b cancels when p_t ~ 1 */
-        const double pt = exp((double)xr[t] - (double)m) / s;
-        gr[t] = (T)(sc * (a * pt - b - (mode == FS_CE_PLAIN ? 0.0 : e * wt)));
-        loss[r] = b * ((double)m - (double)xr[t]) + a * log(s) + (mode == FS_CE_PLAIN ? 0.0 : e * acc);
+        double acc;
+        if (gr) {
+            acc = cross_entropy_grad(xr, ex, weight, NULL, gr, n, m, (T)(sc * a / s), (T)(sc * e),
+                                     0, 0, mode, stream);
+            /* the target's entry again in double: a p_t - b cancels when p_t ~ 1 */
+            const double pt = exp((double)xr[t] - (double)m) / s;
+            gr[t] = (T)(sc * (a * pt - b - (mode == FS_CE_PLAIN ? 0.0 : e * wt)));
+        } else {
+            acc =
+                mode == FS_CE_PLAIN ? 0.0 : cross_entropy_usum(xr, weight, NULL, n, m, 0, 0, mode);
+        }
+        const double value =
+            b * ((double)m - (double)xr[t]) + a * log(s) + (mode == FS_CE_PLAIN ? 0.0 : e * acc);
+        cross_entropy_put_loss(loss, row_scale, r, value, &tot, &comp);
     }
-    if (stream)
+    if (grad && stream)
         VFENCE();
+    if (loss_sum)
+        *loss_sum = fs_neumaier_total(tot, comp);
 }
 
 /*
  * Probability targets q (rows like x): u_c = weight_c ((1 - eps) q_c + eps / n),
- * a = sum_c u_c, b = 0, e = 1.  Scaling and loss[r] as cross_entropy_rows.
+ * a = sum_c u_c, b = 0, e = 1.  Scaling, loss, loss_sum and grad as
+ * cross_entropy_rows.
  */
-static FS_TARGET void cross_entropy_probs_rows(const T *logits, const T *target_probs, const T *weight, double label_smoothing,
-                                              const double *row_scale, double scale, double *loss,
-                                              T *grad, T *work, ptrdiff_t n_rows, ptrdiff_t n,
-                                              int flags)
+static FS_TARGET void cross_entropy_probs_rows(const T *logits, const T *target_probs,
+                                               const T *weight, double label_smoothing,
+                                               const double *row_scale, double scale, double *loss,
+                                               double *loss_sum, T *grad, T *work, ptrdiff_t n_rows,
+                                               ptrdiff_t n, int flags)
 {
-    const int stream = flags & FS_FLAG_STREAM;
+    const int stream = fs_stream_pays(n, flags) & FS_FLAG_STREAM;
     const T c1 = (T)(1.0 - label_smoothing), c2 = (T)(label_smoothing / (double)n);
     const int mode = weight ? FS_CE_SOFT_WEIGHT : FS_CE_SOFT;
+    double tot = 0.0, comp = 0.0;
     for (ptrdiff_t r = 0; r < n_rows; r++) {
         const T *xr = logits + r * n, *qr = target_probs + r * n;
-        T *gr = grad + r * n;
-        T m;
-        double s;
-        const T *ex;
-        cross_entropy_stats(xr, gr, work, n, stream, &m, &s, &ex);
+        T *gr = grad ? grad + r * n : NULL;
+        T m, lo;
+        double s = NAN;
+        const T *ex = NULL;
+        if (gr)
+            cross_entropy_stats(xr, gr, work, n, stream, &m, &s, &ex);
+        else
+            row_stats(xr, n, &m, &s, &lo);
         if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
-            loss[r] = NAN;
-            fill(gr, n, (T)NAN);
+            cross_entropy_put_loss(loss, row_scale, r, NAN, &tot, &comp);
+            if (gr)
+                fill(gr, n, (T)NAN);
             continue;
         }
         const double sc = row_scale ? scale * row_scale[r] : scale;
-        const double a = weight ? cross_entropy_mass_impl(weight, qr, n, c1, c2, FS_CE_SOFT_WEIGHT)
-                                : cross_entropy_mass_impl(weight, qr, n, c1, c2, FS_CE_SOFT);
-        const double acc = cross_entropy_grad(xr, ex, weight, qr, gr, n, m, (T)(sc * a / s),
-                                              (T)sc, c1, c2, mode, stream);
-        loss[r] = a * log(s) + acc;
+        const double a = cross_entropy_usum(NULL, weight, qr, n, m, c1, c2, mode);
+        const double acc = gr ? cross_entropy_grad(xr, ex, weight, qr, gr, n, m, (T)(sc * a / s),
+                                                   (T)sc, c1, c2, mode, stream)
+                              : cross_entropy_usum(xr, weight, qr, n, m, c1, c2, mode);
+        cross_entropy_put_loss(loss, row_scale, r, a * log(s) + acc, &tot, &comp);
     }
-    if (stream)
+    if (grad && stream)
         VFENCE();
+    if (loss_sum)
+        *loss_sum = fs_neumaier_total(tot, comp);
 }
-

@@ -17,7 +17,10 @@ static FS_TARGET T row_max_raw(const T *x, ptrdiff_t n, T *lo)
     for (; i + 4 * W <= n; i += 4 * W) {
         const V a = VLOAD(x + i), b = VLOAD(x + i + W);
         const V c = VLOAD(x + i + 2 * W), d = VLOAD(x + i + 3 * W);
-        m0 = VMAX(m0, a); m1 = VMAX(m1, b); m2 = VMAX(m2, c); m3 = VMAX(m3, d);
+        m0 = VMAX(m0, a);
+        m1 = VMAX(m1, b);
+        m2 = VMAX(m2, c);
+        m3 = VMAX(m3, d);
         l0 = VMIN(l0, VMIN(a, b));
         l1 = VMIN(l1, VMIN(c, d));
     }
@@ -28,7 +31,7 @@ static FS_TARGET T row_max_raw(const T *x, ptrdiff_t n, T *lo)
     }
     T tail_lo = (T)INFINITY;
     if (i < n) {
-        m0 = VMAX(m0, VLOADN(x + i, n - i));    /* other lanes -inf */
+        m0 = VMAX(m0, VLOADN(x + i, n - i)); /* other lanes -inf */
         for (; i < n; i++)
             tail_lo = x[i] < tail_lo ? x[i] : tail_lo;
     }
@@ -103,7 +106,7 @@ sumexp_impl(const T *x, T *e, ptrdiff_t n, T m, int store, int fast)
         }
         fs_neumaier(&s, &c, AHSUM(ACOMB(a0, a1)));
     }
-    return s + c;
+    return fs_neumaier_total(s, c);
 }
 
 static FS_TARGET double sumexp(const T *x, ptrdiff_t n, T m, int fast)
@@ -123,8 +126,7 @@ static FS_TARGET double sumexp_store(const T *x, T *e, ptrdiff_t n, T m, int fas
  * from L1 for its sum; the running sum is rescaled when the maximum grows.
  * m is NaN if the row has a NaN, +inf if it has +inf, -inf if all -inf.
  */
-static FS_TARGET void row_online(const T *x, ptrdiff_t n, T *m_out, double *s_out,
-                                          T *lo_out)
+static FS_TARGET void row_online(const T *x, ptrdiff_t n, T *m_out, double *s_out, T *lo_out)
 {
     T m = (T)-INFINITY, row_lo = (T)INFINITY;
     double s = 0.0, c = 0.0;
@@ -141,7 +143,7 @@ static FS_TARGET void row_online(const T *x, ptrdiff_t n, T *m_out, double *s_ou
         }
         row_lo = lo < row_lo ? lo : row_lo;
         if (bm == (T)-INFINITY)
-            continue;           /* the block adds exactly 0 */
+            continue; /* the block adds exactly 0 */
         if (bm > m) {
             const double f = exp((double)m - (double)bm);
             s *= f;
@@ -151,7 +153,7 @@ static FS_TARGET void row_online(const T *x, ptrdiff_t n, T *m_out, double *s_ou
         fs_neumaier(&s, &c, sumexp(x + b, len, m, FS_EXP_FAST(lo, m)));
     }
     *m_out = m;
-    *s_out = s + c;
+    *s_out = fs_neumaier_total(s, c);
     *lo_out = row_lo;
 }
 
@@ -166,3 +168,34 @@ static FS_TARGET void row_stats(const T *x, ptrdiff_t n, T *m, double *s, T *lo)
     }
 }
 
+/*
+ * log(s) for s = sum(exp(x - m)) over x[0..n), m the row's finite maximum.
+ * When the maximum's own term dominates (s < 2), log(s) = log1p(s - 1)
+ * would lose the other terms to the rounding of s near 1 (logsumexp([0,
+ * -40]) = 4.25e-18, not 0), so they are added up again apart from the
+ * maximum's exact 1s: log1p(sum of exp(x - m) over x < m + count(m) - 1).
+ * A second pass, from cache for rows that fit in it.
+ */
+static FS_TARGET double log_sumexp(const T *x, ptrdiff_t n, T m, double s)
+{
+    if (!(s < 2.0))
+        return log(s);
+    const V vm = VSET(m), one = VSET((T)1);
+    double below = 0.0, comp = 0.0, lanes = 0.0, less = 0.0;
+    for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
+        const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
+        A sum = AZERO, cnt = AZERO;
+        ptrdiff_t i = b;
+        for (; i < end; i += W) {
+            /* the last vector's fill lanes load -inf: below m, adding 0 */
+            const V v = i + W <= end ? VLOAD(x + i) : VLOADN(x + i, end - i);
+            sum = AADD(sum, VKEEP_LT(VEXPN(VSUB(v, vm)), v, vm));
+            cnt = AADD(cnt, VKEEP_LT(one, v, vm));
+            lanes += W;
+        }
+        fs_neumaier(&below, &comp, AHSUM(sum));
+        less += AHSUM(cnt);
+    }
+    /* lanes - less entries equal m; one of them is the 1 that log1p adds */
+    return log1p(fs_neumaier_total(below, comp) + (lanes - less - 1.0));
+}

@@ -6,9 +6,9 @@
  * AVX2 units instantiate nothing (FS_ISA_BUILT 0).
  */
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define FS_ISA_BUILT 1
+#define FS_ISA_BUILT  1
 #define FS_ISA_SUFFIX avx2
-#define FS_TARGET __attribute__((target("avx2,fma")))
+#define FS_TARGET     __attribute__((target("avx2,fma")))
 
 #include <immintrin.h>
 
@@ -21,6 +21,7 @@ static const int64_t fs_mask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 /* elements from p to the next 32-byte boundary, where VSTREAM may start */
 #define VHEAD(p) ((ptrdiff_t)((32 - ((uintptr_t)(p) & 31)) & 31) / (ptrdiff_t)sizeof(*(p)))
 #define VFENCE() _mm_sfence()
+#define VREGS    16
 
 #if FS_DTYPE == 32
 
@@ -55,8 +56,10 @@ static FS_TARGET inline double fs_hsum_ps_avx2(__m256 v)
 
 static FS_TARGET inline void fs_sacc_f32_avx2(double *s, __m256 v)
 {
-    _mm256_storeu_pd(s, _mm256_add_pd(_mm256_loadu_pd(s), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
-    _mm256_storeu_pd(s + 4, _mm256_add_pd(_mm256_loadu_pd(s + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+    _mm256_storeu_pd(s,
+                     _mm256_add_pd(_mm256_loadu_pd(s), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+    _mm256_storeu_pd(
+        s + 4, _mm256_add_pd(_mm256_loadu_pd(s + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
 }
 
 static FS_TARGET inline __m256 fs_loadn_f32_avx2(const float *p, ptrdiff_t k)
@@ -66,34 +69,36 @@ static FS_TARGET inline __m256 fs_loadn_f32_avx2(const float *p, ptrdiff_t k)
                             _mm256_castsi256_ps(mask));
 }
 
-#define T float
-#define V __m256
-#define W 8
-#define A __m256
-#define AZERO _mm256_setzero_ps()
-#define AADD(a, v) _mm256_add_ps((a), (v))
-#define ACOMB(a, b) _mm256_add_ps((a), (b))
-#define AHSUM(a) fs_hsum_ps_avx2(a)
-#define SACC(s, v) fs_sacc_f32_avx2((s), (v))
-#define VLOAD(p) _mm256_loadu_ps(p)
-#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define T             float
+#define V             __m256
+#define W             8
+#define A             __m256
+#define AZERO         _mm256_setzero_ps()
+#define AADD(a, v)    _mm256_add_ps((a), (v))
+#define ACOMB(a, b)   _mm256_add_ps((a), (b))
+#define AHSUM(a)      fs_hsum_ps_avx2(a)
+#define SACC(s, v)    fs_sacc_f32_avx2((s), (v))
+#define VLOAD(p)      _mm256_loadu_ps(p)
+#define VSTORE(p, v)  _mm256_storeu_ps((p), (v))
 #define VSTREAM(p, v) _mm256_stream_ps((p), (v))
-#define VLOADN(p, k) fs_loadn_f32_avx2((p), (k))
-#define VSTOREN(p, v, k) _mm256_maskstore_ps((p), _mm256_loadu_si256((const __m256i *)(fs_mask32 + 8 - (k))), (v))
-#define VSET(c) _mm256_set1_ps(c)
-#define VADD(a, b) _mm256_add_ps((a), (b))
-#define VSUB(a, b) _mm256_sub_ps((a), (b))
-#define VMUL(a, b) _mm256_mul_ps((a), (b))
-#define VMAX(a, b) _mm256_max_ps((a), (b))
-#define VMIN(a, b) _mm256_min_ps((a), (b))
-#define VHMAX(v) fs_hmax_ps_avx2(v)
-#define VHMIN(v) fs_hmin_ps_avx2(v)
-#define VEXP(t) fs_exp_f32_avx2(t)
-#define VEXPN(t) fs_expn_f32_avx2(t)
-#define VEXPN_FAST(t) fs_exp_core_f32_avx2(t)
-#define VEXPN_FAST_MIN (-87.3f)
+#define VLOADN(p, k)  fs_loadn_f32_avx2((p), (k))
+#define VSTOREN(p, v, k)                                                                           \
+    _mm256_maskstore_ps((p), _mm256_loadu_si256((const __m256i *)(fs_mask32 + 8 - (k))), (v))
+#define VSET(c)             _mm256_set1_ps(c)
+#define VADD(a, b)          _mm256_add_ps((a), (b))
+#define VSUB(a, b)          _mm256_sub_ps((a), (b))
+#define VMUL(a, b)          _mm256_mul_ps((a), (b))
+#define VMAX(a, b)          _mm256_max_ps((a), (b))
+#define VMIN(a, b)          _mm256_min_ps((a), (b))
+#define VHMAX(v)            fs_hmax_ps_avx2(v)
+#define VHMIN(v)            fs_hmin_ps_avx2(v)
+#define VEXP(t)             fs_exp_f32_avx2(t)
+#define VEXPN(t)            fs_expn_f32_avx2(t)
+#define VEXPN_FAST(t)       fs_exp_core_f32_avx2(t)
+#define VEXPN_FAST_MIN      (-87.3f)
 #define VNAN_ACC(acc, a, b) _mm256_or_ps((acc), _mm256_cmp_ps((a), (b), _CMP_UNORD_Q))
-#define VNAN_APPLY(v, acc) _mm256_or_ps((v), (acc))
+#define VNAN_APPLY(v, acc)  _mm256_or_ps((v), (acc))
+#define VKEEP_LT(v, a, b)   _mm256_and_ps((v), _mm256_cmp_ps((a), (b), _CMP_LT_OQ))
 
 #else /* FS_DTYPE == 64 */
 
@@ -122,34 +127,36 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
                             _mm256_castsi256_pd(mask));
 }
 
-#define T double
-#define V __m256d
-#define W 4
-#define A __m256d
-#define AZERO _mm256_setzero_pd()
-#define AADD(a, v) _mm256_add_pd((a), (v))
-#define ACOMB(a, b) _mm256_add_pd((a), (b))
-#define AHSUM(a) fs_hsum_pd_avx2(a)
-#define SACC(s, v) _mm256_storeu_pd((s), _mm256_add_pd(_mm256_loadu_pd(s), (v)))
-#define VLOAD(p) _mm256_loadu_pd(p)
-#define VSTORE(p, v) _mm256_storeu_pd((p), (v))
+#define T             double
+#define V             __m256d
+#define W             4
+#define A             __m256d
+#define AZERO         _mm256_setzero_pd()
+#define AADD(a, v)    _mm256_add_pd((a), (v))
+#define ACOMB(a, b)   _mm256_add_pd((a), (b))
+#define AHSUM(a)      fs_hsum_pd_avx2(a)
+#define SACC(s, v)    _mm256_storeu_pd((s), _mm256_add_pd(_mm256_loadu_pd(s), (v)))
+#define VLOAD(p)      _mm256_loadu_pd(p)
+#define VSTORE(p, v)  _mm256_storeu_pd((p), (v))
 #define VSTREAM(p, v) _mm256_stream_pd((p), (v))
-#define VLOADN(p, k) fs_loadn_f64_avx2((p), (k))
-#define VSTOREN(p, v, k) _mm256_maskstore_pd((p), _mm256_loadu_si256((const __m256i *)(fs_mask64 + 4 - (k))), (v))
-#define VSET(c) _mm256_set1_pd(c)
-#define VADD(a, b) _mm256_add_pd((a), (b))
-#define VSUB(a, b) _mm256_sub_pd((a), (b))
-#define VMUL(a, b) _mm256_mul_pd((a), (b))
-#define VMAX(a, b) _mm256_max_pd((a), (b))
-#define VMIN(a, b) _mm256_min_pd((a), (b))
-#define VHMAX(v) fs_hmax_pd_avx2(v)
-#define VHMIN(v) fs_hmin_pd_avx2(v)
-#define VEXP(t) fs_exp_f64_avx2(t)
-#define VEXPN(t) fs_expn_f64_avx2(t)
-#define VEXPN_FAST(t) fs_exp_core_f64_avx2(t)
-#define VEXPN_FAST_MIN (-708.3)
+#define VLOADN(p, k)  fs_loadn_f64_avx2((p), (k))
+#define VSTOREN(p, v, k)                                                                           \
+    _mm256_maskstore_pd((p), _mm256_loadu_si256((const __m256i *)(fs_mask64 + 4 - (k))), (v))
+#define VSET(c)             _mm256_set1_pd(c)
+#define VADD(a, b)          _mm256_add_pd((a), (b))
+#define VSUB(a, b)          _mm256_sub_pd((a), (b))
+#define VMUL(a, b)          _mm256_mul_pd((a), (b))
+#define VMAX(a, b)          _mm256_max_pd((a), (b))
+#define VMIN(a, b)          _mm256_min_pd((a), (b))
+#define VHMAX(v)            fs_hmax_pd_avx2(v)
+#define VHMIN(v)            fs_hmin_pd_avx2(v)
+#define VEXP(t)             fs_exp_f64_avx2(t)
+#define VEXPN(t)            fs_expn_f64_avx2(t)
+#define VEXPN_FAST(t)       fs_exp_core_f64_avx2(t)
+#define VEXPN_FAST_MIN      (-708.3)
 #define VNAN_ACC(acc, a, b) _mm256_or_pd((acc), _mm256_cmp_pd((a), (b), _CMP_UNORD_Q))
-#define VNAN_APPLY(v, acc) _mm256_or_pd((v), (acc))
+#define VNAN_APPLY(v, acc)  _mm256_or_pd((v), (acc))
+#define VKEEP_LT(v, a, b)   _mm256_and_pd((v), _mm256_cmp_pd((a), (b), _CMP_LT_OQ))
 
 #endif /* FS_DTYPE */
 

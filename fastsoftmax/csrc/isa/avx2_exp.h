@@ -46,16 +46,21 @@ static FS_TARGET inline __m256d fs_exp_poly_f64_avx2(__m256d t, __m256d *v_out)
     const __m256d ln2_lo = _mm256_set1_pd(0x1.a39ef35793c76p-33);
     const __m256d v = _mm256_fmadd_pd(t, _mm256_set1_pd(0x1.71547652b82fep+0), magic);
     const __m256d n = _mm256_sub_pd(v, magic);
-    const __m256d r1 = _mm256_fnmadd_pd(n, _mm256_set1_pd(0x1.62e42fee00000p-1), t);  /* exact */
+    const __m256d r1 = _mm256_fnmadd_pd(n, _mm256_set1_pd(0x1.62e42fee00000p-1), t); /* exact */
     const __m256d r = _mm256_fnmadd_pd(n, ln2_lo, r1);
-    const __m256d r_lo = _mm256_fnmadd_pd(n, ln2_lo, _mm256_sub_pd(r1, r));  /* r1 - n lo - r */
+    const __m256d r_lo = _mm256_fnmadd_pd(n, ln2_lo, _mm256_sub_pd(r1, r)); /* r1 - n lo - r */
     const __m256d r2 = _mm256_mul_pd(r, r);
     const __m256d r4 = _mm256_mul_pd(r2, r2);
-    const __m256d p23 = _mm256_fmadd_pd(_mm256_set1_pd(1.6666666666666482434e-1), r, _mm256_set1_pd(5.0000000000000127272e-1));
-    const __m256d p45 = _mm256_fmadd_pd(_mm256_set1_pd(8.3333333334514329145e-3), r, _mm256_set1_pd(4.1666666666516322379e-2));
-    const __m256d p67 = _mm256_fmadd_pd(_mm256_set1_pd(1.984126959711890376e-4), r, _mm256_set1_pd(1.3888888946678827123e-3));
-    const __m256d p89 = _mm256_fmadd_pd(_mm256_set1_pd(2.7557507285412289794e-6), r, _mm256_set1_pd(2.4801490346235071109e-5));
-    const __m256d p1011 = _mm256_fmadd_pd(_mm256_set1_pd(2.5024645209649299235e-8), r, _mm256_set1_pd(2.7631125446226205028e-7));
+    const __m256d p23 = _mm256_fmadd_pd(_mm256_set1_pd(1.6666666666666482434e-1), r,
+                                        _mm256_set1_pd(5.0000000000000127272e-1));
+    const __m256d p45 = _mm256_fmadd_pd(_mm256_set1_pd(8.3333333334514329145e-3), r,
+                                        _mm256_set1_pd(4.1666666666516322379e-2));
+    const __m256d p67 = _mm256_fmadd_pd(_mm256_set1_pd(1.984126959711890376e-4), r,
+                                        _mm256_set1_pd(1.3888888946678827123e-3));
+    const __m256d p89 = _mm256_fmadd_pd(_mm256_set1_pd(2.7557507285412289794e-6), r,
+                                        _mm256_set1_pd(2.4801490346235071109e-5));
+    const __m256d p1011 = _mm256_fmadd_pd(_mm256_set1_pd(2.5024645209649299235e-8), r,
+                                          _mm256_set1_pd(2.7631125446226205028e-7));
     const __m256d q25 = _mm256_fmadd_pd(p45, r2, p23);
     const __m256d q611 = _mm256_fmadd_pd(p1011, r4, _mm256_fmadd_pd(p89, r2, p67));
     const __m256d q = _mm256_fmadd_pd(q611, r4, q25);
@@ -79,12 +84,14 @@ static FS_TARGET __attribute__((noinline)) __m256 fs_exp_f32_avx2_wide(__m256 t)
     t = _mm256_min_ps(_mm256_set1_ps(89.0f), t);
     __m256 v;
     const __m256 p = fs_exp_poly_f32_avx2(t, &v);
-    const __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(v),
-                                        _mm256_castps_si256(_mm256_set1_ps(0x1.8p23f)));
-    const __m256i n1 = _mm256_srai_epi32(ni, 1);     /* these carry the +127 bias */
-    const __m256i n2 = _mm256_sub_epi32(ni, n1);     /* n1 + n2 = n + 127 */
-    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(64)), 23));
-    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(63)), 23));
+    const __m256i ni =
+        _mm256_sub_epi32(_mm256_castps_si256(v), _mm256_castps_si256(_mm256_set1_ps(0x1.8p23f)));
+    const __m256i n1 = _mm256_srai_epi32(ni, 1); /* these carry the +127 bias */
+    const __m256i n2 = _mm256_sub_epi32(ni, n1); /* n1 + n2 = n + 127 */
+    const __m256 s1 =
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(64)), 23));
+    const __m256 s2 =
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(63)), 23));
     return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
 }
 
@@ -94,14 +101,17 @@ static FS_TARGET __attribute__((noinline)) __m256d fs_exp_f64_avx2_wide(__m256d 
     t = _mm256_min_pd(_mm256_set1_pd(710.0), t);
     __m256d v;
     const __m256d p = fs_exp_poly_f64_avx2(t, &v);
-    const __m256i nb = _mm256_sub_epi64(_mm256_castpd_si256(v),
-                                        _mm256_castpd_si256(_mm256_set1_pd(0x1.8p52)));
+    const __m256i nb =
+        _mm256_sub_epi64(_mm256_castpd_si256(v), _mm256_castpd_si256(_mm256_set1_pd(0x1.8p52)));
     /* AVX2 has no 64-bit arithmetic shift: halve nb + 2048 >= 0 instead */
-    const __m256i n1 = _mm256_sub_epi64(
-        _mm256_srli_epi64(_mm256_add_epi64(nb, _mm256_set1_epi64x(2048)), 1), _mm256_set1_epi64x(1024));
-    const __m256i n2 = _mm256_sub_epi64(nb, n1);     /* n1 + n2 = n + 1023 */
-    const __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n1, _mm256_set1_epi64x(512)), 52));
-    const __m256d s2 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n2, _mm256_set1_epi64x(511)), 52));
+    const __m256i n1 =
+        _mm256_sub_epi64(_mm256_srli_epi64(_mm256_add_epi64(nb, _mm256_set1_epi64x(2048)), 1),
+                         _mm256_set1_epi64x(1024));
+    const __m256i n2 = _mm256_sub_epi64(nb, n1); /* n1 + n2 = n + 1023 */
+    const __m256d s1 =
+        _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n1, _mm256_set1_epi64x(512)), 52));
+    const __m256d s2 =
+        _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n2, _mm256_set1_epi64x(511)), 52));
     return _mm256_mul_pd(_mm256_mul_pd(p, s1), s2);
 }
 
@@ -148,14 +158,16 @@ static FS_TARGET inline __m256d fs_exp_f64_avx2(__m256d t)
  */
 static FS_TARGET inline __m256 fs_expn_f32_avx2(__m256 t)
 {
-    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(t, _mm256_set1_ps(-87.3f), _CMP_GE_OQ)) != 0xFF, 0))
+    if (__builtin_expect(
+            _mm256_movemask_ps(_mm256_cmp_ps(t, _mm256_set1_ps(-87.3f), _CMP_GE_OQ)) != 0xFF, 0))
         return fs_exp_f32_avx2_wide(t);
     return fs_exp_core_f32_avx2(t);
 }
 
 static FS_TARGET inline __m256d fs_expn_f64_avx2(__m256d t)
 {
-    if (__builtin_expect(_mm256_movemask_pd(_mm256_cmp_pd(t, _mm256_set1_pd(-708.3), _CMP_GE_OQ)) != 0xF, 0))
+    if (__builtin_expect(
+            _mm256_movemask_pd(_mm256_cmp_pd(t, _mm256_set1_pd(-708.3), _CMP_GE_OQ)) != 0xF, 0))
         return fs_exp_f64_avx2_wide(t);
     return fs_exp_core_f64_avx2(t);
 }

@@ -5,9 +5,9 @@
  * lanes with -inf, a masked store leaves memory there untouched.
  */
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define FS_ISA_BUILT 1
+#define FS_ISA_BUILT  1
 #define FS_ISA_SUFFIX avx512
-#define FS_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#define FS_TARGET     __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 
 #include <immintrin.h>
 
@@ -16,6 +16,7 @@
 /* elements from p to the next 64-byte boundary, where VSTREAM may start */
 #define VHEAD(p) ((ptrdiff_t)((64 - ((uintptr_t)(p) & 63)) & 63) / (ptrdiff_t)sizeof(*(p)))
 #define VFENCE() _mm_sfence()
+#define VREGS    32
 
 #if FS_DTYPE == 32
 
@@ -28,8 +29,10 @@ static FS_TARGET inline double fs_hsum_ps_avx512(__m512 v)
 
 static FS_TARGET inline void fs_sacc_f32_avx512(double *s, __m512 v)
 {
-    _mm512_storeu_pd(s, _mm512_add_pd(_mm512_loadu_pd(s), _mm512_cvtps_pd(_mm512_castps512_ps256(v))));
-    _mm512_storeu_pd(s + 8, _mm512_add_pd(_mm512_loadu_pd(s + 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1))));
+    _mm512_storeu_pd(s,
+                     _mm512_add_pd(_mm512_loadu_pd(s), _mm512_cvtps_pd(_mm512_castps512_ps256(v))));
+    _mm512_storeu_pd(s + 8, _mm512_add_pd(_mm512_loadu_pd(s + 8),
+                                          _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1))));
 }
 
 /* lanes flagged in a mask, as an all-ones vector (NaN when or-ed in) */
@@ -39,32 +42,33 @@ static FS_TARGET inline __m512 fs_nan_acc_f32_avx512(__m512 acc, __m512 a, __m51
     return _mm512_mask_mov_ps(acc, u, _mm512_castsi512_ps(_mm512_set1_epi32(-1)));
 }
 
-#define T float
-#define V __m512
-#define W 16
-#define FS_KMASK(k) ((__mmask16)((1u << (k)) - 1u))
-#define A __m512
-#define AZERO _mm512_setzero_ps()
-#define AADD(a, v) _mm512_add_ps((a), (v))
-#define ACOMB(a, b) _mm512_add_ps((a), (b))
-#define AHSUM(a) fs_hsum_ps_avx512(a)
-#define SACC(s, v) fs_sacc_f32_avx512((s), (v))
-#define VLOAD(p) _mm512_loadu_ps(p)
-#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
-#define VSTREAM(p, v) _mm512_stream_ps((p), (v))
-#define VLOADN(p, k) _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), FS_KMASK(k), (p))
-#define VSTOREN(p, v, k) _mm512_mask_storeu_ps((p), FS_KMASK(k), (v))
-#define VSET(c) _mm512_set1_ps(c)
-#define VADD(a, b) _mm512_add_ps((a), (b))
-#define VSUB(a, b) _mm512_sub_ps((a), (b))
-#define VMUL(a, b) _mm512_mul_ps((a), (b))
-#define VMAX(a, b) _mm512_max_ps((a), (b))
-#define VMIN(a, b) _mm512_min_ps((a), (b))
-#define VHMAX(v) _mm512_reduce_max_ps(v)
-#define VHMIN(v) _mm512_reduce_min_ps(v)
-#define VEXP(t) fs_exp_f32_avx512(t)
+#define T                   float
+#define V                   __m512
+#define W                   16
+#define FS_KMASK(k)         ((__mmask16)((1u << (k)) - 1u))
+#define A                   __m512
+#define AZERO               _mm512_setzero_ps()
+#define AADD(a, v)          _mm512_add_ps((a), (v))
+#define ACOMB(a, b)         _mm512_add_ps((a), (b))
+#define AHSUM(a)            fs_hsum_ps_avx512(a)
+#define SACC(s, v)          fs_sacc_f32_avx512((s), (v))
+#define VLOAD(p)            _mm512_loadu_ps(p)
+#define VSTORE(p, v)        _mm512_storeu_ps((p), (v))
+#define VSTREAM(p, v)       _mm512_stream_ps((p), (v))
+#define VLOADN(p, k)        _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), FS_KMASK(k), (p))
+#define VSTOREN(p, v, k)    _mm512_mask_storeu_ps((p), FS_KMASK(k), (v))
+#define VSET(c)             _mm512_set1_ps(c)
+#define VADD(a, b)          _mm512_add_ps((a), (b))
+#define VSUB(a, b)          _mm512_sub_ps((a), (b))
+#define VMUL(a, b)          _mm512_mul_ps((a), (b))
+#define VMAX(a, b)          _mm512_max_ps((a), (b))
+#define VMIN(a, b)          _mm512_min_ps((a), (b))
+#define VHMAX(v)            _mm512_reduce_max_ps(v)
+#define VHMIN(v)            _mm512_reduce_min_ps(v)
+#define VEXP(t)             fs_exp_f32_avx512(t)
 #define VNAN_ACC(acc, a, b) fs_nan_acc_f32_avx512((acc), (a), (b))
-#define VNAN_APPLY(v, acc) _mm512_or_ps((v), (acc))
+#define VNAN_APPLY(v, acc)  _mm512_or_ps((v), (acc))
+#define VKEEP_LT(v, a, b)   _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ), (v))
 
 #else /* FS_DTYPE == 64 */
 
@@ -74,38 +78,39 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
     return _mm512_mask_mov_pd(acc, u, _mm512_castsi512_pd(_mm512_set1_epi64(-1)));
 }
 
-#define T double
-#define V __m512d
-#define W 8
-#define FS_KMASK(k) ((__mmask8)((1u << (k)) - 1u))
-#define A __m512d
-#define AZERO _mm512_setzero_pd()
-#define AADD(a, v) _mm512_add_pd((a), (v))
-#define ACOMB(a, b) _mm512_add_pd((a), (b))
-#define AHSUM(a) _mm512_reduce_add_pd(a)
-#define SACC(s, v) _mm512_storeu_pd((s), _mm512_add_pd(_mm512_loadu_pd(s), (v)))
-#define VLOAD(p) _mm512_loadu_pd(p)
-#define VSTORE(p, v) _mm512_storeu_pd((p), (v))
-#define VSTREAM(p, v) _mm512_stream_pd((p), (v))
-#define VLOADN(p, k) _mm512_mask_loadu_pd(_mm512_set1_pd(-INFINITY), FS_KMASK(k), (p))
-#define VSTOREN(p, v, k) _mm512_mask_storeu_pd((p), FS_KMASK(k), (v))
-#define VSET(c) _mm512_set1_pd(c)
-#define VADD(a, b) _mm512_add_pd((a), (b))
-#define VSUB(a, b) _mm512_sub_pd((a), (b))
-#define VMUL(a, b) _mm512_mul_pd((a), (b))
-#define VMAX(a, b) _mm512_max_pd((a), (b))
-#define VMIN(a, b) _mm512_min_pd((a), (b))
-#define VHMAX(v) _mm512_reduce_max_pd(v)
-#define VHMIN(v) _mm512_reduce_min_pd(v)
-#define VEXP(t) fs_exp_f64_avx512(t)
+#define T                   double
+#define V                   __m512d
+#define W                   8
+#define FS_KMASK(k)         ((__mmask8)((1u << (k)) - 1u))
+#define A                   __m512d
+#define AZERO               _mm512_setzero_pd()
+#define AADD(a, v)          _mm512_add_pd((a), (v))
+#define ACOMB(a, b)         _mm512_add_pd((a), (b))
+#define AHSUM(a)            _mm512_reduce_add_pd(a)
+#define SACC(s, v)          _mm512_storeu_pd((s), _mm512_add_pd(_mm512_loadu_pd(s), (v)))
+#define VLOAD(p)            _mm512_loadu_pd(p)
+#define VSTORE(p, v)        _mm512_storeu_pd((p), (v))
+#define VSTREAM(p, v)       _mm512_stream_pd((p), (v))
+#define VLOADN(p, k)        _mm512_mask_loadu_pd(_mm512_set1_pd(-INFINITY), FS_KMASK(k), (p))
+#define VSTOREN(p, v, k)    _mm512_mask_storeu_pd((p), FS_KMASK(k), (v))
+#define VSET(c)             _mm512_set1_pd(c)
+#define VADD(a, b)          _mm512_add_pd((a), (b))
+#define VSUB(a, b)          _mm512_sub_pd((a), (b))
+#define VMUL(a, b)          _mm512_mul_pd((a), (b))
+#define VMAX(a, b)          _mm512_max_pd((a), (b))
+#define VMIN(a, b)          _mm512_min_pd((a), (b))
+#define VHMAX(v)            _mm512_reduce_max_pd(v)
+#define VHMIN(v)            _mm512_reduce_min_pd(v)
+#define VEXP(t)             fs_exp_f64_avx512(t)
 #define VNAN_ACC(acc, a, b) fs_nan_acc_f64_avx512((acc), (a), (b))
-#define VNAN_APPLY(v, acc) _mm512_or_pd((v), (acc))
+#define VNAN_APPLY(v, acc)  _mm512_or_pd((v), (acc))
+#define VKEEP_LT(v, a, b)   _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (v))
 
 #endif /* FS_DTYPE */
 
 /* one exp for every t: no range check to skip */
-#define VEXPN(t) VEXP(t)
-#define VEXPN_FAST(t) VEXP(t)
+#define VEXPN(t)       VEXP(t)
+#define VEXPN_FAST(t)  VEXP(t)
 #define VEXPN_FAST_MIN (-INFINITY)
 
 #else /* not x86 with GCC or clang */

@@ -10,6 +10,7 @@
  *   FS_TARGET        function attribute enabling the instruction set
  *   T                the element type (float / double)
  *   V, W             vector type and its number of lanes
+ *   VREGS            the number of vector registers
  *   A                block accumulator of V (float lanes on AVX2, added in double)
  *   VLOAD(p) VSTORE(p, v) VSTREAM(p, v)   full-vector load / store / non-temporal store
  *   VLOADN(p, k) VSTOREN(p, v, k)         first k < W lanes; other lanes load as -inf
@@ -21,6 +22,7 @@
  *                                         VEXPN_FAST_MIN <= t <= 0
  *   VNAN_ACC(acc, a, b)                   acc | isnan(a) | isnan(b), lane-wise
  *   VNAN_APPLY(v, acc)                    v with the lanes flagged in acc turned to NaN
+ *   VKEEP_LT(v, a, b)                     v where a < b, else 0 (lane-wise)
  *   AZERO AADD(a, v) ACOMB(a, b)          block accumulators
  *   AHSUM(a)                              the lanes of a, added in double
  *   SACC(s, v)                            s[0..W) += v, s an array of double
@@ -28,43 +30,45 @@
  *                                         VSTREAM may store (0 to W - 1)
  *   VFENCE()                              order the non-temporal stores
  */
-#define FS_ISA_BUILT 1
+#define FS_ISA_BUILT  1
 #define FS_ISA_SUFFIX scalar
 #define FS_TARGET
 
 #if FS_DTYPE == 32
-#define T float
+#define T       float
 #define VEXP(t) expf(t)
 #else
-#define T double
+#define T       double
 #define VEXP(t) exp(t)
 #endif
 
-#define V T
-#define W 1
-#define A double
-#define AZERO 0.0
-#define AADD(a, v) ((a) + (double)(v))
-#define ACOMB(a, b) ((a) + (b))
-#define AHSUM(a) (a)
-#define SACC(s, v) (*(s) += (double)(v))
-#define VLOAD(p) (*(p))
-#define VSTORE(p, v) (*(p) = (v))
-#define VSTREAM(p, v) (*(p) = (v))
-#define VLOADN(p, k) (*(p))
-#define VSTOREN(p, v, k) (*(p) = (v))
-#define VSET(c) ((T)(c))
-#define VADD(a, b) ((a) + (b))
-#define VSUB(a, b) ((a) - (b))
-#define VMUL(a, b) ((a) * (b))
-#define VMAX(a, b) ((a) > (b) ? (a) : (b))
-#define VMIN(a, b) ((a) < (b) ? (a) : (b))
-#define VHMAX(v) (v)
-#define VHMIN(v) (v)
-#define VEXPN(t) VEXP(t)
-#define VEXPN_FAST(t) VEXP(t)
-#define VEXPN_FAST_MIN (-INFINITY)
+#define V                   T
+#define W                   1
+#define VREGS               16
+#define A                   double
+#define AZERO               0.0
+#define AADD(a, v)          ((a) + (double)(v))
+#define ACOMB(a, b)         ((a) + (b))
+#define AHSUM(a)            (a)
+#define SACC(s, v)          (*(s) += (double)(v))
+#define VLOAD(p)            (*(p))
+#define VSTORE(p, v)        (*(p) = (v))
+#define VSTREAM(p, v)       (*(p) = (v))
+#define VLOADN(p, k)        (*(p))
+#define VSTOREN(p, v, k)    (*(p) = (v))
+#define VSET(c)             ((T)(c))
+#define VADD(a, b)          ((a) + (b))
+#define VSUB(a, b)          ((a) - (b))
+#define VMUL(a, b)          ((a) * (b))
+#define VMAX(a, b)          ((a) > (b) ? (a) : (b))
+#define VMIN(a, b)          ((a) < (b) ? (a) : (b))
+#define VHMAX(v)            (v)
+#define VHMIN(v)            (v)
+#define VEXPN(t)            VEXP(t)
+#define VEXPN_FAST(t)       VEXP(t)
+#define VEXPN_FAST_MIN      (-INFINITY)
 #define VNAN_ACC(acc, a, b) (((a) != (a) || (b) != (b)) ? (T)1 : (acc))
-#define VNAN_APPLY(v, acc) ((acc) != 0 ? (T)NAN : (v))
-#define VHEAD(p) 0
-#define VFENCE() ((void)0)
+#define VNAN_APPLY(v, acc)  ((acc) != 0 ? (T)NAN : (v))
+#define VKEEP_LT(v, a, b)   ((a) < (b) ? (v) : (T)0)
+#define VHEAD(p)            0
+#define VFENCE()            ((void)0)
