@@ -1,5 +1,6 @@
 # Type stubs of the public names (the functions' own stubs sit beside
 # their modules: _forward.pyi, _backward.pyi, _cross_entropy.pyi, ...).
+from . import special as special
 from ._backward import log_softmax_backward as log_softmax_backward
 from ._backward import softmax_backward as softmax_backward
 from ._backward import softmax_jacobian as softmax_jacobian

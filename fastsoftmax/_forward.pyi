@@ -19,7 +19,8 @@ def softmax(x: NDArray[_FloatT], axis: _Axis = -1, *, where: ArrayLike | None = 
             num_threads: int | None = None) -> NDArray[_FloatT]: ...
 @overload
 def softmax(x: ArrayLike, axis: _Axis = -1, *, where: ArrayLike | None = None,
-            out: _ArrayT, dtype: DTypeLike | None = None, num_threads: int | None = None) -> _ArrayT: ...
+            out: _ArrayT, dtype: DTypeLike | None = None,
+            num_threads: int | None = None) -> _ArrayT: ...
 @overload
 def softmax(x: ArrayLike, axis: _Axis = -1, *, where: ArrayLike | None = None,
             out: None = None, dtype: type[_FloatT],
@@ -51,13 +52,21 @@ def log_softmax(x: ArrayLike, axis: _Axis = -1, *, where: ArrayLike | None = Non
 # apart (NumPy's own reductions return Any for the same reason).
 @overload
 def logsumexp(x: NDArray[_FloatT], axis: _Axis = -1, *, where: ArrayLike | None = None,
-              keepdims: Literal[True], dtype: None = None,
-              num_threads: int | None = None) -> NDArray[_FloatT]: ...
+              keepdims: Literal[True], dtype: None = None, num_threads: int | None = None,
+              b: None = None, return_sign: Literal[False] = False) -> NDArray[_FloatT]: ...
 @overload
 def logsumexp(x: ArrayLike, axis: _Axis = -1, *, where: ArrayLike | None = None,
               keepdims: Literal[True], dtype: DTypeLike | None = None,
-              num_threads: int | None = None) -> NDArray[np.floating[Any]]: ...
+              num_threads: int | None = None, b: ArrayLike | None = None,
+              return_sign: Literal[False] = False) -> NDArray[np.floating[Any]]: ...
+@overload
+def logsumexp(x: ArrayLike, axis: _Axis = -1, *, where: ArrayLike | None = None,
+              keepdims: Literal[True], dtype: DTypeLike | None = None,
+              num_threads: int | None = None, b: ArrayLike | None = None,
+              return_sign: Literal[True]
+              ) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
 def logsumexp(x: ArrayLike, axis: _Axis = -1, *, where: ArrayLike | None = None,
               keepdims: bool = False, dtype: DTypeLike | None = None,
-              num_threads: int | None = None) -> Any: ...
+              num_threads: int | None = None, b: ArrayLike | None = None,
+              return_sign: bool = False) -> Any: ...
