@@ -132,8 +132,8 @@ def openmp_flags(compiler):
         for prefix in _libomp_prefixes():
             inc = [os.path.join(prefix, "include"), os.path.join(prefix, "include", "libomp")]
             lib = [os.path.join(prefix, "lib"), os.path.join(prefix, "lib", "libomp")]
-            candidates.append((["-Xpreprocessor", "-fopenmp"] + ["-I" + d for d in inc],
-                               ["-L" + d for d in lib] + ["-Wl,-rpath," + d for d in lib] + ["-lomp"]))
+            link = ["-L" + d for d in lib] + ["-Wl,-rpath," + d for d in lib] + ["-lomp"]
+            candidates.append((["-Xpreprocessor", "-fopenmp"] + ["-I" + d for d in inc], link))
     for compile_args, link_args in candidates:
         if _accepts(compiler, OPENMP_PROBE, compile_args, link_args):
             return compile_args, link_args
@@ -167,7 +167,7 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = compile_args + ext.extra_compile_args
             ext.extra_link_args = link_args + ext.extra_link_args
-            ext.define_macros = ext.define_macros + [("FS_BUILD_FLAGS", '"%s"' % flags_text)]
+            ext.define_macros = ext.define_macros + [("FS_BUILD_FLAGS", f'"{flags_text}"')]
         super().build_extensions()
 
 

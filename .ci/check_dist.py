@@ -30,7 +30,8 @@ def check_sdist(path):
     problems = [f"missing: {n}" for n in sorted(want - names)]
     problems += [f"must not be shipped: {n}" for n in sorted(names)
                  if n == "fastsoftmax/_loops.c" or n.endswith((".so", ".pyd", ".o", ".pyc"))]
-    return problems, f"{os.path.basename(path)}: {os.path.getsize(path) / 1e3:.0f} kB, {len(names)} files"
+    size = os.path.getsize(path) / 1e3
+    return problems, f"{os.path.basename(path)}: {size:.0f} kB, {len(names)} files"
 
 
 def check_wheel(path):
