@@ -1,6 +1,8 @@
-"""Print the lowest Python and NumPy versions that pyproject.toml allows,
-``<python> <numpy>`` (e.g. ``3.9 1.25``), so that CI tests exactly what
-the metadata promises."""
+"""Print the Python and NumPy versions that pyproject.toml promises, so that
+CI tests exactly those: ``<lowest python> <lowest numpy> <highest python>``
+(e.g. ``3.11 1.26.4 3.13``), the lowest from requires-python and the numpy
+dependency, the highest from the "Programming Language :: Python :: 3.X"
+classifiers."""
 
 import os
 import re
@@ -18,4 +20,8 @@ def lower_bound(pattern):
     return match.group(1)
 
 
-print(lower_bound(r'requires-python\s*=\s*"'), lower_bound(r'"numpy'))
+classified = re.findall(r'"Programming Language :: Python :: (3\.[0-9]+)"', text)
+if not classified:
+    raise SystemExit("pyproject.toml: no Python version classifiers")
+highest = max(classified, key=lambda v: tuple(map(int, v.split("."))))
+print(lower_bound(r'requires-python\s*=\s*"'), lower_bound(r'"numpy'), highest)
