@@ -113,7 +113,7 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
         if not a.return_grad:
             raise ValueError("out= is the gradient's buffer: pass return_grad=True with it")
         check_out(out, a.logits.shape, a.result)
-    if not _runtime.runs_compiled(a.compute):
+    if a.n_classes == 0 or not _runtime.runs_compiled(a.compute):
         result = _reference.cross_entropy_checked(a)
         if out is None:
             return result
@@ -138,8 +138,8 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
         if a.reduction == "mean":
             denom = _index_denominator(target, a.weight, sample_weight, n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # no samples left: loss 0/0 = NaN, as PyTorch
-        scale = float(np.float64(1.0) / denom) if a.reduction == "mean" else 1.0
+        # nothing to divide by: NaN loss and gradient, as PyTorch
+        scale = (1.0 / denom if denom else np.nan) if a.reduction == "mean" else 1.0
 
     # "none" wants each row's loss; the reductions come summed from the kernel
     loss_rows = np.zeros(n_rows) if a.reduction == "none" else None
@@ -214,6 +214,6 @@ def _reduce(loss_rows, total, sample_weight, reduction, denom, sample_shape, res
             loss_rows = loss_rows * sample_weight
         return loss_rows.reshape(sample_shape).astype(result)
     if reduction == "mean":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            total = np.float64(total) / np.float64(denom)
+        # nothing to divide by: NaN, as PyTorch
+        total = np.float64(total) / denom if denom else np.float64(np.nan)
     return result.type(total)

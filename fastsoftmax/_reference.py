@@ -218,8 +218,9 @@ def softmax_backward_checked(a):
     if mask is not None:
         dy = np.where(mask, dy, 0)
         y = np.where(mask, y, 0)
-    dot = np.sum(dy * y, axis=axes, keepdims=True)
-    dx = y * (dy - dot)
+    with np.errstate(invalid="ignore", over="ignore"):
+        dot = np.sum(dy * y, axis=axes, keepdims=True)
+        dx = y * (dy - dot)
     return _finish(dx, a.y.shape, mask, 0.0, a.result, a.out)
 
 
@@ -229,8 +230,9 @@ def log_softmax_backward_checked(a):
     if mask is not None:
         dy = np.where(mask, dy, 0)
         y = np.where(mask, y, -np.inf)
-    total = np.sum(dy, axis=axes, keepdims=True)
-    dx = dy - np.exp(y) * total
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = np.sum(dy, axis=axes, keepdims=True)
+        dx = dy - np.exp(y) * total
     return _finish(dx, a.y.shape, mask, 0.0, a.result, a.out)
 
 
@@ -260,6 +262,8 @@ def cross_entropy_checked(a):
     one-hot rows, and the gradient ``d(loss)/d(logits)`` from ``-log p_c``'s
     derivative ``p - onehot(c)``.  Computed in float64 (longdouble stays
     longdouble)."""
+    if a.n_classes == 0:
+        return _cross_entropy_no_classes(a)
     work = np.promote_types(a.compute, np.float64)
     logits = np.moveaxis(np.asarray(a.logits, dtype=work), a.axis, -1)
     n, label_smoothing = a.n_classes, a.label_smoothing
@@ -301,10 +305,37 @@ def cross_entropy_checked(a):
             loss = a.result.type(np.sum(loss_rows))
         else:
             denom = np.sum(denom_rows)
-            with np.errstate(divide="ignore"):
-                loss = a.result.type(np.sum(loss_rows) / denom)
-                # ignored samples have no gradient even when nothing is left (0 / 0)
-                grad = np.where(keep[..., None], grad / denom, 0)
+            # nothing left to divide by (every sample ignored, or weighted 0):
+            # NaN loss, and NaN gradient but for the ignored samples, as PyTorch
+            loss = a.result.type(np.sum(loss_rows) / denom if denom else np.nan)
+            grad = np.where(keep[..., None], grad / denom if denom else np.nan * grad, 0)
     if not a.return_grad:
         return loss
     return loss, np.moveaxis(grad, -1, a.axis).astype(a.result)
+
+
+def _cross_entropy_no_classes(a):
+    """Cross-entropy of logits with no classes, as PyTorch computes it.
+
+    Every class-index target is ``ignore_index`` (validation rejects any
+    other), so each sample's loss is 0 -- or NaN with label smoothing,
+    whose ``label_smoothing / C`` is 0 / 0.  Probability targets give 0
+    per sample.  ``"mean"`` is NaN: no target class weight to divide by,
+    and for probability targets PyTorch divides by ``size / C``, 0 / 0.
+    The gradient is empty.
+    """
+    work = np.promote_types(a.compute, np.float64)
+    sample_shape = a.logits.shape[:a.axis] + a.logits.shape[a.axis + 1:]
+    smoothed = a.target is not None and a.label_smoothing > 0
+    loss_rows = np.full(sample_shape, np.nan if smoothed else 0.0, dtype=work)
+    if a.sample_weight is not None:
+        loss_rows = loss_rows * a.sample_weight
+    if a.reduction == "none":
+        loss = loss_rows.astype(a.result)
+    elif a.reduction == "sum":
+        loss = a.result.type(np.sum(loss_rows))
+    else:
+        loss = a.result.type(np.nan)
+    if not a.return_grad:
+        return loss
+    return loss, np.zeros(a.logits.shape, dtype=a.result)

@@ -1,9 +1,10 @@
 """Run-time state: which backend and SIMD path run, and on how many threads.
 
 The one module that knows the compiled extension (``_loops``) is there or
-not, spells the instruction-set names, reads ``FASTSOFTMAX_SIMD`` and
-``FASTSOFTMAX_BACKEND``, and decides thread counts.  Everything else asks
-it (``_runtime.kernels``, ``_runtime.threads_for``, ...).
+not, spells the instruction-set names, reads ``FASTSOFTMAX_SIMD``,
+``FASTSOFTMAX_BACKEND`` and ``OMP_THREAD_LIMIT``, and decides thread
+counts, including in a process created by ``fork()``.  Everything else
+asks it (``_runtime.kernels``, ``_runtime.threads_for``, ...).
 """
 
 import math
@@ -23,7 +24,16 @@ else:
 # The SIMD paths, in the order of the C layer's FS_ISA_* levels.
 ISA_NAMES = ("scalar", "avx2", "avx512")
 
-if os.environ.get("FASTSOFTMAX_BACKEND", "").lower() == "numpy":
+BACKENDS = ("compiled", "numpy")
+
+_want_backend = os.environ.get("FASTSOFTMAX_BACKEND", "").strip().lower()
+if _want_backend and _want_backend not in BACKENDS:
+    warnings.warn(
+        f"FASTSOFTMAX_BACKEND={_want_backend!r} is not one of {', '.join(BACKENDS)}; ignored",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+if _want_backend == "numpy":
     BACKEND = "numpy"
 elif kernels is None:
     BACKEND = "numpy"
@@ -136,19 +146,79 @@ def usable_cpus():
     return max(1, n)
 
 
+def _omp_thread_limit():
+    """``OMP_THREAD_LIMIT`` as a positive int, or None.
+
+    OpenMP caps every parallel region at this many threads but does not
+    lower ``omp_get_max_threads()``, so the default thread count has to
+    read it itself.  The runtime reads it once, when it loads; so do we.
+    """
+    try:
+        limit = int(os.environ.get("OMP_THREAD_LIMIT", ""))
+    except ValueError:
+        return None
+    return limit if limit > 0 else None
+
+
+_OMP_THREAD_LIMIT = _omp_thread_limit()
+
+# Set in a child created by fork(): GNU OpenMP's worker threads do not
+# survive fork(), and a child that opens a parallel region after its parent
+# used them waits for them forever.  Such a child runs every call on one
+# thread (one thread opens no parallel region).
+_forked = False
+
+
+def _serial_after_fork():
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_serial_after_fork)
+
+
+def in_forked_child():
+    """Whether this process was created by ``fork()`` from one that had
+    imported fastsoftmax (then every call runs on one thread)."""
+    return _forked
+
+
+def max_threads():
+    """The most threads a call may use: the usable CPUs, capped by
+    ``OMP_THREAD_LIMIT``; 1 in a forked child or without OpenMP.
+
+    Explicit ``num_threads`` are capped here too: the kernels are limited
+    by memory bandwidth, so more threads than cores never helps, and OpenMP
+    runtimes fail on absurd team sizes (GNU OpenMP exits the process).
+    """
+    if _forked or kernels is None or not kernels.OPENMP:
+        return 1
+    n = usable_cpus()
+    return n if _OMP_THREAD_LIMIT is None else min(n, _OMP_THREAD_LIMIT)
+
+
 def default_num_threads():
     """The thread count used when ``num_threads=None``.
 
     All usable cores (affinity and cgroup limits), capped by OpenMP's own
-    limit, which follows ``OMP_NUM_THREADS`` and ``threadpoolctl``.
+    limits, which follow ``OMP_NUM_THREADS``, ``OMP_THREAD_LIMIT`` and
+    ``threadpoolctl``; 1 in a child created by ``fork()``.
     """
-    if kernels is None or not kernels.OPENMP:
-        return 1
-    return max(1, min(kernels.omp_max_threads(), usable_cpus()))
+    n = max_threads()
+    return 1 if n == 1 else max(1, min(kernels.omp_max_threads(), n))
 
 
 def threads_for(num_threads, size):
-    """Threads for a call on ``size`` elements; ``num_threads`` already checked."""
+    """Threads for a call on ``size`` elements; ``num_threads`` already
+    checked (a positive int or None).
+
+    None: one thread below ``SERIAL_THRESHOLD`` elements, else
+    :func:`default_num_threads`.  An explicit count is obeyed up to
+    :func:`max_threads`.  Always 1 in a forked child.
+    """
     if num_threads is None:
         return 1 if size < SERIAL_THRESHOLD else default_num_threads()
-    return num_threads
+    if num_threads == 1:
+        return 1
+    return min(num_threads, max_threads())

@@ -107,7 +107,11 @@ def normalize_axes(axis, ndim):
 
 
 def check_num_threads(num_threads):
-    """Return ``num_threads`` as a positive int, or None; else ``ValueError``."""
+    """Return ``num_threads`` as a positive int, or None; else ``ValueError``.
+
+    Any positive int is accepted, however large (no ``OverflowError``):
+    ``_runtime.threads_for`` caps it at the usable CPUs when the call runs.
+    """
     if num_threads is None:
         return None
     if isinstance(num_threads, (bool, np.bool_)) or not isinstance(num_threads, numbers.Integral):
@@ -137,6 +141,10 @@ def check_out(out, shape, dtype):
     """Check a user-supplied ``out=`` array against the result's shape and dtype."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out= must be a NumPy array, got {type(out).__name__}")
+    if isinstance(out, np.matrix) or (out.ndim and out[:0].reshape(-1).ndim != 1):
+        # np.matrix stays 2-D when flattened: the kernels could not write it
+        raise TypeError(f"out= must be an ndarray whose flattened views are 1-D, got "
+                        f"{type(out).__module__}.{type(out).__name__}; pass np.asarray(out)")
     if out.shape != tuple(shape):
         raise ValueError(f"out= has shape {out.shape}, but the result has shape {tuple(shape)}")
     if out.dtype != dtype:
@@ -290,9 +298,9 @@ class CrossEntropyArgs:
     target_probs : ndarray of float or None
         Class probabilities of the logits' shape; None for class indices.
     weight : ndarray or None
-        Per-class weights in the computation dtype, non-negative.
+        Per-class weights in the computation dtype, finite and non-negative.
     sample_weight : ndarray of float64 or None
-        Per-sample weights of the samples' shape, non-negative.
+        Per-sample weights of the samples' shape, finite and non-negative.
     ignore_index : int
     reduction : {"mean", "sum", "none"}
     label_smoothing : float
@@ -332,7 +340,8 @@ def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_inde
         raise ValueError(f"reduction must be one of {', '.join(map(repr, _REDUCTIONS))}, "
                          f"got {reduction!r}")
     a.reduction = reduction
-    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, numbers.Real):
+    if (isinstance(label_smoothing, (bool, np.bool_))
+            or not isinstance(label_smoothing, numbers.Real)):
         raise TypeError(f"label_smoothing must be a float in [0, 1], got {label_smoothing!r}")
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
@@ -364,9 +373,11 @@ def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_inde
             first = int(np.flatnonzero(bad.reshape(-1))[0])
             pos = tuple(int(i) for i in np.unravel_index(first, target.shape))
             value = target.reshape(-1)[first]
+            valid = (f"valid: 0 to {n_classes - 1}, or ignore_index={a.ignore_index}" if n_classes
+                     else f"the logits have no classes: only ignore_index={a.ignore_index}")
             raise IndexError(
                 f"target {value} at position {pos} is out of range for {n_classes} classes "
-                f"(valid: 0 to {n_classes - 1}, or ignore_index={a.ignore_index})"
+                f"({valid})"
             )
         a.target, a.target_probs = target, None
     else:
@@ -386,16 +397,19 @@ def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_inde
 
 
 def _nonnegative_weights(w, name, shape, dtype, what):
-    """``w`` as a ``dtype`` array of ``shape``, checked real and non-negative."""
+    """``w`` as a ``dtype`` array of ``shape``, checked real, finite and
+    non-negative.  A NaN or infinite weight would turn the whole reduced
+    loss into NaN, even when its class or sample takes no part."""
     w = as_array(w, name)
     if w.dtype.kind not in "biuf":
         raise TypeError(f"{name} has dtype {w.dtype}; expected a real dtype")
     if w.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)} ({what}), got shape {w.shape}")
-    w = np.asarray(w, dtype=dtype)
-    negative = w < 0
-    if negative.any():
-        i = np.unravel_index(int(np.argmax(negative)), w.shape)
-        i = i[0] if len(i) == 1 else i
-        raise ValueError(f"{name} must be non-negative; {name}[{i}] is {w[i]}")
+    with np.errstate(over="ignore"):  # a value too large for dtype is reported below
+        w = np.asarray(w, dtype=dtype)
+    for bad, what in ((~np.isfinite(w), "finite"), (w < 0, "non-negative")):
+        if bad.any():
+            i = np.unravel_index(int(np.argmax(bad)), w.shape)
+            i = i[0] if len(i) == 1 else i
+            raise ValueError(f"{name} must be {what}; {name}[{i}] is {w[i]}")
     return w

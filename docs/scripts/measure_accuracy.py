@@ -84,7 +84,7 @@ def part_a(points):
         even = np.linspace(lo, 0.0, points, dtype=np.float64).astype(dtype)
         rand = rng.uniform(lo, 0.0, points).astype(dtype)
         t = np.unique(np.concatenate([even, rand])).astype(dtype)
-        for isa in ("avx2", "scalar"):
+        for isa in reversed(_runtime.ISA_NAMES):
             got, worst, at, _ = exp_ulp_error(dtype, isa, t)
             if got != isa:
                 rows.append((np.dtype(dtype).name, isa, "not available", "", ""))

@@ -2,6 +2,7 @@
  * isa/avx2_exp.h -- the vector exp of the AVX2 + FMA path, float32 and
  * float64, included by isa/avx2.h.
  */
+#include "exp_coefficients.h"
 /*
  * exp(t) = 2^n exp(r), t = n ln2 + r.  n = round(t log2(e)) comes from a
  * magic-bias FMA: v = t log2(e) + (1.5 * 2^23 + 127) keeps n + 127 in the
@@ -26,15 +27,15 @@
 static FS_TARGET inline __m256 fs_exp_poly_f32_avx2(__m256 t, __m256 *v_out)
 {
     const __m256 magic = _mm256_set1_ps(0x1.8p23f + 127.0f);
-    const __m256 v = _mm256_fmadd_ps(t, _mm256_set1_ps(0x1.715476p+0f), magic);
+    const __m256 v = _mm256_fmadd_ps(t, _mm256_set1_ps(FS_EXP_F32_LOG2E), magic);
     const __m256 n = _mm256_sub_ps(v, magic);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e400p-1f), t);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), r);
-    __m256 q = _mm256_set1_ps(1.37514078958e-3f);
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(8.36891634138e-3f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.16695331092e-2f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.666651846e-1f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.99999885951e-1f));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(FS_EXP_F32_LN2_HI), t);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(FS_EXP_F32_LN2_LO), r);
+    __m256 q = _mm256_set1_ps(FS_EXP_F32_Q4);
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(FS_EXP_F32_Q3));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(FS_EXP_F32_Q2));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(FS_EXP_F32_Q1));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(FS_EXP_F32_Q0));
     const __m256 one = _mm256_set1_ps(1.0f);
     *v_out = v;
     return _mm256_fmadd_ps(_mm256_fmadd_ps(q, r, one), r, one);
@@ -43,24 +44,24 @@ static FS_TARGET inline __m256 fs_exp_poly_f32_avx2(__m256 t, __m256 *v_out)
 static FS_TARGET inline __m256d fs_exp_poly_f64_avx2(__m256d t, __m256d *v_out)
 {
     const __m256d magic = _mm256_set1_pd(0x1.8p52 + 1023.0);
-    const __m256d ln2_lo = _mm256_set1_pd(0x1.a39ef35793c76p-33);
-    const __m256d v = _mm256_fmadd_pd(t, _mm256_set1_pd(0x1.71547652b82fep+0), magic);
+    const __m256d ln2_lo = _mm256_set1_pd(FS_EXP_F64_LN2_LO);
+    const __m256d v = _mm256_fmadd_pd(t, _mm256_set1_pd(FS_EXP_F64_LOG2E), magic);
     const __m256d n = _mm256_sub_pd(v, magic);
-    const __m256d r1 = _mm256_fnmadd_pd(n, _mm256_set1_pd(0x1.62e42fee00000p-1), t); /* exact */
+    const __m256d r1 = _mm256_fnmadd_pd(n, _mm256_set1_pd(FS_EXP_F64_LN2_HI), t); /* exact */
     const __m256d r = _mm256_fnmadd_pd(n, ln2_lo, r1);
     const __m256d r_lo = _mm256_fnmadd_pd(n, ln2_lo, _mm256_sub_pd(r1, r)); /* r1 - n lo - r */
     const __m256d r2 = _mm256_mul_pd(r, r);
     const __m256d r4 = _mm256_mul_pd(r2, r2);
-    const __m256d p23 = _mm256_fmadd_pd(_mm256_set1_pd(1.6666666666666482434e-1), r,
-                                        _mm256_set1_pd(5.0000000000000127272e-1));
-    const __m256d p45 = _mm256_fmadd_pd(_mm256_set1_pd(8.3333333334514329145e-3), r,
-                                        _mm256_set1_pd(4.1666666666516322379e-2));
-    const __m256d p67 = _mm256_fmadd_pd(_mm256_set1_pd(1.984126959711890376e-4), r,
-                                        _mm256_set1_pd(1.3888888946678827123e-3));
-    const __m256d p89 = _mm256_fmadd_pd(_mm256_set1_pd(2.7557507285412289794e-6), r,
-                                        _mm256_set1_pd(2.4801490346235071109e-5));
-    const __m256d p1011 = _mm256_fmadd_pd(_mm256_set1_pd(2.5024645209649299235e-8), r,
-                                          _mm256_set1_pd(2.7631125446226205028e-7));
+    const __m256d p23 =
+        _mm256_fmadd_pd(_mm256_set1_pd(FS_EXP_F64_P3), r, _mm256_set1_pd(FS_EXP_F64_P2));
+    const __m256d p45 =
+        _mm256_fmadd_pd(_mm256_set1_pd(FS_EXP_F64_P5), r, _mm256_set1_pd(FS_EXP_F64_P4));
+    const __m256d p67 =
+        _mm256_fmadd_pd(_mm256_set1_pd(FS_EXP_F64_P7), r, _mm256_set1_pd(FS_EXP_F64_P6));
+    const __m256d p89 =
+        _mm256_fmadd_pd(_mm256_set1_pd(FS_EXP_F64_P9), r, _mm256_set1_pd(FS_EXP_F64_P8));
+    const __m256d p1011 =
+        _mm256_fmadd_pd(_mm256_set1_pd(FS_EXP_F64_P11), r, _mm256_set1_pd(FS_EXP_F64_P10));
     const __m256d q25 = _mm256_fmadd_pd(p45, r2, p23);
     const __m256d q611 = _mm256_fmadd_pd(p1011, r4, _mm256_fmadd_pd(p89, r2, p67));
     const __m256d q = _mm256_fmadd_pd(q611, r4, q25);

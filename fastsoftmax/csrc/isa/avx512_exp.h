@@ -10,6 +10,7 @@
  * return their second operand on NaN) to a range where the magic-bias
  * rounding of n is exact, and no branch or range check is left.
  */
+#include "exp_coefficients.h"
 static FS_TARGET inline __m512 fs_exp_f32_avx512(__m512 t)
 {
     /* below -104 the result is 0 and above 89 inf, as exp's */
@@ -17,14 +18,14 @@ static FS_TARGET inline __m512 fs_exp_f32_avx512(__m512 t)
     t = _mm512_min_ps(_mm512_set1_ps(89.0f), t);
     const __m512 magic = _mm512_set1_ps(0x1.8p23f);
     const __m512 n =
-        _mm512_sub_ps(_mm512_fmadd_ps(t, _mm512_set1_ps(0x1.715476p+0f), magic), magic);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e400p-1f), t);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), r);
-    __m512 q = _mm512_set1_ps(1.37514078958e-3f);
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(8.36891634138e-3f));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(4.16695331092e-2f));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.666651846e-1f));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(4.99999885951e-1f));
+        _mm512_sub_ps(_mm512_fmadd_ps(t, _mm512_set1_ps(FS_EXP_F32_LOG2E), magic), magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(FS_EXP_F32_LN2_HI), t);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(FS_EXP_F32_LN2_LO), r);
+    __m512 q = _mm512_set1_ps(FS_EXP_F32_Q4);
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(FS_EXP_F32_Q3));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(FS_EXP_F32_Q2));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(FS_EXP_F32_Q1));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(FS_EXP_F32_Q0));
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512 p = _mm512_fmadd_ps(_mm512_fmadd_ps(q, r, one), r, one);
     return _mm512_scalef_ps(p, n);
@@ -36,24 +37,24 @@ static FS_TARGET inline __m512d fs_exp_f64_avx512(__m512d t)
     t = _mm512_max_pd(_mm512_set1_pd(-746.0), t);
     t = _mm512_min_pd(_mm512_set1_pd(710.0), t);
     const __m512d magic = _mm512_set1_pd(0x1.8p52);
-    const __m512d ln2_lo = _mm512_set1_pd(0x1.a39ef35793c76p-33);
+    const __m512d ln2_lo = _mm512_set1_pd(FS_EXP_F64_LN2_LO);
     const __m512d n =
-        _mm512_sub_pd(_mm512_fmadd_pd(t, _mm512_set1_pd(0x1.71547652b82fep+0), magic), magic);
-    const __m512d r1 = _mm512_fnmadd_pd(n, _mm512_set1_pd(0x1.62e42fee00000p-1), t); /* exact */
+        _mm512_sub_pd(_mm512_fmadd_pd(t, _mm512_set1_pd(FS_EXP_F64_LOG2E), magic), magic);
+    const __m512d r1 = _mm512_fnmadd_pd(n, _mm512_set1_pd(FS_EXP_F64_LN2_HI), t); /* exact */
     const __m512d r = _mm512_fnmadd_pd(n, ln2_lo, r1);
     const __m512d r_lo = _mm512_fnmadd_pd(n, ln2_lo, _mm512_sub_pd(r1, r)); /* r1 - n lo - r */
     const __m512d r2 = _mm512_mul_pd(r, r);
     const __m512d r4 = _mm512_mul_pd(r2, r2);
-    const __m512d p23 = _mm512_fmadd_pd(_mm512_set1_pd(1.6666666666666482434e-1), r,
-                                        _mm512_set1_pd(5.0000000000000127272e-1));
-    const __m512d p45 = _mm512_fmadd_pd(_mm512_set1_pd(8.3333333334514329145e-3), r,
-                                        _mm512_set1_pd(4.1666666666516322379e-2));
-    const __m512d p67 = _mm512_fmadd_pd(_mm512_set1_pd(1.984126959711890376e-4), r,
-                                        _mm512_set1_pd(1.3888888946678827123e-3));
-    const __m512d p89 = _mm512_fmadd_pd(_mm512_set1_pd(2.7557507285412289794e-6), r,
-                                        _mm512_set1_pd(2.4801490346235071109e-5));
-    const __m512d p1011 = _mm512_fmadd_pd(_mm512_set1_pd(2.5024645209649299235e-8), r,
-                                          _mm512_set1_pd(2.7631125446226205028e-7));
+    const __m512d p23 =
+        _mm512_fmadd_pd(_mm512_set1_pd(FS_EXP_F64_P3), r, _mm512_set1_pd(FS_EXP_F64_P2));
+    const __m512d p45 =
+        _mm512_fmadd_pd(_mm512_set1_pd(FS_EXP_F64_P5), r, _mm512_set1_pd(FS_EXP_F64_P4));
+    const __m512d p67 =
+        _mm512_fmadd_pd(_mm512_set1_pd(FS_EXP_F64_P7), r, _mm512_set1_pd(FS_EXP_F64_P6));
+    const __m512d p89 =
+        _mm512_fmadd_pd(_mm512_set1_pd(FS_EXP_F64_P9), r, _mm512_set1_pd(FS_EXP_F64_P8));
+    const __m512d p1011 =
+        _mm512_fmadd_pd(_mm512_set1_pd(FS_EXP_F64_P11), r, _mm512_set1_pd(FS_EXP_F64_P10));
     const __m512d q25 = _mm512_fmadd_pd(p45, r2, p23);
     const __m512d q611 = _mm512_fmadd_pd(p1011, r4, _mm512_fmadd_pd(p89, r2, p67));
     const __m512d q = _mm512_fmadd_pd(q611, r4, q25);
