@@ -88,7 +88,7 @@ def _captured(path):
 
 def _accepts(compiler, code, compile_args=(), link_args=None):
     """True if ``code`` compiles with ``compile_args`` (and, if ``link_args``
-    is not None, links into a program with them) and the compiler says
+    is not None, links with them) and the compiler says
     nothing about any of those flags (clang only warns about an
     optimisation flag it ignores, MSVC about an option it does not know)."""
     tmp = tempfile.mkdtemp(prefix="fastsoftmax-probe-")
@@ -102,8 +102,12 @@ def _accepts(compiler, code, compile_args=(), link_args=None):
                 objects = compiler.compile([src], output_dir=tmp,
                                            extra_postargs=list(compile_args))
                 if link_args is not None:
-                    compiler.link_executable(objects, "probe", output_dir=tmp,
-                                             extra_postargs=list(link_args))
+                    # a shared library, linked as the extension will be
+                    # (with LDSHARED and LDFLAGS, which a program's link
+                    # leaves out)
+                    compiler.link_shared_object(
+                        objects, compiler.library_filename("probe", lib_type="shared"),
+                        output_dir=tmp, extra_postargs=list(link_args))
         except (CompileError, LinkError, OSError):
             return False
         with open(log, encoding="utf-8", errors="replace") as f:
