@@ -23,7 +23,8 @@ def check_sdist(path):
     want = {"setup.py", "pyproject.toml", "LICENSE", "README.md", "MANIFEST.in",
             "fastsoftmax/_loops.pyx", "fastsoftmax/_csrc.pxd", "fastsoftmax/py.typed"}
     # everything of the checkout that builds or tests the package
-    for pattern in ("fastsoftmax/*.py", "fastsoftmax/*.pyi", "fastsoftmax/csrc/**/*.[ch]",
+    for pattern in ("fastsoftmax/*.py", "fastsoftmax/*.pyi", "fastsoftmax/meson.build",
+                    "fastsoftmax/csrc/**/*.[ch]",
                     "fastsoftmax/csrc/*.py", "tests/*.py", "asv_benchmarks/benchmarks/*.py",
                     "tools/*.py"):
         want.update(p.replace(os.sep, "/") for p in glob.glob(pattern, recursive=True))

@@ -9,6 +9,27 @@ from fastsoftmax import _runtime
 AVAILABLE_SIMD = _runtime.available_simd()
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "vendoring: builds a scratch library with each recipe of docs/vendoring.rst "
+        "(minutes); runs only with -m vendoring or FASTSOFTMAX_VENDORING=1",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the vendoring builds unless they were asked for: a -m expression
+    that names the marker, or FASTSOFTMAX_VENDORING=1."""
+    if os.environ.get("FASTSOFTMAX_VENDORING") == "1":
+        return
+    if "vendoring" in config.getoption("markexpr"):
+        return
+    skip = pytest.mark.skip(reason="builds for minutes: pytest -m vendoring")
+    for item in items:
+        if item.get_closest_marker("vendoring"):
+            item.add_marker(skip)
+
+
 def pytest_report_header(config):
     cfg = fastsoftmax.get_config()
     return f"fastsoftmax: backend={cfg['backend']} simd={cfg['simd']} openmp={cfg['openmp']}"

@@ -6,16 +6,22 @@
 #   tools/check_vendoring.sh                 # both recipes
 #   tools/check_vendoring.sh meson           # one of them
 #   KEEP=1 tools/check_vendoring.sh          # keep the scratch folder
+#   WHEELS=DIR tools/check_vendoring.sh      # build fastsoftmax's wheel there once
 #
 # The page's steps are taken from the page itself: every code block after a
 # ".. vendoring-file: <recipe> <path>" comment is written to <path> in the
 # scratch library, every block after ".. vendoring-run: <recipe>" is run
 # there (recipe "common" belongs to both), in page order, with FASTSOFTMAX
-# naming this checkout.  Among them are the build, the install and the
-# page's own check (the vendored copy's self-check and doctests, and the
-# library's predict_proba example).  Then, beyond the page: the installed
-# library's predict_proba against NumPy, and the vendored copy side by side
-# with an installed fastsoftmax (built from this checkout) in one process.
+# naming this checkout.  Among them are the copy of the fastsoftmax folder
+# (which brings its own build files, fastsoftmax/meson.build and
+# fastsoftmax/_vendor.py, that the page shows by literalinclude), the
+# host's few build lines, the build, the install and the page's own check
+# (the vendored copy's self-check and doctests, and the library's
+# predict_proba example).  Then, beyond the page: the installed library's
+# predict_proba against NumPy, and the vendored copy side by side with an
+# installed fastsoftmax (built from this checkout) in one process.
+#
+# pytest -m vendoring runs this script (tests/test_vendoring.py).
 #
 # Needs python3 (or PYTHON=...), a C compiler and PyPI or a wheel cache for
 # the build requirements (Cython, setuptools, meson-python, meson, ninja).
@@ -27,6 +33,7 @@ PYTHON=${PYTHON:-python3}
 RECIPES=${*:-setuptools meson}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fastsoftmax-vendoring.XXXXXX")
 if [[ -z ${KEEP:-} ]]; then trap 'rm -rf "$WORK"' EXIT; else echo "scratch folder: $WORK"; fi
+WHEELS=${WHEELS:-$WORK/wheels}
 START=$SECONDS
 
 # --- the page, as steps: one line per block (kind, recipe, path, file) -------
@@ -45,6 +52,8 @@ while i < len(lines):
     while not lines[i].startswith(".. code-block::"):
         i += 1
     i += 1
+    while re.match(r"\s+:[\w-]+:", lines[i]):  # the directive's options
+        i += 1
     body = []
     while i < len(lines) and (not lines[i].strip() or lines[i].startswith(" ")):
         body.append(lines[i])
@@ -61,14 +70,14 @@ EOF
 
 # --- fastsoftmax itself, as a wheel, for the side-by-side check --------------
 upstream_wheel() {
-    if ! ls "$WORK"/wheels/fastsoftmax-*.whl >/dev/null 2>&1; then
+    if ! ls "$WHEELS"/fastsoftmax-*.whl >/dev/null 2>&1; then
         mkdir -p "$WORK/upstream"
         cp -r "$REPO"/{setup.py,pyproject.toml,README.md,LICENSE,fastsoftmax} "$WORK/upstream/"
         find "$WORK/upstream/fastsoftmax" \( -name '*.so' -o -name '*.pyd' -o -name '_loops.c' \
             -o -name __pycache__ \) -prune -exec rm -rf {} +
-        python -m pip wheel --quiet --no-deps "$WORK/upstream" -w "$WORK/wheels"
+        python -m pip wheel --quiet --no-deps "$WORK/upstream" -w "$WHEELS"
     fi
-    ls "$WORK"/wheels/fastsoftmax-*.whl
+    ls "$WHEELS"/fastsoftmax-*.whl
 }
 
 for recipe in $RECIPES; do
