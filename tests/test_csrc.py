@@ -7,8 +7,9 @@ import sys
 import fastsoftmax
 from fastsoftmax import _runtime
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastsoftmax.__file__)))
-GEN = os.path.join(os.path.dirname(fastsoftmax.__file__), "csrc", "gen_pxd.py")
+# the source tree's generator (beside tests/: a checkout or an unpacked sdist)
+GEN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fastsoftmax",
+                   "csrc", "gen_pxd.py")
 
 
 def test_pxd_is_generated_from_the_kernel_list():
