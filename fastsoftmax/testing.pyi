@@ -1,5 +1,6 @@
 # Type stubs for testing.py: numerical_gradient, check_gradient.
-from typing import Any, Callable, SupportsFloat
+from collections.abc import Callable
+from typing import Any, SupportsFloat
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray

@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import fastsoftmax
 from fastsoftmax import _runtime
 
 # the source tree's generator (beside tests/: a checkout or an unpacked sdist)
