@@ -19,7 +19,8 @@ checks, no wraparound, C division) are set once, in ``setup.py``.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
-from libc.stdlib cimport free, malloc
+from cpython.exc cimport PyErr_CheckSignals
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from ._csrc cimport (
@@ -96,7 +97,14 @@ cdef struct Call:
     double *loss                # each row's loss, or NULL
     double *loss_part           # each thread's weighted loss total
 
-ctypedef void (*part_fn)(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nogil
+# part(c, i0, i1, t): items [i0, i1) of the call, on the call's thread t
+ctypedef void (*part_fn)(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t t) noexcept nogil
+
+# Work between two checks for a pending signal (Ctrl-C): 64 MiB of input,
+# some 10 ms, so an interrupt is honoured within a fraction of a second and
+# the check (a GIL round trip) costs nothing measurable.
+cdef enum:
+    CHUNK_BYTES = 64 << 20
 
 
 cdef inline Py_ssize_t _share(Py_ssize_t total, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
@@ -111,17 +119,31 @@ cdef inline Py_ssize_t _items(const Call *c) noexcept nogil:
     return c.outer * ((c.inner + c.tile - 1) // c.tile)
 
 
-cdef void _run(part_fn part, const Call *c, int num_threads) noexcept nogil:
-    """part(c, t, nt) for every thread t of nt = min(num_threads, items).
+cdef int _run(part_fn part, const Call *c, int num_threads) except -1 nogil:
+    """part() over every item, chunk by chunk, each chunk split in contiguous
+    shares over nt = min(num_threads, items) threads.
 
     One thread runs on the caller's thread with no OpenMP region at all.
+    Between chunks a pending signal is checked for with the GIL: Ctrl-C
+    raises KeyboardInterrupt promptly, the output left unfinished.
     """
-    cdef Py_ssize_t t, nt = min(<Py_ssize_t>num_threads, _items(c))
-    if nt <= 1:
-        part(c, 0, 1)
-        return
-    for t in prange(nt, schedule='static', num_threads=nt):
-        part(c, t, nt)
+    cdef Py_ssize_t items = _items(c), t, i0, i1
+    cdef Py_ssize_t nt = max(1, min(<Py_ssize_t>num_threads, items))
+    cdef Py_ssize_t item_bytes = c.n * (8 if c.f64 else 4) * (c.tile if c.inner > 1 else 1)
+    cdef Py_ssize_t chunk = max(nt, CHUNK_BYTES // max(1, item_bytes))
+    i0 = 0
+    while i0 < items:
+        i1 = min(items, i0 + chunk)
+        if nt == 1:
+            part(c, i0, i1, 0)
+        else:
+            for t in prange(nt, schedule='static', num_threads=nt):
+                part(c, i0 + _share(i1 - i0, t, nt), i0 + _share(i1 - i0, t + 1, nt), t)
+        i0 = i1
+        if i0 < items:
+            with gil:
+                PyErr_CheckSignals()
+    return 0
 
 
 cdef inline void *_row_scratch(const Call *c) noexcept nogil:
@@ -133,12 +155,12 @@ cdef inline void *_row_scratch(const Call *c) noexcept nogil:
     return NULL
 
 
-cdef void _softmax_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
-    cdef Py_ssize_t r0, r1, task, n_tiles, j0, base
+cdef void _softmax_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t t) noexcept nogil:
+    cdef Py_ssize_t r0 = i0 * c.n, r1 = i1 * c.n, task, n_tiles, j0, base
     cdef void *work
+    if i0 >= i1:
+        return
     if c.inner == 1:
-        r0 = _share(c.outer, t, nt) * c.n
-        r1 = _share(c.outer, t + 1, nt) * c.n
         work = _row_scratch(c)
         if c.f64:
             fs_f64.softmax_rows(<const double *>c.a + r0, <double *>c.out + r0, <double *>work,
@@ -149,7 +171,7 @@ cdef void _softmax_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nog
         free(work)
         return
     n_tiles = (c.inner + c.tile - 1) // c.tile
-    for task in range(_share(_items(c), t, nt), _share(_items(c), t + 1, nt)):
+    for task in range(i0, i1):
         j0 = (task % n_tiles) * c.tile
         base = (task // n_tiles) * c.n * c.inner + j0
         if c.f64:
@@ -160,18 +182,18 @@ cdef void _softmax_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nog
                                 min(c.tile, c.inner - j0), c.flags)
 
 
-cdef void _logsumexp_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
-    cdef Py_ssize_t r0, r1, task, n_tiles, j0, o
+cdef void _logsumexp_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t t) noexcept nogil:
+    cdef Py_ssize_t r0 = i0, r1 = i1, task, n_tiles, j0, o
+    if i0 >= i1:
+        return
     if c.inner == 1:
-        r0 = _share(c.outer, t, nt)
-        r1 = _share(c.outer, t + 1, nt)
         if c.f64:
             fs_f64.logsumexp_rows(<const double *>c.a + r0 * c.n, <double *>c.out + r0, r1 - r0, c.n)
         else:
             fs_f32.logsumexp_rows(<const float *>c.a + r0 * c.n, <float *>c.out + r0, r1 - r0, c.n)
         return
     n_tiles = (c.inner + c.tile - 1) // c.tile
-    for task in range(_share(_items(c), t, nt), _share(_items(c), t + 1, nt)):
+    for task in range(i0, i1):
         o = task // n_tiles
         j0 = (task % n_tiles) * c.tile
         if c.f64:
@@ -184,11 +206,11 @@ cdef void _logsumexp_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept n
                                   min(c.tile, c.inner - j0))
 
 
-cdef void _backward_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
-    cdef Py_ssize_t r0, r1, task, n_tiles, j0, base
+cdef void _backward_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t t) noexcept nogil:
+    cdef Py_ssize_t r0 = i0 * c.n, r1 = i1 * c.n, task, n_tiles, j0, base
+    if i0 >= i1:
+        return
     if c.inner == 1:
-        r0 = _share(c.outer, t, nt) * c.n
-        r1 = _share(c.outer, t + 1, nt) * c.n
         if c.f64:
             fs_f64.softmax_backward_rows(<const double *>c.a + r0, <const double *>c.b + r0,
                                          <double *>c.out + r0, (r1 - r0) // c.n, c.n, c.flags)
@@ -197,7 +219,7 @@ cdef void _backward_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept no
                                          <float *>c.out + r0, (r1 - r0) // c.n, c.n, c.flags)
         return
     n_tiles = (c.inner + c.tile - 1) // c.tile
-    for task in range(_share(_items(c), t, nt), _share(_items(c), t + 1, nt)):
+    for task in range(i0, i1):
         j0 = (task % n_tiles) * c.tile
         base = (task // n_tiles) * c.n * c.inner + j0
         if c.f64:
@@ -210,9 +232,11 @@ cdef void _backward_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept no
                                          min(c.tile, c.inner - j0), c.flags)
 
 
-cdef void _cross_entropy_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
-    cdef Py_ssize_t r0 = _share(c.outer, t, nt), r1 = _share(c.outer, t + 1, nt)
+cdef void _cross_entropy_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
+                              Py_ssize_t t) noexcept nogil:
+    cdef Py_ssize_t r0 = i0, r1 = i1
     cdef Py_ssize_t e0 = r0 * c.n
+    cdef double total = 0.0
     cdef double *loss = NULL if c.loss == NULL else c.loss + r0
     # if-statements, not `NULL if ... else ...`: Cython gives that expression a
     # temporary without the const, and the C compiler warns
@@ -225,29 +249,30 @@ cdef void _cross_entropy_part(const Call *c, Py_ssize_t t, Py_ssize_t nt) noexce
         if c.b == NULL:
             fs_f64.cross_entropy_rows(
                 <const double *>c.a + e0, c.target + r0, <const double *>c.weight, c.weight_sum,
-                c.label_smoothing, row_scale, c.scale, loss, c.loss_part + t,
+                c.label_smoothing, row_scale, c.scale, loss, &total,
                 NULL if c.out == NULL else <double *>c.out + e0, <double *>work, r1 - r0, c.n,
                 c.flags)
         else:
             fs_f64.cross_entropy_probs_rows(
                 <const double *>c.a + e0, <const double *>c.b + e0, <const double *>c.weight,
-                c.label_smoothing, row_scale, c.scale, loss, c.loss_part + t,
+                c.label_smoothing, row_scale, c.scale, loss, &total,
                 NULL if c.out == NULL else <double *>c.out + e0, <double *>work, r1 - r0, c.n,
                 c.flags)
     else:
         if c.b == NULL:
             fs_f32.cross_entropy_rows(
                 <const float *>c.a + e0, c.target + r0, <const float *>c.weight, c.weight_sum,
-                c.label_smoothing, row_scale, c.scale, loss, c.loss_part + t,
+                c.label_smoothing, row_scale, c.scale, loss, &total,
                 NULL if c.out == NULL else <float *>c.out + e0, <float *>work, r1 - r0, c.n,
                 c.flags)
         else:
             fs_f32.cross_entropy_probs_rows(
                 <const float *>c.a + e0, <const float *>c.b + e0, <const float *>c.weight,
-                c.label_smoothing, row_scale, c.scale, loss, c.loss_part + t,
+                c.label_smoothing, row_scale, c.scale, loss, &total,
                 NULL if c.out == NULL else <float *>c.out + e0, <float *>work, r1 - r0, c.n,
                 c.flags)
     free(work)
+    c.loss_part[t] += total    # thread t's parts of the call, chunk after chunk
 
 
 cdef inline Call _call(bint f64, bint log, bint stream, const void *a, const void *b, void *out,
@@ -318,7 +343,8 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
                         NULL if grad is None else &grad[0], n_rows, n, 1, 1)
     cdef double total = 0.0
     cdef Py_ssize_t i
-    cdef double *parts = <double *>malloc(max(1, min(<Py_ssize_t>num_threads, n_rows)) * sizeof(double))
+    cdef Py_ssize_t n_parts = max(1, min(<Py_ssize_t>num_threads, n_rows))
+    cdef double *parts = <double *>calloc(n_parts, sizeof(double))
     if parts == NULL:
         raise MemoryError()
     c.target = NULL
@@ -335,11 +361,13 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
     c.scale = scale
     c.loss = NULL if loss is None else &loss[0]
     c.loss_part = parts
-    with nogil:
-        _run(_cross_entropy_part, &c, num_threads)
-    for i in range(max(1, min(<Py_ssize_t>num_threads, n_rows))):
-        total += parts[i]
-    free(parts)
+    try:
+        with nogil:
+            _run(_cross_entropy_part, &c, num_threads)
+        for i in range(n_parts):
+            total += parts[i]
+    finally:
+        free(parts)
     return total
 
 
