@@ -372,5 +372,5 @@ def test_ctrl_c_interrupts_a_long_call_promptly(name, out):
     assert res.returncode == 0, res.stderr
     word, *times = res.stdout.split()
     assert word == "interrupted", res.stdout
-    latency, elapsed = map(float, times)
+    latency, _elapsed = map(float, times)
     assert latency < 0.5, res.stdout   # from the signal to the exception
