@@ -29,7 +29,7 @@ _loops = _runtime.kernels
 
 def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, ignore_index=-100,
                   reduction="mean", label_smoothing=0.0, return_grad=False, out=None,
-                  num_threads=None):
+                  num_threads=None, normalizer=None):
     """Cross-entropy loss of logits against targets, and its gradient, in one pass.
 
     Follows :func:`torch.nn.functional.cross_entropy`, with the class axis
@@ -80,6 +80,13 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
         call returns as ``grad``.
     num_threads : int, optional
         Threads to use; None uses every usable core for large inputs.
+    normalizer : float, optional
+        Only with ``reduction="mean"``: the divisor of the summed loss and
+        of the gradient, in place of the one worked out from these targets
+        (not a PyTorch argument).  For a chunk of a larger batch, pass the
+        whole batch's normaliser: the chunks' losses then add up to the
+        batch's mean, and each chunk's gradient is the batch gradient's
+        rows, scaled inside the kernel.  0 gives NaN, as an empty batch.
 
     Returns
     -------
@@ -108,7 +115,7 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
     array([0.239545, 0.      ])
     """
     a = check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_index,
-                            reduction, label_smoothing, return_grad, num_threads)
+                            reduction, label_smoothing, return_grad, num_threads, normalizer)
     if out is not None:
         if not a.return_grad:
             raise ValueError("out= is the gradient's buffer: pass return_grad=True with it")
@@ -135,8 +142,10 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
         target_probs = None
         target = _kernel_target(a.target, a.ignore_index, n)
         denom = 0.0
-        if a.reduction == "mean":
+        if a.reduction == "mean" and a.normalizer is None:
             denom = _index_denominator(target, a.weight, sample_weight, n)
+    if a.normalizer is not None:
+        denom = a.normalizer
     with np.errstate(divide="ignore", invalid="ignore"):
         # nothing to divide by: NaN loss and gradient, as PyTorch
         scale = (1.0 / denom if denom else np.nan) if a.reduction == "mean" else 1.0

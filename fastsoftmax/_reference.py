@@ -250,10 +250,11 @@ def softmax_jacobian(output, axis=-1):
 
 
 def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, ignore_index=-100,
-                  reduction="mean", label_smoothing=0.0, return_grad=False, num_threads=None):
+                  reduction="mean", label_smoothing=0.0, return_grad=False, num_threads=None,
+                  normalizer=None):
     return cross_entropy_checked(check_cross_entropy(
         logits, target, axis, weight, sample_weight, ignore_index, reduction, label_smoothing,
-        return_grad, num_threads))
+        return_grad, num_threads, normalizer))
 
 
 def cross_entropy_checked(a):
@@ -304,7 +305,7 @@ def cross_entropy_checked(a):
         elif a.reduction == "sum":
             loss = a.result.type(np.sum(loss_rows))
         else:
-            denom = np.sum(denom_rows)
+            denom = np.sum(denom_rows) if a.normalizer is None else a.normalizer
             # nothing left to divide by (every sample ignored, or weighted 0):
             # NaN loss, and NaN gradient but for the ignored samples, as PyTorch
             loss = a.result.type(np.sum(loss_rows) / denom if denom else np.nan)
@@ -334,6 +335,8 @@ def _cross_entropy_no_classes(a):
         loss = loss_rows.astype(a.result)
     elif a.reduction == "sum":
         loss = a.result.type(np.sum(loss_rows))
+    elif a.normalizer:
+        loss = a.result.type(np.sum(loss_rows) / a.normalizer)
     else:
         loss = a.result.type(np.nan)
     if not a.return_grad:

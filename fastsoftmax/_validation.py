@@ -7,6 +7,7 @@ NumPy twin (``_reference``) both compute from that record, so they accept
 and reject exactly the same input with the same messages, and a call that
 falls back from one to the other is not checked again."""
 
+import math
 import numbers
 import operator
 
@@ -308,15 +309,18 @@ class CrossEntropyArgs:
     return_grad : bool
     num_threads : int or None
         Checked (:func:`check_num_threads`).
+    normalizer : float or None
+        The divisor of ``"mean"`` given by the caller (finite, >= 0), or None
+        to compute it from the targets.
     """
 
     __slots__ = ("logits", "compute", "result", "axis", "n_classes", "target", "target_probs",
                  "weight", "sample_weight", "ignore_index", "reduction", "label_smoothing",
-                 "return_grad", "num_threads")
+                 "return_grad", "num_threads", "normalizer")
 
 
 def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_index, reduction,
-                        label_smoothing, return_grad, num_threads):
+                        label_smoothing, return_grad, num_threads, normalizer=None):
     """Check the arguments of ``cross_entropy``; return a :class:`CrossEntropyArgs`.
 
     Integer targets are class indices with the logits' shape minus the class
@@ -393,6 +397,16 @@ def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_inde
         f"the samples' shape: the logits' shape {logits.shape} minus the class axis")
     a.return_grad = bool(return_grad)
     a.num_threads = check_num_threads(num_threads)
+    a.normalizer = None
+    if normalizer is not None:
+        if reduction != "mean":
+            raise ValueError(f"normalizer= is the divisor of reduction='mean', "
+                             f"not of reduction={reduction!r}")
+        if isinstance(normalizer, (bool, np.bool_)) or not isinstance(normalizer, numbers.Real):
+            raise TypeError(f"normalizer must be a real number, got {normalizer!r}")
+        if not (math.isfinite(normalizer) and normalizer >= 0):
+            raise ValueError(f"normalizer must be finite and non-negative, got {normalizer!r}")
+        a.normalizer = float(normalizer)
     return a
 
 

@@ -341,6 +341,11 @@ BAD = [
     ({"axis": (0, 1)}, TypeError, "axis"),
     ({"ignore_index": 1.5}, TypeError, "ignore_index"),
     ({"num_threads": 0}, ValueError, "num_threads"),
+    ({"normalizer": 2.0, "reduction": "sum"}, ValueError, "normalizer"),
+    ({"normalizer": -1.0}, ValueError, "normalizer"),
+    ({"normalizer": float("inf")}, ValueError, "normalizer"),
+    ({"normalizer": "2"}, TypeError, "normalizer"),
+    ({"normalizer": True}, TypeError, "normalizer"),
 ]
 
 
@@ -460,3 +465,46 @@ def test_out_errors():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         fs.cross_entropy(x, t, return_grad=True, out=ro)
+
+
+@pytest.mark.parametrize("kind", ["index", "soft"])
+@pytest.mark.parametrize("options", [{}, {"weight": True, "label_smoothing": 0.1},
+                                     {"sample_weight": True}])
+@pytest.mark.parametrize("impl", ["compiled", "reference"])
+def test_chunks_with_the_batch_normalizer_add_up(kind, options, impl, simd, num_threads):
+    # a batch cut into row chunks, each given the batch's normaliser: the
+    # chunks' "mean" losses sum to the batch's, their gradients are its rows
+    # (chunks of unequal sizes, one empty, one with every target ignored)
+    rng = np.random.default_rng(11)
+    x, t, ignore_index = make_case((37, 9), -1, np.float64, kind, True, 3)
+    if kind == "index":
+        t[5:12] = ignore_index
+    kw = {"ignore_index": ignore_index, "label_smoothing": options.get("label_smoothing", 0.0)}
+    if options.get("weight"):
+        kw["weight"] = rng.random(9) + 0.5
+    sw = rng.random(37) if options.get("sample_weight") else None
+    func = fs.cross_entropy if impl == "compiled" else _reference.cross_entropy
+    extra = {"num_threads": num_threads}
+    want_loss, want_grad = func(x, t, sample_weight=sw, return_grad=True, **kw, **extra)
+    if kind == "index":
+        w = kw.get("weight", np.ones(9))
+        keep = t != ignore_index
+        norm = float(np.sum(np.where(keep, w[np.where(keep, t, 0)], 0) * (1 if sw is None else sw)))
+    else:
+        norm = float(37 if sw is None else np.sum(sw))
+    total, grads = 0.0, []
+    for lo, hi in ((0, 5), (5, 12), (12, 12), (12, 30), (30, 37)):
+        loss, grad = func(x[lo:hi], t[lo:hi], sample_weight=None if sw is None else sw[lo:hi],
+                          return_grad=True, normalizer=norm, **kw, **extra)
+        total += float(loss)
+        grads.append(grad)
+    np.testing.assert_allclose(total, want_loss, rtol=1e-12)
+    np.testing.assert_allclose(np.concatenate(grads), want_grad, rtol=1e-12, atol=1e-15)
+
+
+def test_zero_normalizer_gives_nan():
+    x = np.zeros((4, 3))
+    t = np.array([0, 1, 2, 0])
+    for func in (fs.cross_entropy, _reference.cross_entropy):
+        loss, grad = func(x, t, return_grad=True, normalizer=0)
+        assert np.isnan(loss) and np.isnan(grad).all()
