@@ -71,7 +71,7 @@ def current_isa():
 
 
 def compiler():
-    return fs_compiler().decode()
+    return fs_compiler().decode().strip()  # clang's version string ends in a space
 
 
 def omp_max_threads():
