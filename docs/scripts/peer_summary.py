@@ -54,7 +54,7 @@ def summary(rows):
         to_copy = ratios("copy")
         table.append({
             "function": function, "dtype": dtype,
-            "row lengths": f"{min(map(int, by_length))}–{max(map(int, by_length))}",
+            "row lengths": f"{min(map(int, by_length))}-{max(map(int, by_length))}",
             "÷ np.copyto": geomean(to_copy), "worst ÷ np.copyto": max(to_copy),
             "÷ PyTorch": geomean(ratios("torch")), "÷ SciPy": geomean(ratios("scipy")),
         })
@@ -66,7 +66,7 @@ def write_summary(table, path):
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
         writer.writeheader()
         for row in table:
-            writer.writerow({k: "–" if v is None else f"{v:.2f}" if isinstance(v, float) else v
+            writer.writerow({k: "-" if v is None else f"{v:.2f}" if isinstance(v, float) else v
                              for k, v in row.items()})
 
 
@@ -101,7 +101,11 @@ def plot(rows, machine, path):
         ax.set_ylabel("time ÷ np.copyto of the same bytes", fontsize=11)
     for ax in axes.flat[len(functions):]:
         ax.remove()
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    legend = {}  # every library and dtype of any panel, once
+    for ax in axes.flat[:len(functions)]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    handles, labels = list(legend.values()), list(legend)
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=11)
     fig.suptitle(f"Time ÷ np.copyto (lower is better; 1 = the memory floor) — {machine}",
                  fontsize=14)
