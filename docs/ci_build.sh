@@ -7,3 +7,6 @@ cd "$(dirname "$0")/.."
 
 python -m sphinx -W --keep-going -b html docs docs/_build/html
 python -m sphinx -W --keep-going -b doctest docs docs/_build/doctest
+# Offline: MathJax is served from the build (sphinx-mathjax-offline); no page
+# may load a script or stylesheet from the network.
+python tools/check_offline.py docs/_build/html

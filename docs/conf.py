@@ -22,6 +22,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
+    # MathJax 3 copied into _static/mathjax/ and loaded from there: the
+    # formulas render without a network (the default loads it from a CDN)
+    "sphinx-mathjax-offline",
     "numpydoc",
 ]
 

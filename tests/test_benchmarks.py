@@ -1,7 +1,8 @@
 """The benchmarks run, and each one times the function it is named after.
 
-Every benchmark class in ``asv_benchmarks/benchmarks`` is run once per
-parameter combination on tiny inputs: ``setup``, then each benchmark method.
+Every public function (``fastsoftmax.__all__``) has a benchmark.  Every
+benchmark class in ``asv_benchmarks/benchmarks`` is run once per parameter
+combination on tiny inputs: ``setup``, then each benchmark method.
 Meanwhile every public function of fastsoftmax (and its NumPy twin in
 ``_reference``) is replaced by a counting wrapper, so a benchmark that calls
 the wrong function, or none, fails here.  Every peer that
@@ -29,8 +30,12 @@ from fastsoftmax.__main__ import main, self_check
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_ROOT = ROOT / "asv_benchmarks"
-PUBLIC = ["softmax", "log_softmax", "logsumexp", "softmax_backward",
-          "log_softmax_backward", "cross_entropy"]
+# The public functions, read from __all__ so that a new one needs a
+# benchmark; the classes are layers over these functions, and the config
+# functions compute nothing.
+NOT_BENCHMARKED = {"get_config", "show_config"}
+PUBLIC = [name for name in fastsoftmax.__all__
+          if inspect.isfunction(getattr(fastsoftmax, name)) and name not in NOT_BENCHMARKED]
 PREFIXES = ("time_", "peakmem_", "track_", "mem_")
 
 
@@ -51,15 +56,18 @@ def _load_benchmarks():
                     and obj.__module__ == module.__name__
                     and any(m.startswith(PREFIXES) for m in dir(obj))):
                 classes[f"{module.__name__.split('.')[-1]}.{name}"] = obj
-    return common, classes
+    return common, modules, classes
 
 
-COMMON, CLASSES = _load_benchmarks()
+COMMON, MODULES, CLASSES = _load_benchmarks()
 
 
-def _tiny(shape, axis):
-    """The case's layout (ndim, reduced axis) with every length at most 7."""
-    return tuple(min(n, 5 + i) for i, n in enumerate(shape)), axis
+def _tiny(case):
+    """A case (a shape, or tuples of shapes and axes) with every length at
+    most 7 and the same number of dimensions; axes stay as they are."""
+    if all(isinstance(n, int) for n in case):
+        return tuple(min(n, 5 + i) for i, n in enumerate(case))
+    return tuple(_tiny(c) if isinstance(c, tuple) else c for c in case)
 
 
 def _combinations():
@@ -69,8 +77,19 @@ def _combinations():
 
 
 def test_every_public_function_is_benchmarked():
+    assert {"softmax", "cross_entropy", "softmax_jacobian"} <= set(PUBLIC)
     benchmarked = {f for cls in CLASSES.values() for f in cls.params[0]}
-    assert set(PUBLIC) <= benchmarked
+    missing = sorted(set(PUBLIC) - benchmarked)
+    assert not missing, f"public functions without a benchmark: {missing}"
+
+
+def test_benchmarks_cover_the_options():
+    """What users call besides the plain row-wise call has its benchmark."""
+    names = {name.split(".")[-1] for name in CLASSES}
+    assert {"Allocating", "Masked", "CrossEntropyOptions", "Float16", "Jacobian"} <= names
+    options = CLASSES["cross_entropy.CrossEntropyOptions"].params[1]
+    assert set(options) >= {"loss_only", "class_weights", "label_smoothing",
+                            "probability_targets", "reduction_none", "class_axis_1"}
 
 
 def test_parameters_are_named():
@@ -85,8 +104,11 @@ def test_benchmark_times_its_function(cls, combo, monkeypatch):
     function = combo[0]
     if not hasattr(fastsoftmax, function):
         pytest.skip(f"fastsoftmax.{function} does not exist yet")
-    for name, (shape, axis) in list(COMMON.CASES.items()):
-        monkeypatch.setitem(COMMON.CASES, name, _tiny(shape, axis))
+    for module in MODULES:
+        for attr, cases in vars(module).items():
+            if attr.endswith("CASES") and isinstance(cases, dict):
+                for name, case in list(cases.items()):
+                    monkeypatch.setitem(cases, name, _tiny(case))
     monkeypatch.setattr(COMMON, "COPY_REPEAT", 1)
     monkeypatch.setattr(COMMON, "REFERENCE_REPEAT", 1)
 
@@ -125,8 +147,10 @@ def test_benchmark_times_its_function(cls, combo, monkeypatch):
             assert np.isfinite(result) and result > 0
 
 
-def test_every_public_function_is_a_timing_case():
-    assert set(PUBLIC) <= set(_timing.FUNCTIONS)
+def test_timing_cases_are_public_functions():
+    # softmax_jacobian is timed by its own benchmark only (its output is n
+    # times its input: no peer comparison at a fixed size)
+    assert set(_timing.FUNCTIONS) <= set(PUBLIC)
     families = [f for functions in _timing.FAMILIES.values() for f in functions]
     assert sorted(families) == sorted(_timing.FUNCTIONS)
     assert set(_timing.FLOORS) == set(_timing.FUNCTIONS)
