@@ -418,7 +418,7 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None,
     if weight is not None and not isinstance(weight, da.Array):
         weight = np.asarray(weight)
     # Shapes, dtypes and options: the one-call checks, on stand-ins that
-    # have the shapes and dtypes but no data (weight, being small, is real)
+    # have the shapes and dtypes but no data (weight, being small, is real);
     # a stand-in index of ignore_index passes the range check for any class count
     index_value = ignore_index if _fits(ignore_index, target.dtype) else 0
     a = check_cross_entropy(
@@ -460,16 +460,15 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None,
     kwargs = dict(axis=axis, ignore_index=a.ignore_index, reduction=a.reduction,
                   label_smoothing=a.label_smoothing, num_threads=a.num_threads, kept=kept)
     # the reductions keep one entry per block along each sample axis
-    adjust = ({} if a.reduction == "none"
-              else {i: (lambda c: 1) for i in sample_index})
-    loss_index = sample_index
+    adjust = {} if a.reduction == "none" else dict.fromkeys(sample_index, 1)
     if not a.return_grad:
-        loss = da.blockwise(_cross_entropy_block, loss_index, *args, return_grad=False,
+        loss = da.blockwise(_cross_entropy_block, sample_index, *args, return_grad=False,
                             adjust_chunks=adjust, concatenate=True, dtype=a.result,
                             meta=_meta(kept, a.result), **kwargs)
         return _total(loss, a)
     both = da.blockwise(_cross_entropy_block, index, *args, return_grad=True,
-                        concatenate=True, dtype=a.result, meta=_meta(logits.ndim, a.result), **kwargs)
+                        concatenate=True, dtype=a.result, meta=_meta(logits.ndim, a.result),
+                        **kwargs)
     # each block's pair, split: the gradient as it is; the loss with a
     # length-1 class axis (so that no block is concatenated), then squeezed
     grad = da.map_blocks(_second, both, dtype=a.result, meta=_meta(logits.ndim, a.result))
