@@ -100,6 +100,18 @@ def test_split_axis_within_2e6_of_float64(client, rng, name, dtype, axis):
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_split_middle_axis_with_mask(client, rng, name):
+    """The middle axis of a 3-D array, split into unequal chunks, with a
+    dask mask: within 2e-6 of float64 (where= as the one call)."""
+    x = _data(rng, (6, 20, 7), np.float32)
+    mask = rng.random(x.shape) < 0.8
+    dx = da.from_array(x, chunks=(3, (5, 0, 15), 4))
+    got = getattr(fsd, name)(dx, axis=1, where=da.from_array(mask, chunks=(2, 10, 7)))
+    want = getattr(_reference, name)(x.astype(np.float64), axis=1, where=mask)
+    _ok(got.compute(), want, rtol=2e-6)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
 def test_split_axis_non_finite_and_masks_as_one_call(client, rng, name):
     """NaN, +inf, all -inf, a block of -inf, rows with nothing left after
     where=: the one-call values (NaN where it has NaN, 0 or -inf where it
