@@ -206,12 +206,15 @@ def test_cross_entropy_as_one_call(client, rng, dtype, reduction, probs, options
 
 def test_cross_entropy_other_class_axis_and_split_classes(client, rng):
     """Class axis 1 of 3-D logits, the class axis split (then rechunked
-    into one chunk): the one-call result."""
+    into one chunk), class weights as a dask array: the one-call result."""
     logits = _data(rng, (6, 9, 10), np.float64)
     target = rng.integers(0, 9, (6, 10))
+    weight = rng.random(9)
     dlogits = da.from_array(logits, chunks=(4, 3, 5))
-    loss, grad = dask.compute(*fsd.cross_entropy(dlogits, target, axis=1, return_grad=True))
-    want_loss, want_grad = fs.cross_entropy(logits, target, axis=1, return_grad=True)
+    loss, grad = dask.compute(*fsd.cross_entropy(
+        dlogits, target, axis=1, weight=da.from_array(weight, chunks=4), return_grad=True))
+    want_loss, want_grad = fs.cross_entropy(logits, target, axis=1, weight=weight,
+                                            return_grad=True)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-14)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-14)
 
