@@ -14,6 +14,7 @@ import operator
 import numpy as np
 
 __all__ = [
+    "reject_lazy",
     "as_array",
     "resolve_dtype",
     "normalize_axes",
@@ -35,10 +36,27 @@ _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 
 
+def reject_lazy(x, name="x"):
+    """Raise ``TypeError`` for a dask collection (a dask array, a
+    dask-backed xarray object, ...): ``np.asarray`` would compute all of it
+    into one array in this process, silently.  Found by the collection
+    protocol (``__dask_graph__``), without importing dask."""
+    graph = getattr(type(x), "__dask_graph__", None)
+    if graph is not None and x.__dask_graph__() is not None:
+        raise TypeError(
+            f"{name} is a dask collection ({type(x).__module__}.{type(x).__name__}), which "
+            f"fastsoftmax would compute into one NumPy array in this process: call the "
+            f"function of the same name in fastsoftmax.dask (softmax, log_softmax, logsumexp, "
+            f"cross_entropy), which stays lazy, or pass np.asarray({name}) to compute it here"
+        )
+
+
 def as_array(x, name="x"):
-    """``np.asarray`` that keeps read-only inputs read-only and never copies."""
+    """``np.asarray`` that keeps read-only inputs read-only and never copies;
+    a dask collection is a ``TypeError`` (:func:`reject_lazy`)."""
     if isinstance(x, np.ndarray):
         return x
+    reject_lazy(x, name)
     try:
         return np.asarray(x)
     except (TypeError, ValueError) as exc:  # ragged nested sequences and such
@@ -127,6 +145,7 @@ def as_mask(where, shape):
     """The boolean mask ``where`` broadcast to ``shape`` (a read-only view), or None."""
     if where is None:
         return None
+    reject_lazy(where, "where")
     mask = np.asarray(where)
     if mask.dtype != np.bool_:
         raise TypeError(f"where= must be a boolean array, got dtype {mask.dtype}")

@@ -18,6 +18,7 @@ import numpy as np
 from ._forward import log_softmax as _log_softmax
 from ._forward import logsumexp as _logsumexp
 from ._forward import softmax as _softmax
+from ._validation import reject_lazy
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
@@ -73,6 +74,7 @@ def softmax(x, axis=None):
            [2.400e-03, 3.000e-04, 9.793e-01, 1.790e-02],
            [0.000e+00, 2.689e-01, 7.310e-01, 0.000e+00]])
     """
+    reject_lazy(x)
     x = np.asarray(x)
     return _scalar(_softmax(x, axis, dtype=_softmax_dtype(x)))
 
@@ -107,6 +109,7 @@ def log_softmax(x, axis=None):
     >>> special.log_softmax(np.array([1000.0, 1.0]))
     array([   0., -999.])
     """
+    reject_lazy(x)
     x = np.asarray(x)
     return _scalar(_log_softmax(x, axis, dtype=_softmax_dtype(x)))
 
@@ -186,6 +189,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     >>> float(special.logsumexp([0.0, -40.0]))  # doctest: +ELLIPSIS
     4.24835425529...e-18
     """
+    reject_lazy(a, "a")
+    reject_lazy(b, "b")
     dtype = _logsumexp_dtype(a, b)
     if dtype.kind != "f":
         raise TypeError(f"logsumexp of dtype {dtype} is not supported by fastsoftmax.special; "
