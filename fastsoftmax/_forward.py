@@ -9,7 +9,7 @@ kernels do not take, or the NumPy backend), or plans the kernels' layout
 import numpy as np
 
 from . import _reference, _runtime
-from ._layout import Plan, output_into, streams
+from ._layout import Plan, mask_rows, output_into, streams
 from ._validation import check_forward, check_logsumexp
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
@@ -19,11 +19,24 @@ _loops = _runtime.kernels
 
 def _masked_input(a):
     """The input in the computation dtype; masked-out entries become -inf
-    (a copy), so the kernels need not know about masks."""
+    (a copy): the column kernels (inner > 1) do not read masks."""
     x = np.asarray(a.x, dtype=a.compute)
     if a.mask is not None:
         x = np.where(a.mask, x, -np.inf).astype(a.compute, copy=False)
     return x
+
+
+def _plan(a):
+    """The kernels' layout of ``a.x``, and its mask as the row kernels read
+    it (None without a mask, or for column tiles: then ``a.x``'s masked-out
+    entries are -inf in the plan's copy)."""
+    plan = Plan([np.asarray(a.x, dtype=a.compute)], a.axes)
+    if a.mask is None:
+        return plan, None
+    rows = mask_rows(a.mask, plan, a.axes)
+    if rows is None:
+        plan = Plan([_masked_input(a)], a.axes)
+    return plan, rows
 
 
 def _softmax(a, log):
@@ -32,16 +45,23 @@ def _softmax(a, log):
         return (_reference.log_softmax_checked if log else _reference.softmax_checked)(a)
     if a.x.size == 0:
         return a.out if a.out is not None else np.empty(a.x.shape, dtype=a.result)
-    plan = Plan([_masked_input(a)], a.axes)
+    plan, rows = _plan(a)
     threads = _runtime.threads_for(a.num_threads, a.x.size)
     yk, direct = output_into(a.out, plan, a.result, a.compute)
-    _loops.softmax(x=plan.flat(0), y=yk.reshape(-1), outer=plan.outer, n=plan.n,
-                   inner=plan.inner, log=log, num_threads=threads,
-                   stream=streams(yk, plan.inner), tile=plan.tile(a.compute.itemsize, threads))
+    if rows is not None:
+        # the kernel reads the mask beside x: masked-out entries come out 0 (-inf)
+        _loops.softmax_masked(x=plan.flat(0), mask=rows.data, mask_dims=rows.dims,
+                              mask_strides=rows.strides, y=yk.reshape(-1), n_rows=plan.outer,
+                              n=plan.n, log=log, num_threads=threads, stream=streams(yk))
+    else:
+        _loops.softmax(x=plan.flat(0), y=yk.reshape(-1), outer=plan.outer, n=plan.n,
+                       inner=plan.inner, log=log, num_threads=threads,
+                       stream=streams(yk, plan.inner),
+                       tile=plan.tile(a.compute.itemsize, threads))
     y = plan.user_view(yk)
-    if a.mask is not None:
-        # masked entries already came out 0 (-inf), except in rows with no
-        # entry left, which the kernel made NaN (a row of -inf)
+    if a.mask is not None and rows is None:
+        # column tiles: masked entries already came out 0 (-inf), except in
+        # columns with no entry left, which the kernel made NaN (all -inf)
         np.copyto(y, -np.inf if log else 0.0, where=~a.mask)
     if direct:
         return a.out
@@ -80,9 +100,12 @@ def softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
 
     Notes
     -----
-    With ``where=``, the input is first copied with its masked-out entries
-    set to -inf, and after the kernel a masked pass writes 0 there: two
-    passes over the data more than without a mask.
+    With ``where=``, the kernel reads the mask (one byte per element) beside
+    ``x`` in the same passes as without it, when the axis is the last in
+    memory; a mask broadcast over the leading axes (a causal ``(L, L)``
+    mask for ``(B, L, L)`` inputs) is read as it is, not repeated.  Other
+    axes (column tiles) first copy the input with masked-out entries set to
+    -inf and write 0 there after the kernel: two passes more.
 
     Examples
     --------
@@ -106,9 +129,7 @@ def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=Non
 
     Notes
     -----
-    With ``where=``, the input is first copied with its masked-out entries
-    set to -inf, and after the kernel a masked pass writes -inf there: two
-    passes over the data more than without a mask.
+    ``where=`` is read by the kernel as in :func:`softmax`.
 
     Examples
     --------
@@ -164,9 +185,8 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
     the result is ``m + log1p(sum of the others)``, so a dominant term does
     not swallow the small ones (``logsumexp([0, -40])`` is 4.25e-18, not 0).
 
-    With ``where=``, the input is first copied with its masked-out entries
-    set to -inf (which add nothing to the sum): one pass over the data more
-    than without a mask.
+    ``where=`` is read by the kernel as in :func:`softmax` (other axes:
+    the input is first copied with its masked-out entries set to -inf).
 
     With ``b=``, the computation runs in NumPy (the reference
     implementation, several passes over the data), not in the compiled
@@ -189,12 +209,17 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
     if a.x.size == 0:
         res = np.full(kept_shape, -np.inf, dtype=a.result)
     else:
-        plan = Plan([_masked_input(a)], a.axes)
+        plan, rows = _plan(a)
         threads = _runtime.threads_for(a.num_threads, a.x.size)
         res_k = np.empty(plan.outer * plan.inner, dtype=a.compute)
-        _loops.logsumexp(x=plan.flat(0), out=res_k, outer=plan.outer, n=plan.n,
-                         inner=plan.inner, num_threads=threads,
-                         tile=plan.tile(a.compute.itemsize, threads))
+        if rows is not None:
+            _loops.logsumexp_masked(x=plan.flat(0), mask=rows.data, mask_dims=rows.dims,
+                                    mask_strides=rows.strides, out=res_k, n_rows=plan.outer,
+                                    n=plan.n, num_threads=threads)
+        else:
+            _loops.logsumexp(x=plan.flat(0), out=res_k, outer=plan.outer, n=plan.n,
+                             inner=plan.inner, num_threads=threads,
+                             tile=plan.tile(a.compute.itemsize, threads))
         # the result is C-ordered over the kept axes in kernel order
         kshape = tuple(a.x.shape[p] for p in plan.kept)
         order = sorted(range(len(plan.kept)), key=plan.kept.__getitem__)

@@ -14,13 +14,15 @@ No argument checking and no kernel calls here.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from . import _runtime
 from ._runtime import STREAM_BYTES
 
-__all__ = ["TILE_BYTES", "Plan", "aligned_empty", "output_into", "rows_along", "streams"]
+__all__ = ["TILE_BYTES", "MaskRows", "Plan", "aligned_empty", "mask_rows", "output_into",
+           "rows_along", "streams"]
 
 # Column tiles: aim for tiles whose n rows fit in this many bytes, so the
 # second pass over a tile is served from cache.
@@ -115,6 +117,67 @@ class Plan:
         return max(16, t - t % 16)
 
 
+class MaskRows(NamedTuple):
+    """A ``where=`` mask as the masked row kernels read it.
+
+    ``data`` is a flat byte view of the mask's memory; row ``r`` of the
+    kernels' ``(outer, n)`` rows has its ``n`` bytes at
+    ``sum(i_d * strides[d])``, ``(i_0, i_1, i_2)`` the digits of ``r`` in
+    the radices ``dims``.  A stride of 0 repeats a mask row (broadcasting).
+    """
+    data: np.ndarray
+    dims: tuple
+    strides: tuple
+
+
+# Leading-axis groups the loops walk (3 covers (B, H, L, L) with a mask of
+# (L, L), (B, 1, L, L) or (B, 1, 1, L)); more are copied into one.
+MASK_DIMS = 3
+
+
+def _collapsed(shape, strides):
+    """(shape, strides) with length-1 axes dropped and axes merged where
+    one step of the outer is a whole run of the inner."""
+    out = []
+    for d, st in zip(shape, strides):
+        if d == 1:
+            continue
+        if out and out[-1][1] == st * d:
+            out[-1] = (out[-1][0] * d, st)
+        else:
+            out.append((d, st))
+    return out
+
+
+def mask_rows(mask, plan, axes):
+    """``mask`` (broadcast to the input's shape) as :class:`MaskRows` for
+    ``plan``'s rows, or None when the plan has column tiles (inner > 1).
+
+    A mask whose rows are contiguous bytes is read where it lies, however
+    it broadcasts over the leading axes: a causal (L, L) mask for a
+    (B, L, L) input is never repeated in memory.  Any other mask (rows with
+    a stride, a mask broadcast along the axis itself, reversed, more than
+    ``MASK_DIMS`` leading groups) is copied once, one byte per element.
+    """
+    if plan.inner != 1:
+        return None
+    k = mask if plan.identity else mask.transpose(plan.perm)
+    a0 = min(plan.perm.index(a) for a in axes) if axes else k.ndim
+    step, contiguous = 1, True
+    for d, st in zip(k.shape[a0:][::-1], k.strides[a0:][::-1]):
+        contiguous &= d == 1 or st == step
+        step *= d
+    lead = _collapsed(k.shape[:a0], k.strides[:a0])
+    if not contiguous or len(lead) > MASK_DIMS or any(st < 0 for _, st in lead):
+        k = np.ascontiguousarray(k)
+        lead = [(plan.outer, plan.n)] if plan.outer > 1 else []
+    lead = [(1, 0)] * (MASK_DIMS - len(lead)) + lead
+    extent = sum((d - 1) * st for d, st in lead) + plan.n
+    data = np.lib.stride_tricks.as_strided(k.view(np.uint8), shape=(extent,), strides=(1,),
+                                           writeable=False)
+    return MaskRows(data, tuple(d for d, _ in lead), tuple(st for _, st in lead))
+
+
 def streams(output, inner=1):
     """Whether the kernel writes ``output`` with non-temporal stores: only
     the row loops (``inner == 1``) do, and only for outputs past
@@ -133,6 +196,9 @@ def aligned_empty(shape, dtype, align=64):
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < STREAM_BYTES:       # only streamed outputs need it
         return np.empty(shape, dtype)
+    # np.empty, not another allocator: NumPy asks for transparent huge pages
+    # on buffers of 4 MiB or more, and a fresh (4096, 4096) float32 softmax
+    # ran 4-5x slower on 4 KiB pages (AMD EPYC Zen 5, one thread)
     buf = np.empty(nbytes + align, dtype=np.uint8)
     offset = -buf.ctypes.data % align
     return buf[offset:offset + nbytes].view(dtype).reshape(shape)

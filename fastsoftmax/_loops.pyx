@@ -18,7 +18,7 @@ checks, no wraparound, C division) are set once, in ``setup.py``.
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
@@ -96,6 +96,11 @@ cdef struct Call:
     double weight_sum, label_smoothing, scale
     double *loss                # each row's loss, or NULL
     double *loss_part           # each thread's weighted loss total
+    # masked rows only: row r's mask bytes start at mask + sum(i_d * mask_strides[d]),
+    # (i_0, i_1, i_2) the digits of r in the radices mask_dims
+    const uint8_t *mask
+    Py_ssize_t mask_dims[3]
+    Py_ssize_t mask_strides[3]
 
 # part(c, i0, i1, t): items [i0, i1) of the call, on the call's thread t
 ctypedef void (*part_fn)(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t t) noexcept nogil
@@ -275,6 +280,41 @@ cdef void _cross_entropy_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
     c.loss_part[t] += total    # thread t's parts of the call, chunk after chunk
 
 
+cdef enum:
+    # a Call flag beside FS_FLAG_*, seen only by _masked_part: logsumexp rows
+    _FLAG_LOGSUMEXP = 1 << 16
+
+
+cdef void _masked_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t t) noexcept nogil:
+    """Rows [i0, i1) of softmax (c.out has n per row) or logsumexp (one per
+    row) under the mask, in runs along the mask's last leading axis, where
+    the mask rows are mask_strides[2] apart (0: the same row again)."""
+    cdef Py_ssize_t r = i0, run, q, moff, n = c.n
+    cdef bint lse = c.flags & _FLAG_LOGSUMEXP
+    cdef void *work = NULL if lse else _row_scratch(c)
+    while r < i1:
+        q = r // c.mask_dims[2]
+        moff = ((q // c.mask_dims[1]) * c.mask_strides[0] + (q % c.mask_dims[1]) * c.mask_strides[1]
+                + (r % c.mask_dims[2]) * c.mask_strides[2])
+        run = min(i1 - r, c.mask_dims[2] - r % c.mask_dims[2])
+        if lse and c.f64:
+            fs_f64.logsumexp_masked_rows(<const double *>c.a + r * n, c.mask + moff,
+                                         c.mask_strides[2], <double *>c.out + r, run, n)
+        elif lse:
+            fs_f32.logsumexp_masked_rows(<const float *>c.a + r * n, c.mask + moff,
+                                         c.mask_strides[2], <float *>c.out + r, run, n)
+        elif c.f64:
+            fs_f64.softmax_masked_rows(<const double *>c.a + r * n, c.mask + moff,
+                                       c.mask_strides[2], <double *>c.out + r * n,
+                                       <double *>work, run, n, c.flags)
+        else:
+            fs_f32.softmax_masked_rows(<const float *>c.a + r * n, c.mask + moff,
+                                       c.mask_strides[2], <float *>c.out + r * n,
+                                       <float *>work, run, n, c.flags)
+        r += run
+    free(work)
+
+
 cdef inline Call _call(bint f64, bint log, bint stream, const void *a, const void *b, void *out,
                        Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,
                        Py_ssize_t tile) noexcept nogil:
@@ -369,6 +409,41 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
     finally:
         free(parts)
     return total
+
+
+cdef int _run_masked(Call *c, const uint8_t[::1] mask, tuple mask_dims, tuple mask_strides,
+                     int num_threads) except -1:
+    cdef int d
+    c.mask = &mask[0]
+    for d in range(3):
+        c.mask_dims[d] = mask_dims[d]
+        c.mask_strides[d] = mask_strides[d]
+    with nogil:
+        _run(_masked_part, c, num_threads)
+    return 0
+
+
+def softmax_masked(const floating[::1] x, const uint8_t[::1] mask, tuple mask_dims,
+                   tuple mask_strides, floating[::1] y, Py_ssize_t n_rows, Py_ssize_t n, bint log,
+                   int num_threads, bint stream):
+    """y = softmax(x) (or log_softmax) over n_rows rows of n under a mask.
+
+    ``mask`` holds one byte per element (non-zero: the entry takes part),
+    row r's starting at ``sum(i_d * mask_strides[d])``, ``(i_0, i_1, i_2)``
+    the digits of r in the radices ``mask_dims`` (three ints whose product
+    is n_rows): a mask broadcast over the leading axes is read as it is.
+    """
+    cdef Call c = _call(floating is double, log, stream, &x[0], NULL, &y[0], n_rows, n, 1, 1)
+    _run_masked(&c, mask, mask_dims, mask_strides, num_threads)
+
+
+def logsumexp_masked(const floating[::1] x, const uint8_t[::1] mask, tuple mask_dims,
+                     tuple mask_strides, floating[::1] out, Py_ssize_t n_rows, Py_ssize_t n,
+                     int num_threads):
+    """out[r] = logsumexp of row r's unmasked entries (mask as softmax_masked)."""
+    cdef Call c = _call(floating is double, False, False, &x[0], NULL, &out[0], n_rows, n, 1, 1)
+    c.flags = _FLAG_LOGSUMEXP
+    _run_masked(&c, mask, mask_dims, mask_strides, num_threads)
 
 
 def exp(const floating[::1] x, floating[::1] y):

@@ -27,7 +27,10 @@ SHAPES = [(), (1,), (7,), (3, 5), (4, 1), (1, 9), (2, 3, 4), (3, 17, 5), (2, 1, 
 LAYOUTS = ["C", "F", "transposed", "strided", "reversed", "byteswapped", "readonly"]
 DTYPES = [np.float64, np.float32, np.float16, np.int32, np.bool_]
 VALUES = ["normal", "large", "nan", "posinf", "neginf", "neginf_row"]
-MASKS = ["none", "random", "row", "broadcast"]
+# random; a fully masked row; one mask row for all; a causal mask over the
+# last two axes (broadcast over the leading ones); one entry left per row;
+# random with NaN, inf and huge values in the masked-out entries
+MASKS = ["none", "random", "row", "broadcast", "causal", "one", "poisoned"]
 
 FORWARD = ("softmax", "log_softmax", "logsumexp")
 BACKWARD = ("softmax_backward", "log_softmax_backward")
@@ -141,7 +144,7 @@ def apply_layout(x, layout):
 
 def make_mask(shape, kind, rng):
     """A ``where=`` mask of one ``MASKS`` kind (None for "none")."""
-    if kind == "random":
+    if kind in ("random", "poisoned"):
         return rng.random(shape) < 0.7
     if kind == "row" and len(shape) >= 2 and shape[0] > 0:
         where = np.ones(shape, bool)
@@ -149,7 +152,22 @@ def make_mask(shape, kind, rng):
         return where
     if kind == "broadcast" and len(shape) >= 1:
         return rng.random(shape[-1:]) < 0.6
+    if kind == "causal" and len(shape) >= 2:
+        return np.tri(*shape[-2:], dtype=bool)      # (L, L) for (..., L, L)
+    if kind == "one" and len(shape) >= 1:
+        idx = rng.integers(0, max(1, shape[-1]), shape[:-1])
+        return np.arange(shape[-1]) == idx[..., None]
     return None
+
+
+def poison(x, where):
+    """``x`` with NaN, +inf and huge values (3e4: exp overflows in every
+    dtype, float16 holds it) in the entries ``where`` masks out:
+    none of them may reach a result."""
+    x = np.array(x, dtype=np.float64)
+    out = ~np.broadcast_to(where, x.shape)
+    x[out] = np.resize([np.nan, np.inf, 3e4, -np.inf], int(out.sum()))
+    return x
 
 
 def make_grad(shape, dtype, rng):
@@ -179,8 +197,11 @@ def _forward_cases(name, seed=0):
     combos, values, masks = (_shuffled_cycle(v, rng) for v in (COMBOS, VALUES, MASKS))
     for i, (layout, dtype) in enumerate(_cells(PER_CELL["forward"])):
         (shape, axis), kind, mask = next(combos), next(values), next(masks)
-        x = apply_layout(cast(make_values(shape, kind, rng), dtype), layout)
         where = make_mask(shape, mask, rng)
+        x = make_values(shape, kind, rng)
+        if mask == "poisoned":
+            x = poison(x, where)
+        x = apply_layout(cast(x, dtype), layout)
         kwargs = {"where": where}
         if name == "logsumexp" and i % 2:
             kwargs["keepdims"] = True
@@ -200,8 +221,11 @@ def _backward_cases(name, seed=1):
     for layout, dtype in _cells(PER_CELL["backward"]):
         (shape, axis), kind, mask, y_layout = next(combos), next(values), next(masks), \
             next(y_layouts)
-        x = cast(make_values(shape, kind, rng), dtype)
         where = make_mask(shape, mask, rng)
+        x = make_values(shape, kind, rng)
+        if mask == "poisoned":
+            x = poison(x, where)
+        x = cast(x, dtype)
         y = apply_layout(forward(x, axis, where=where), y_layout)
         dy = apply_layout(make_grad(shape, dtype, rng), layout)
         factors = {"layout": layout, "dtype": dtype.name, "values": kind, "mask": mask,

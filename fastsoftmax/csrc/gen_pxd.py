@@ -21,7 +21,7 @@ HEADER = '''\
 """Cython declarations of the C API in csrc/fastsoftmax.h."""
 
 from libc.stddef cimport ptrdiff_t
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 
 
 cdef extern from "fastsoftmax.h" nogil:

@@ -33,6 +33,10 @@
  *                       loss_sum and grad may each be NULL (no grad: the
  *                       loss alone, the logits only read).
  *   cross_entropy_probs_rows: class-probability targets, laid out like logits.
+ *   softmax_masked_rows, logsumexp_masked_rows: softmax_rows and
+ *                       logsumexp_rows under a where= mask of one byte per
+ *                       element (non-zero: take part), row r's at
+ *                       mask + r * mask_stride (0: one mask row for all).
  *   exp_array:          y = exp(x) elementwise (the accuracy tests' hook)
  */
 #define FS_KERNELS(X)                                                                              \
@@ -54,4 +58,8 @@
       (const FS_T *logits, const FS_T *target_probs, const FS_T *weight, double label_smoothing,   \
        const double *row_scale, double scale, double *loss, double *loss_sum, FS_T *grad,          \
        FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))                                      \
+    X(softmax_masked_rows, (const FS_T *x, const uint8_t *mask, ptrdiff_t mask_stride, FS_T *y,    \
+                            FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))                 \
+    X(logsumexp_masked_rows, (const FS_T *x, const uint8_t *mask, ptrdiff_t mask_stride,           \
+                              FS_T *out, ptrdiff_t n_rows, ptrdiff_t n))                           \
     X(exp_array, (const FS_T *x, FS_T *y, ptrdiff_t n))

@@ -18,6 +18,14 @@ static const int64_t fs_mask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 
 #include "avx2_exp.h"
 
+/* the first k < 8 bytes at b, the others 0 (no read past b + k) */
+static FS_TARGET inline __m128i fs_bytes_n_avx2(const uint8_t *b, ptrdiff_t k)
+{
+    uint64_t v = 0;
+    memcpy(&v, b, (size_t)k);
+    return _mm_cvtsi64_si128((long long)v);
+}
+
 /* elements from p to the next 32-byte boundary, where VSTREAM may start */
 #define VHEAD(p) ((ptrdiff_t)((32 - ((uintptr_t)(p) & 31)) & 31) / (ptrdiff_t)sizeof(*(p)))
 #define VFENCE() _mm_sfence()
@@ -69,6 +77,13 @@ static FS_TARGET inline __m256 fs_loadn_f32_avx2(const float *p, ptrdiff_t k)
                             _mm256_castsi256_ps(mask));
 }
 
+/* 8 mask bytes (zero-extended to 32 bits) as lanes: all ones where non-zero */
+static FS_TARGET inline __m256 fs_lanes_f32_avx2(__m128i bytes)
+{
+    const __m256i wide = _mm256_cvtepu8_epi32(bytes);
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(wide, _mm256_setzero_si256()));
+}
+
 #define T             float
 #define V             __m256
 #define W             8
@@ -99,6 +114,11 @@ static FS_TARGET inline __m256 fs_loadn_f32_avx2(const float *p, ptrdiff_t k)
 #define VNAN_ACC(acc, a, b) _mm256_or_ps((acc), _mm256_cmp_ps((a), (b), _CMP_UNORD_Q))
 #define VNAN_APPLY(v, acc)  _mm256_or_ps((v), (acc))
 #define VKEEP_LT(v, a, b)   _mm256_and_ps((v), _mm256_cmp_ps((a), (b), _CMP_LT_OQ))
+/* vpmovzxbd widens 8 mask bytes to lanes; lanes whose byte is non-zero are on */
+#define VB              __m256
+#define VBLOAD(b)       fs_lanes_f32_avx2(_mm_loadl_epi64((const __m128i *)(b)))
+#define VBLOADN(b, k)   fs_lanes_f32_avx2(fs_bytes_n_avx2((b), (k)))
+#define VBSEL(mk, v, c) _mm256_blendv_ps((c), (v), (mk))
 
 #else /* FS_DTYPE == 64 */
 
@@ -125,6 +145,21 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
     const __m256i mask = _mm256_loadu_si256((const __m256i *)(fs_mask64 + 4 - k));
     return _mm256_blendv_pd(_mm256_set1_pd(-INFINITY), _mm256_maskload_pd(p, mask),
                             _mm256_castsi256_pd(mask));
+}
+
+/* 4 mask bytes as an int (no alignment assumed) */
+static inline int fs_load_u32(const uint8_t *b)
+{
+    int v;
+    memcpy(&v, b, sizeof v);
+    return v;
+}
+
+/* 4 mask bytes (zero-extended to 64 bits) as lanes: all ones where non-zero */
+static FS_TARGET inline __m256d fs_lanes_f64_avx2(__m128i bytes)
+{
+    const __m256i wide = _mm256_cvtepu8_epi64(bytes);
+    return _mm256_castsi256_pd(_mm256_cmpgt_epi64(wide, _mm256_setzero_si256()));
 }
 
 #define T             double
@@ -157,6 +192,10 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define VNAN_ACC(acc, a, b) _mm256_or_pd((acc), _mm256_cmp_pd((a), (b), _CMP_UNORD_Q))
 #define VNAN_APPLY(v, acc)  _mm256_or_pd((v), (acc))
 #define VKEEP_LT(v, a, b)   _mm256_and_pd((v), _mm256_cmp_pd((a), (b), _CMP_LT_OQ))
+#define VB                  __m256d
+#define VBLOAD(b)           fs_lanes_f64_avx2(_mm_cvtsi32_si128(fs_load_u32((b))))
+#define VBLOADN(b, k)       fs_lanes_f64_avx2(fs_bytes_n_avx2((b), (k)))
+#define VBSEL(mk, v, c)     _mm256_blendv_pd((c), (v), (mk))
 
 #endif /* FS_DTYPE */
 

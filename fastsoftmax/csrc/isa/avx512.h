@@ -18,6 +18,12 @@
 #define VFENCE() _mm_sfence()
 #define VREGS    32
 
+/* one mask bit per non-zero byte of v (a NumPy bool mask) */
+static FS_TARGET inline __mmask16 fs_bytes_mask16(__m128i v)
+{
+    return _mm_test_epi8_mask(v, v);
+}
+
 #if FS_DTYPE == 32
 
 /* the 16 float lanes of a block accumulator, added in double */
@@ -69,6 +75,11 @@ static FS_TARGET inline __m512 fs_nan_acc_f32_avx512(__m512 acc, __m512 a, __m51
 #define VNAN_ACC(acc, a, b) fs_nan_acc_f32_avx512((acc), (a), (b))
 #define VNAN_APPLY(v, acc)  _mm512_or_ps((v), (acc))
 #define VKEEP_LT(v, a, b)   _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ), (v))
+/* vptestmb: a mask bit per non-zero byte; the tail's bytes by a masked (non-faulting) load */
+#define VB              __mmask16
+#define VBLOAD(b)       fs_bytes_mask16(_mm_loadu_si128((const __m128i *)(b)))
+#define VBLOADN(b, k)   fs_bytes_mask16(_mm_maskz_loadu_epi8(FS_KMASK(k), (b)))
+#define VBSEL(mk, v, c) _mm512_mask_blend_ps((mk), (c), (v))
 
 #else /* FS_DTYPE == 64 */
 
@@ -105,6 +116,10 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
 #define VNAN_ACC(acc, a, b) fs_nan_acc_f64_avx512((acc), (a), (b))
 #define VNAN_APPLY(v, acc)  _mm512_or_pd((v), (acc))
 #define VKEEP_LT(v, a, b)   _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (v))
+#define VB                  __mmask8
+#define VBLOAD(b)           ((__mmask8)fs_bytes_mask16(_mm_loadl_epi64((const __m128i *)(b))))
+#define VBLOADN(b, k)       ((__mmask8)fs_bytes_mask16(_mm_maskz_loadu_epi8(FS_KMASK(k), (b))))
+#define VBSEL(mk, v, c)     _mm512_mask_blend_pd((mk), (c), (v))
 
 #endif /* FS_DTYPE */
 

@@ -29,6 +29,10 @@
  *   VHEAD(p)                              elements from p to the first address where
  *                                         VSTREAM may store (0 to W - 1)
  *   VFENCE()                              order the non-temporal stores
+ *   VB                                    lane mask: one on/off bit per lane
+ *   VBLOAD(b) VBLOADN(b, k)               the lanes on where the W (first k < W) bytes at b
+ *                                         are non-zero (a NumPy bool mask); other lanes off
+ *   VBSEL(mk, v, c)                       v in the lanes on in mk, c in the others
  */
 #define FS_ISA_BUILT  1
 #define FS_ISA_SUFFIX scalar
@@ -72,3 +76,7 @@
 #define VKEEP_LT(v, a, b)   ((a) < (b) ? (v) : (T)0)
 #define VHEAD(p)            0
 #define VFENCE()            ((void)0)
+#define VB                  int
+#define VBLOAD(b)           (*(b) != 0)
+#define VBLOADN(b, k)       (*(b) != 0)
+#define VBSEL(mk, v, c)     ((mk) ? (v) : (c))
