@@ -9,8 +9,9 @@ kernels do not take, or the NumPy backend), or plans the kernels' layout
 import numpy as np
 
 from . import _reference, _runtime
-from ._layout import Plan, output_into, streams
-from ._validation import check_forward, check_logsumexp
+from ._layout import Plan, aligned_empty, output_into, streams
+from ._runtime import STREAM_BYTES, threads_for
+from ._validation import check_forward, check_logsumexp, fast_rows
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
@@ -24,6 +25,17 @@ def _masked_input(a):
     if a.mask is not None:
         x = np.where(a.mask, x, -np.inf).astype(a.compute, copy=False)
     return x
+
+
+def _softmax_rows(x, n, log, num_threads):
+    """softmax or log_softmax of the rows of ``n`` of a C-contiguous float32 or
+    float64 ``x`` (:func:`~fastsoftmax._validation.fast_rows`): the kernels'
+    layout is ``x``'s own, so the call goes straight to the row loop, exactly
+    as the general path would run it."""
+    y = np.empty_like(x) if x.nbytes < STREAM_BYTES else aligned_empty(x.shape, x.dtype)
+    _loops.softmax_rows(x, y, x.size // n, n, log, threads_for(num_threads, x.size),
+                        y.nbytes > STREAM_BYTES)
+    return y
 
 
 def _softmax(a, log):
@@ -90,6 +102,10 @@ def softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
     >>> fs.softmax(np.array([1.0, 2.0, 3.0])).round(4)
     array([0.09  , 0.2447, 0.6652])
     """
+    if where is None and out is None and dtype is None:
+        n = fast_rows(x, axis, num_threads)
+        if n:
+            return _softmax_rows(x, n, False, num_threads)
     return _softmax(check_forward(x, axis, where, dtype, num_threads, out=out), log=False)
 
 
@@ -116,6 +132,10 @@ def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=Non
     >>> fs.log_softmax(np.array([1.0, 2.0, 3.0])).round(4)
     array([-2.4076, -1.4076, -0.4076])
     """
+    if where is None and out is None and dtype is None:
+        n = fast_rows(x, axis, num_threads)
+        if n:
+            return _softmax_rows(x, n, True, num_threads)
     return _softmax(check_forward(x, axis, where, dtype, num_threads, out=out), log=True)
 
 
@@ -181,6 +201,14 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
     >>> float(lse), float(sign)
     (1.5413248546129181, -1.0)
     """
+    if (where is None and dtype is None and b is None and keepdims is False
+            and return_sign is False):
+        n = fast_rows(x, axis, num_threads)
+        if n:
+            # the rows' results, in the shape of x without its last axis
+            res = np.empty(x.shape[:-1], x.dtype)
+            _loops.logsumexp_rows(x, res, x.size // n, n, threads_for(num_threads, x.size))
+            return res if res.ndim else res[()]
     a = check_logsumexp(x, axis, where, dtype, num_threads, keepdims=keepdims, b=b,
                         return_sign=return_sign)
     if a.b is not None or a.x.ndim == 0 or not _runtime.runs_compiled(a.compute):

@@ -13,7 +13,11 @@ import operator
 
 import numpy as np
 
+from . import _runtime
+
 __all__ = [
+    "FAST_PATH",
+    "fast_rows",
     "as_array",
     "resolve_dtype",
     "normalize_axes",
@@ -33,6 +37,30 @@ __all__ = [
 _F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
+
+# Whether calls may take the fast path of small calls (:func:`fast_rows`).
+# The tests switch it off to run the same calls through the general path.
+FAST_PATH = _runtime.BACKEND == "compiled"
+
+
+def fast_rows(x, axis, num_threads):
+    """The row length ``n`` when a call on ``x`` along ``axis`` needs no
+    checking, converting or layout planning, else 0.
+
+    That is: ``x`` is exactly an ``ndarray`` (no subclass), non-empty, at
+    least 1-D, C-contiguous, native float32 or float64, ``axis`` is the last
+    axis as a plain int, and ``num_threads`` is None or a positive int.
+    Every check of :func:`check_forward` then passes with an answer already
+    known (compute and result dtype ``x.dtype``, axes ``(x.ndim - 1,)``,
+    the kernels' rows being ``x`` itself), so the caller may hand ``x`` to
+    the row kernels at once; the other keywords it checks itself.
+    """
+    if (FAST_PATH and type(x) is np.ndarray and (x.dtype is _F32 or x.dtype is _F64)
+            and x.ndim and x.size and x.flags.c_contiguous and type(axis) is int
+            and (axis == -1 or axis == x.ndim - 1)
+            and (num_threads is None or (type(num_threads) is int and num_threads > 0))):
+        return x.shape[-1]
+    return 0
 
 
 def as_array(x, name="x"):
