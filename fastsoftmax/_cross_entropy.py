@@ -14,6 +14,10 @@ The class axis is brought last: C-contiguous logits with the class axis
 last go to the kernel as they are; any other layout (another class axis,
 F-order, strided views) goes through one contiguous copy, and the gradient
 is returned as a view in the logits' axis order.
+
+The common call, rows of classes against int64 class indices without
+weights (:func:`_index_rows`), skips the general path's checks, copies and
+NumPy reductions: the loop counts the targets and runs the same kernel.
 """
 
 import numpy as np

@@ -4,6 +4,11 @@ Each call checks its arguments once (``_validation.check_forward``), then
 either hands that record to the NumPy twin (``_reference``: inputs the
 kernels do not take, or the NumPy backend), or plans the kernels' layout
 (``_layout``) and runs the compiled loop.  No element loops here.
+
+The common call, a C-contiguous float32/float64 array along its last axis
+with no ``where=``, ``out=`` or ``dtype=`` (``_validation.fast_rows``),
+skips the checks whose answers that already gives and the planning: its
+rows go straight to the row loop, as the general path would run them.
 """
 
 import numpy as np

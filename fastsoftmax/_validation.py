@@ -37,6 +37,7 @@ __all__ = [
 _F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
+_NDARRAY = np.ndarray
 
 # Whether calls may take the fast path of small calls (:func:`fast_rows`).
 # The tests switch it off to run the same calls through the general path.
@@ -55,11 +56,16 @@ def fast_rows(x, axis, num_threads):
     the kernels' rows being ``x`` itself), so the caller may hand ``x`` to
     the row kernels at once; the other keywords it checks itself.
     """
-    if (FAST_PATH and type(x) is np.ndarray and (x.dtype is _F32 or x.dtype is _F64)
-            and x.ndim and x.size and x.flags.c_contiguous and type(axis) is int
-            and (axis == -1 or axis == x.ndim - 1)
-            and (num_threads is None or (type(num_threads) is int and num_threads > 0))):
-        return x.shape[-1]
+    # cheapest and most selective first: this runs on every call
+    if type(x) is not _NDARRAY or not FAST_PATH:
+        return 0
+    dtype = x.dtype
+    if ((dtype is _F32 or dtype is _F64) and x.size and type(axis) is int
+            and (num_threads is None or (type(num_threads) is int and num_threads > 0))
+            and x.flags.c_contiguous):
+        ndim = x.ndim
+        if ndim and (axis == -1 or axis == ndim - 1):
+            return x.shape[-1]
     return 0
 
 
