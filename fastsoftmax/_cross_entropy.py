@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _reference, _runtime
 from ._layout import aligned_empty, rows_along, streams
-from ._runtime import STREAM_BYTES, threads_for
+from ._runtime import SERIAL_THRESHOLD, STREAM_BYTES, threads_for
 from ._validation import check_cross_entropy, check_out, fast_rows
 
 __all__ = ["cross_entropy"]
@@ -219,10 +219,13 @@ def _index_rows(logits, target, axis, ignore_index, reduction, label_smoothing, 
         grad = (np.empty_like(logits) if logits.nbytes < STREAM_BYTES
                 else aligned_empty(logits.shape, logits.dtype))
     loss_rows = np.zeros(n_rows) if reduction == "none" else None
+    size = logits.size
+    # threads_for's answer for a small call, without the call
+    threads = (1 if num_threads is None and size < SERIAL_THRESHOLD
+               else threads_for(num_threads, size))
     total, count = _loops.cross_entropy_index_rows(
         logits, target, n_rows, n, ignore_index, label_smoothing, reduction == "mean",
-        loss_rows, grad, threads_for(num_threads, logits.size),
-        return_grad and grad.nbytes > STREAM_BYTES)
+        loss_rows, grad, threads, return_grad and grad.nbytes > STREAM_BYTES)
     if count < 0:
         return None
     dtype = logits.dtype

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _reference, _runtime
 from ._layout import Plan, aligned_empty, output_into, streams
-from ._runtime import STREAM_BYTES, threads_for
+from ._runtime import SERIAL_THRESHOLD, STREAM_BYTES, threads_for
 from ._validation import check_forward, check_logsumexp, fast_rows
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
@@ -37,9 +37,14 @@ def _softmax_rows(x, n, log, num_threads):
     float64 ``x`` (:func:`~fastsoftmax._validation.fast_rows`): the kernels'
     layout is ``x``'s own, so the call goes straight to the row loop, exactly
     as the general path would run it."""
-    y = np.empty_like(x) if x.nbytes < STREAM_BYTES else aligned_empty(x.shape, x.dtype)
-    _loops.softmax_rows(x, y, x.size // n, n, log, threads_for(num_threads, x.size),
-                        y.nbytes > STREAM_BYTES)
+    size = x.size
+    if num_threads is None and size < SERIAL_THRESHOLD:  # threads_for's answer, one call less
+        y = np.empty_like(x)
+        _loops.softmax_rows(x, y, size // n, n, log, 1, False)
+        return y
+    stream = x.nbytes > STREAM_BYTES
+    y = aligned_empty(x.shape, x.dtype) if stream else np.empty_like(x)
+    _loops.softmax_rows(x, y, size // n, n, log, threads_for(num_threads, size), stream)
     return y
 
 
@@ -212,7 +217,10 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
         if n:
             # the rows' results, in the shape of x without its last axis
             res = np.empty(x.shape[:-1], x.dtype)
-            _loops.logsumexp_rows(x, res, x.size // n, n, threads_for(num_threads, x.size))
+            size = x.size
+            threads = (1 if num_threads is None and size < SERIAL_THRESHOLD
+                       else threads_for(num_threads, size))
+            _loops.logsumexp_rows(x, res, size // n, n, threads)
             return res if res.ndim else res[()]
     a = check_logsumexp(x, axis, where, dtype, num_threads, keepdims=keepdims, b=b,
                         return_sign=return_sign)
