@@ -14,17 +14,26 @@ The class axis is brought last: C-contiguous logits with the class axis
 last go to the kernel as they are; any other layout (another class axis,
 F-order, strided views) goes through one contiguous copy, and the gradient
 is returned as a view in the logits' axis order.
+
+The common call, rows of classes against int64 class indices without
+weights (:func:`_index_rows`), skips the general path's checks, copies and
+NumPy reductions: the loop counts the targets and runs the same kernel.
 """
 
 import numpy as np
 
 from . import _reference, _runtime
 from ._layout import aligned_empty, rows_along, streams
-from ._validation import check_cross_entropy, check_out
+from ._runtime import SERIAL_THRESHOLD, STREAM_BYTES, threads_for
+from ._validation import check_cross_entropy, check_out, fast_rows
 
 __all__ = ["cross_entropy"]
 
 _loops = _runtime.kernels
+
+_I64 = np.dtype(np.int64)
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+_REDUCTIONS = ("mean", "sum", "none")
 
 
 def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, ignore_index=-100,
@@ -114,6 +123,11 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
     >>> fs.cross_entropy(logits, np.array([0, -100]), reduction="none").round(6)
     array([0.239545, 0.      ])
     """
+    if weight is None and sample_weight is None and out is None and normalizer is None:
+        result = _index_rows(logits, target, axis, ignore_index, reduction, label_smoothing,
+                             return_grad, num_threads)
+        if result is not None:
+            return result
     a = check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_index,
                             reduction, label_smoothing, return_grad, num_threads, normalizer)
     if out is not None:
@@ -175,6 +189,52 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
     if not direct:
         np.copyto(out, grad, casting="unsafe")
     return loss, out
+
+
+def _index_rows(logits, target, axis, ignore_index, reduction, label_smoothing, return_grad,
+                num_threads):
+    """The fast path of the common call: rows of classes against int64 class
+    indices, no weights; None for any other call, which takes the general path.
+
+    It takes C-contiguous float32/float64 logits with the class axis last
+    (:func:`~fastsoftmax._validation.fast_rows`), a C-contiguous int64
+    target of the samples' shape, an ``ignore_index`` that is not a class,
+    and options of the plain types whose checks pass.  The loop counts the
+    targets that are classes (the mean's normaliser) and runs the kernel as
+    the general path does.  A target that is neither a class nor
+    ``ignore_index`` also gives None: the general path then reports it.
+    """
+    n = fast_rows(logits, axis, num_threads)
+    if not (n and type(target) is np.ndarray and target.dtype is _I64
+            and target.flags.c_contiguous and target.shape == logits.shape[:-1]
+            and type(ignore_index) is int and _I64_MIN <= ignore_index <= _I64_MAX
+            and not 0 <= ignore_index < n
+            and type(reduction) is str and reduction in _REDUCTIONS
+            and type(label_smoothing) in (float, int) and 0 <= label_smoothing <= 1
+            and (return_grad is True or return_grad is False)):
+        return None
+    n_rows = target.size
+    grad = None
+    if return_grad:
+        grad = (np.empty_like(logits) if logits.nbytes < STREAM_BYTES
+                else aligned_empty(logits.shape, logits.dtype))
+    loss_rows = np.zeros(n_rows) if reduction == "none" else None
+    size = logits.size
+    # threads_for's answer for a small call, without the call
+    threads = (1 if num_threads is None and size < SERIAL_THRESHOLD
+               else threads_for(num_threads, size))
+    total, count = _loops.cross_entropy_index_rows(
+        logits, target, n_rows, n, ignore_index, label_smoothing, reduction == "mean",
+        loss_rows, grad, threads, return_grad and grad.nbytes > STREAM_BYTES)
+    if count < 0:
+        return None
+    dtype = logits.dtype
+    if reduction == "none":
+        loss = loss_rows.reshape(target.shape).astype(dtype)
+    else:
+        # nothing to divide by: NaN, as PyTorch
+        loss = dtype.type(total if reduction == "sum" else total / count if count else np.nan)
+    return (loss, grad) if return_grad else loss
 
 
 def _gradient_buffer(out, axis, shape, compute):

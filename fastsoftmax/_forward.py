@@ -4,13 +4,19 @@ Each call checks its arguments once (``_validation.check_forward``), then
 either hands that record to the NumPy twin (``_reference``: inputs the
 kernels do not take, or the NumPy backend), or plans the kernels' layout
 (``_layout``) and runs the compiled loop.  No element loops here.
+
+The common call, a C-contiguous float32/float64 array along its last axis
+with no ``where=``, ``out=`` or ``dtype=`` (``_validation.fast_rows``),
+skips the checks whose answers that already gives and the planning: its
+rows go straight to the row loop, as the general path would run them.
 """
 
 import numpy as np
 
 from . import _reference, _runtime
-from ._layout import Plan, mask_rows, output_into, streams
-from ._validation import check_forward, check_logsumexp
+from ._layout import Plan, aligned_empty, mask_rows, output_into, streams
+from ._runtime import SERIAL_THRESHOLD, STREAM_BYTES, threads_for
+from ._validation import check_forward, check_logsumexp, fast_rows
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
@@ -37,6 +43,22 @@ def _plan(a):
     if rows is None:
         plan = Plan([_masked_input(a)], a.axes)
     return plan, rows
+
+
+def _softmax_rows(x, n, log, num_threads):
+    """softmax or log_softmax of the rows of ``n`` of a C-contiguous float32 or
+    float64 ``x`` (:func:`~fastsoftmax._validation.fast_rows`): the kernels'
+    layout is ``x``'s own, so the call goes straight to the row loop, exactly
+    as the general path would run it."""
+    size = x.size
+    if num_threads is None and size < SERIAL_THRESHOLD:  # threads_for's answer, one call less
+        y = np.empty_like(x)
+        _loops.softmax_rows(x, y, size // n, n, log, 1, False)
+        return y
+    stream = x.nbytes > STREAM_BYTES
+    y = aligned_empty(x.shape, x.dtype) if stream else np.empty_like(x)
+    _loops.softmax_rows(x, y, size // n, n, log, threads_for(num_threads, size), stream)
+    return y
 
 
 def _softmax(a, log):
@@ -113,6 +135,10 @@ def softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
     >>> fs.softmax(np.array([1.0, 2.0, 3.0])).round(4)
     array([0.09  , 0.2447, 0.6652])
     """
+    if where is None and out is None and dtype is None:
+        n = fast_rows(x, axis, num_threads)
+        if n:
+            return _softmax_rows(x, n, False, num_threads)
     return _softmax(check_forward(x, axis, where, dtype, num_threads, out=out), log=False)
 
 
@@ -137,6 +163,10 @@ def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=Non
     >>> fs.log_softmax(np.array([1.0, 2.0, 3.0])).round(4)
     array([-2.4076, -1.4076, -0.4076])
     """
+    if where is None and out is None and dtype is None:
+        n = fast_rows(x, axis, num_threads)
+        if n:
+            return _softmax_rows(x, n, True, num_threads)
     return _softmax(check_forward(x, axis, where, dtype, num_threads, out=out), log=True)
 
 
@@ -201,6 +231,17 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
     >>> float(lse), float(sign)
     (1.5413248546129181, -1.0)
     """
+    if (where is None and dtype is None and b is None and keepdims is False
+            and return_sign is False):
+        n = fast_rows(x, axis, num_threads)
+        if n:
+            # the rows' results, in the shape of x without its last axis
+            res = np.empty(x.shape[:-1], x.dtype)
+            size = x.size
+            threads = (1 if num_threads is None and size < SERIAL_THRESHOLD
+                       else threads_for(num_threads, size))
+            _loops.logsumexp_rows(x, res, size // n, n, threads)
+            return res if res.ndim else res[()]
     a = check_logsumexp(x, axis, where, dtype, num_threads, keepdims=keepdims, b=b,
                         return_sign=return_sign)
     if a.b is not None or a.x.ndim == 0 or not _runtime.runs_compiled(a.compute):

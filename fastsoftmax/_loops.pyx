@@ -19,6 +19,9 @@ checks, no wraparound, C division) are set once, in ``setup.py``.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint8_t
+from cpython.buffer cimport (
+    PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer,
+)
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
@@ -453,3 +456,166 @@ def exp(const floating[::1] x, floating[::1] y):
             fs_f32.exp_array(&x[0], &y[0], x.shape[0])
         else:
             fs_f64.exp_array(&x[0], &y[0], x.shape[0])
+
+
+# --- thin entry points ------------------------------------------------------
+#
+# The functions above take typed memoryviews of a fused type: each call pays
+# for the fused-type dispatch, one memoryview object per array and keyword
+# parsing, about 0.5-1 us, which is most of a call on ten elements.  The
+# entries below take the arrays' buffers directly (the buffer protocol, no
+# memoryview objects), read the dtype from the buffer's format, and are
+# called positionally.  They cover contiguous rows (inner == 1) only: the
+# Python layer calls them for C-contiguous float32/float64 input along the
+# last axis, the common call.
+
+cdef int _rows_buffer(object array, Py_buffer *view, bint writable, Py_ssize_t count,
+                      char kind) except -1:
+    """Acquire ``array``'s buffer: C-contiguous, ``count`` elements of 8 bytes
+    (``kind`` 'i': int64) or of float32 / float64 (``kind`` 'f').
+
+    Returns 1 for an 8-byte element, 0 for float32.  A buffer of any other
+    format or size is released again and raises ValueError: the Python layer
+    never passes one, and a wrong one must not be read past its end.
+    """
+    PyObject_GetBuffer(array, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
+                       | (PyBUF_WRITABLE if writable else 0))
+    cdef const char *fmt = view.format
+    cdef char f = 0
+    cdef bint ok
+    if fmt == NULL:             # a buffer without a format is bytes
+        fmt = "B"
+    if fmt[0] == b'=' or fmt[0] == b'@':     # native order, standard size (unaligned data)
+        fmt += 1
+    f = fmt[0] if fmt[1] == 0 else 0
+    if kind == b'i':
+        ok = (f == b'l' or f == b'q') and view.itemsize == 8
+    else:
+        ok = (f == b'f' and view.itemsize == 4) or (f == b'd' and view.itemsize == 8)
+    if not ok or view.len != count * view.itemsize:
+        PyBuffer_Release(view)
+        raise ValueError(f"expected {count} contiguous elements of kind {chr(kind)}")
+    return view.itemsize == 8
+
+
+def softmax_rows(x, y, Py_ssize_t n_rows, Py_ssize_t n, bint log, int num_threads, bint stream):
+    """y = softmax(x) (or log_softmax) over ``n_rows`` contiguous rows of
+    ``n``; x and y are C-contiguous float32 or float64 arrays of one dtype."""
+    cdef Py_buffer xb, yb
+    cdef bint f64 = _rows_buffer(x, &xb, False, n_rows * n, b'f')
+    cdef Call c
+    try:
+        if _rows_buffer(y, &yb, True, n_rows * n, b'f') != f64:
+            PyBuffer_Release(&yb)
+            raise ValueError("x and y have different dtypes")
+        c = _call(f64, log, stream, xb.buf, NULL, yb.buf, n_rows, n, 1, 1)
+        with nogil:
+            _run(_softmax_part, &c, num_threads)
+        PyBuffer_Release(&yb)
+    finally:
+        PyBuffer_Release(&xb)
+
+
+def logsumexp_rows(x, out, Py_ssize_t n_rows, Py_ssize_t n, int num_threads):
+    """out[r] = logsumexp(x[r, :]) over ``n_rows`` contiguous rows of ``n``;
+    x and out are C-contiguous float32 or float64 arrays of one dtype."""
+    cdef Py_buffer xb, ob
+    cdef bint f64 = _rows_buffer(x, &xb, False, n_rows * n, b'f')
+    cdef Call c
+    try:
+        if _rows_buffer(out, &ob, True, n_rows, b'f') != f64:
+            PyBuffer_Release(&ob)
+            raise ValueError("x and out have different dtypes")
+        c = _call(f64, False, False, xb.buf, NULL, ob.buf, n_rows, n, 1, 1)
+        with nogil:
+            _run(_logsumexp_part, &c, num_threads)
+        PyBuffer_Release(&ob)
+    finally:
+        PyBuffer_Release(&xb)
+
+
+cdef Py_ssize_t _count_targets(const int64_t *target, Py_ssize_t n_rows, Py_ssize_t n,
+                               int64_t ignore_index) noexcept nogil:
+    """The rows whose target is a class in [0, n), or -1 when a target is
+    neither a class nor ``ignore_index`` (the caller then reports it)."""
+    cdef Py_ssize_t r, count = 0
+    for r in range(n_rows):
+        if 0 <= target[r] < n:
+            count += 1
+        elif target[r] != ignore_index:
+            return -1
+    return count
+
+
+def cross_entropy_index_rows(logits, target, Py_ssize_t n_rows, Py_ssize_t n,
+                             int64_t ignore_index, double label_smoothing, bint mean, loss,
+                             grad, int num_threads, bint stream):
+    """Fused cross-entropy of ``n_rows`` contiguous rows of ``n`` logits
+    against int64 class indices, unweighted, normalised in the loop.
+
+    ``ignore_index`` must lie outside [0, n), so that the kernel skips its
+    rows by itself.  With ``mean`` the gradient is scaled by one over the
+    number of rows whose target is a class (NaN when there is none), else
+    by 1.  ``loss`` (float64, one per row) and ``grad`` (like ``logits``)
+    may be None.  Returns ``(total, count)``: the sum of the rows' losses
+    and the number of rows whose target is a class, or ``(nan, -1)`` without
+    running the kernel when a target is neither a class nor ``ignore_index``.
+    """
+    cdef Py_buffer lb, tb, sb, gb
+    cdef bint f64 = _rows_buffer(logits, &lb, False, n_rows * n, b'f')
+    cdef bint has_loss = loss is not None, has_grad = grad is not None
+    cdef Py_ssize_t count = -1, i, n_parts
+    cdef double total = 0.0, scale = 1.0, part0 = 0.0
+    cdef double *parts = &part0
+    cdef bint got_loss = False, got_grad = False, f64_loss, f64_grad
+    cdef Call c
+    try:
+        _rows_buffer(target, &tb, False, n_rows, b'i')
+        try:
+            count = _count_targets(<const int64_t *>tb.buf, n_rows, n, ignore_index)
+            if count < 0:
+                return float("nan"), -1
+            if mean:
+                # nothing to divide by: NaN loss and gradient, as PyTorch
+                scale = 1.0 / count if count else float("nan")
+            if has_loss:
+                f64_loss = _rows_buffer(loss, &sb, True, n_rows, b'f')
+                got_loss = True
+                if not f64_loss:
+                    raise ValueError("loss must be float64")
+            if has_grad:
+                f64_grad = _rows_buffer(grad, &gb, True, n_rows * n, b'f')
+                got_grad = True
+                if f64_grad != f64:
+                    raise ValueError("logits and grad have different dtypes")
+            c = _call(f64, False, stream, lb.buf, NULL, gb.buf if has_grad else NULL, n_rows, n,
+                      1, 1)
+            c.target = <const int64_t *>tb.buf
+            c.weight_sum = n
+            c.label_smoothing = label_smoothing
+            c.scale = scale
+            c.loss = <double *>sb.buf if has_loss else NULL
+            n_parts = max(1, min(<Py_ssize_t>num_threads, n_rows))
+            if n_parts > 1:
+                parts = <double *>calloc(n_parts, sizeof(double))
+                if parts == NULL:
+                    raise MemoryError()
+            c.loss_part = parts
+            try:
+                with nogil:
+                    _run(_cross_entropy_part, &c, num_threads)
+                # summed in the order of the general entry, so both agree to the bit
+                for i in range(n_parts):
+                    total += parts[i]
+            finally:
+                if parts != &part0:
+                    free(parts)
+        finally:
+            if got_grad:
+                PyBuffer_Release(&gb)
+            if got_loss:
+                PyBuffer_Release(&sb)
+            PyBuffer_Release(&tb)
+    finally:
+        PyBuffer_Release(&lb)
+    return total, count

@@ -6,7 +6,7 @@ medians from here, so a ratio means the same thing whichever printed it.
 
 - The cases, as data: `FUNCTIONS` and their `FAMILIES`, the memory `FLOORS`,
   the shapes of each consumer (`BENCH_SHAPES`, `MAIN_JOB_SHAPES`,
-  `SUITE_CASES`, `PEER_ROW_LENGTHS`).
+  `SUITE_CASES`, `PEER_ROW_LENGTHS`, the small calls `SMALL_SHAPES`).
 - `make_inputs`: the arguments of ``fastsoftmax.<function>`` for one case.
 - The contenders, each a no-argument callable: `copy_call` (``np.copyto``
   of the input's bytes, one thread), `floor_call` (the same copy on two
@@ -16,7 +16,8 @@ medians from here, so a ratio means the same thing whichever printed it.
   function.
 - `interleaved_medians`: every contender in turn, round after round, so
   that a change of machine load touches them all alike; `measure` does a
-  whole case; `threshold` times 1 against n threads over growing sizes.
+  whole case; `measure_small` the time per call of a small one;
+  `threshold` times 1 against n threads over growing sizes.
 - `markdown_table`: the tables the command and the scripts print.
 
 Only public names and ``_reference`` of the package this file belongs to are
@@ -75,6 +76,17 @@ SUITE_THREADS = (1, 2)
 # The peer comparison: these row lengths at a fixed total size, axis last.
 PEER_ROW_LENGTHS = (10, 32, 128, 512, 2048, 8192, 32768, 131072)
 PEER_QUICK_ROW_LENGTHS = (10, 512, 32768, 131072)
+
+# Small calls, where the fixed cost of a call counts and not memory traffic:
+# one sample's logits, a minibatch, a batch; time per call beside PyTorch's
+# eager call on tensors (the peer comparison) and alone (the asv suite).
+SMALL_FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "cross_entropy")
+SMALL_SHAPES = ((10,), (32, 10), (64, 1000), (128, 128))
+# Calls per timed sample, at most: a call of about a microsecond is far
+# above the clock's resolution and the timing loop's own cost only over
+# many calls.  Slower contenders get fewer (`calls_per_sample`).
+SMALL_NUMBER = 200
+SMALL_SAMPLE_SECONDS = 2e-3
 
 
 def parse_shape(text):
@@ -305,22 +317,24 @@ def peer_versions():
 
 # --- timing -----------------------------------------------------------------
 
-def interleaved_medians(calls, repeat, warmup=1):
-    """Median seconds of each of ``calls`` (name -> callable).
+def interleaved_medians(calls, repeat, warmup=1, number=1):
+    """Median seconds of one call of each of ``calls`` (name -> callable).
 
     After ``warmup`` untimed rounds (page faults, thread pools), each round
-    times every callable once, in turn, so that a change of machine load
-    touches them all alike.
+    times every callable in turn, ``number`` calls in a row, so that a
+    change of machine load touches them all alike.
     """
     for _ in range(warmup):
         for call in calls.values():
             call()
     times = {name: [] for name in calls}
+    calls_in_row = range(number)
     for _ in range(repeat):
         for name, call in calls.items():
             start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
+            for _ in calls_in_row:
+                call()
+            times[name].append((time.perf_counter() - start) / number)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -333,6 +347,28 @@ def measure(function, shape, axis=-1, dtype="float32", *, num_threads, repeat, o
     # itself (tens of microseconds): the floor is then the one-thread copy
     medians["floor"] = min(medians["floor"], medians["copy"])
     return medians
+
+
+def calls_per_sample(calls, most=SMALL_NUMBER, seconds=SMALL_SAMPLE_SECONDS):
+    """How many calls in a row make a sample of about ``seconds`` for the
+    slowest of ``calls`` (one untimed and one timed call each), at most ``most``."""
+    slowest = 0.0
+    for call in calls.values():
+        call()
+        start = time.perf_counter()
+        call()
+        slowest = max(slowest, time.perf_counter() - start)
+    return max(1, min(most, int(seconds / max(slowest, 1e-9))))
+
+
+def measure_small(function, shape, dtype="float32", *, num_threads, repeat, most=SMALL_NUMBER,
+                  peers=PEERS):
+    """Median seconds per call of fastsoftmax and each installed peer on one
+    small case (inputs allocated by each call, no ``out=``): name -> seconds."""
+    args, kwargs = make_inputs(function, shape, dtype=dtype, out=False)
+    calls = {"fastsoftmax": fastsoftmax_call(function, args, kwargs, num_threads),
+             **peer_calls(function, args, kwargs, num_threads, peers)}
+    return interleaved_medians(calls, repeat, number=calls_per_sample(calls, most))
 
 
 def threshold(num_threads=2, repeat=15, n_cols=64, log2_sizes=range(10, 21)):

@@ -13,8 +13,12 @@ import operator
 
 import numpy as np
 
+from . import _runtime
+
 __all__ = [
     "reject_lazy",
+    "FAST_PATH",
+    "fast_rows",
     "as_array",
     "resolve_dtype",
     "normalize_axes",
@@ -34,6 +38,36 @@ __all__ = [
 _F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
+_NDARRAY = np.ndarray
+
+# Whether calls may take the fast path of small calls (:func:`fast_rows`).
+# The tests switch it off to run the same calls through the general path.
+FAST_PATH = _runtime.BACKEND == "compiled"
+
+
+def fast_rows(x, axis, num_threads):
+    """The row length ``n`` when a call on ``x`` along ``axis`` needs no
+    checking, converting or layout planning, else 0.
+
+    That is: ``x`` is exactly an ``ndarray`` (no subclass), non-empty, at
+    least 1-D, C-contiguous, native float32 or float64, ``axis`` is the last
+    axis as a plain int, and ``num_threads`` is None or a positive int.
+    Every check of :func:`check_forward` then passes with an answer already
+    known (compute and result dtype ``x.dtype``, axes ``(x.ndim - 1,)``,
+    the kernels' rows being ``x`` itself), so the caller may hand ``x`` to
+    the row kernels at once; the other keywords it checks itself.
+    """
+    # cheapest and most selective first: this runs on every call
+    if type(x) is not _NDARRAY or not FAST_PATH:
+        return 0
+    dtype = x.dtype
+    if ((dtype is _F32 or dtype is _F64) and x.size and type(axis) is int
+            and (num_threads is None or (type(num_threads) is int and num_threads > 0))
+            and x.flags.c_contiguous):
+        ndim = x.ndim
+        if ndim and (axis == -1 or axis == ndim - 1):
+            return x.shape[-1]
+    return 0
 
 
 def reject_lazy(x, name="x"):

@@ -4,8 +4,11 @@ For each function and row length (rows of 10 ... 2**17 elements at a fixed
 total size, the softmax axis last) every library's call is timed in turn,
 round after round, together with ``np.copyto`` of the input's bytes on one
 thread and on two (the memory floor); the result is each library's median
-time divided by the copies' median times.  Writes ``peer_comparison.md``,
-``peer_comparison.csv`` and ``peer_comparison.png`` into ``--out``.
+time divided by the copies' median times.  A second table gives the time
+per call of small calls (``_timing.SMALL_SHAPES``: one sample, a minibatch,
+a batch), where a call's fixed cost counts, beside PyTorch's eager call on
+tensors.  Writes ``peer_comparison.md``, ``peer_comparison.csv``,
+``peer_small_calls.csv`` and ``peer_comparison.png`` into ``--out``.
 
     python tools/compare_peers.py                 # 2**24 float32, 2 threads
     python tools/compare_peers.py --quick --out /tmp/peers
@@ -60,6 +63,52 @@ def run(args):
                   "threads": args.threads}
 
 
+def run_small(args):
+    """Median microseconds per call of each library on each small case."""
+    dtype = np.dtype(args.dtype)
+    repeat = args.repeat or (3 if args.quick else 15)
+    most = 20 if args.quick else _timing.SMALL_NUMBER
+    rows = []
+    for function in _timing.SMALL_FUNCTIONS:
+        for shape in _timing.SMALL_SHAPES:
+            medians = _timing.measure_small(function, shape, dtype, num_threads=args.threads,
+                                            repeat=repeat, most=most)
+            torch = medians.get("torch")
+            for library, seconds in medians.items():
+                rows.append({"function": function, "shape": _timing.shape_name(shape),
+                             "dtype": dtype.name, "threads": args.threads,
+                             "library": library, "us_per_call": seconds * 1e6,
+                             "ratio_to_torch": None if torch is None else seconds / torch})
+            print(f"{function:22s} {_timing.shape_name(shape):>9s} "
+                  + "  ".join(f"{lib} {s * 1e6:7.2f} us" for lib, s in medians.items()),
+                  flush=True)
+    return rows, {"repeat": repeat, "most": most}
+
+
+def small_calls_markdown(rows, info):
+    """The small calls' table: microseconds per call, and fastsoftmax / PyTorch."""
+    libraries = [lib for lib in LIBRARIES if any(r["library"] == lib for r in rows)]
+    cases = {}  # (function, shape) -> {library: row}
+    for r in rows:
+        cases.setdefault((r["function"], r["shape"]), {})[r["library"]] = r
+    table = [[function, shape]
+             + [same[lib]["us_per_call"] if lib in same else None for lib in libraries]
+             + [same["fastsoftmax"]["ratio_to_torch"]]
+             for (function, shape), same in cases.items()]
+    return [
+        "## Small calls",
+        "",
+        (f"Median microseconds per call (up to {info['most']} calls in a row, "
+         f"{info['repeat']} interleaved rounds), each call allocating its result; the last "
+         f"column is "
+         f"fastsoftmax's time / PyTorch's eager call on tensors made once from the same "
+         f"arrays. Cross-entropy is the mean loss and its gradient, as above."),
+        "",
+        *_timing.markdown_table(["function", "shape", *[f"{lib} (us)" for lib in libraries],
+                                 "fastsoftmax / torch"], table),
+    ]
+
+
 def write_csv(rows, path):
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -69,7 +118,7 @@ def write_csv(rows, path):
                              for k, v in row.items()})
 
 
-def write_markdown(rows, info, path):
+def write_markdown(rows, info, path, small_lines=()):
     libraries = [lib for lib in LIBRARIES if any(r["library"] == lib for r in rows)]
     cases = {}  # (function, n_rows, n_cols) -> {library: row}, in the order measured
     for r in rows:
@@ -98,6 +147,8 @@ def write_markdown(rows, info, path):
         *_timing.markdown_table(["function", "rows x row length", "copy (ms)", "copy / floor",
                                  *libraries], table),
     ]
+    if small_lines:
+        lines += ["", *small_lines]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -147,10 +198,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     rows, info = run(args)
+    small_rows, small_info = run_small(args)
     write_csv(rows, os.path.join(args.out, "peer_comparison.csv"))
-    write_markdown(rows, info, os.path.join(args.out, "peer_comparison.md"))
+    write_csv(small_rows, os.path.join(args.out, "peer_small_calls.csv"))
+    write_markdown(rows, info, os.path.join(args.out, "peer_comparison.md"),
+                   small_calls_markdown(small_rows, small_info))
     write_plot(rows, info, os.path.join(args.out, "peer_comparison.png"))
-    print(f"wrote peer_comparison.md, .csv, .png to {args.out}")
+    print(f"wrote peer_comparison.md, .csv, .png and peer_small_calls.csv to {args.out}")
     return 0
 
 
