@@ -30,7 +30,7 @@ from fastsoftmax.__main__ import main, self_check
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_ROOT = ROOT / "asv_benchmarks"
 PUBLIC = ["softmax", "log_softmax", "logsumexp", "softmax_backward",
-          "log_softmax_backward", "cross_entropy"]
+          "log_softmax_backward", "cross_entropy", "linear_cross_entropy"]
 PREFIXES = ("time_", "peakmem_", "track_", "mem_")
 
 
@@ -87,6 +87,8 @@ def test_benchmark_times_its_function(cls, combo, monkeypatch):
         pytest.skip(f"fastsoftmax.{function} does not exist yet")
     for name, (shape, axis) in list(COMMON.CASES.items()):
         monkeypatch.setitem(COMMON.CASES, name, _tiny(shape, axis))
+    for name in list(COMMON.LINEAR_CASES):
+        monkeypatch.setitem(COMMON.LINEAR_CASES, name, (9, 5, 7))
     monkeypatch.setattr(COMMON, "COPY_REPEAT", 1)
     monkeypatch.setattr(COMMON, "REFERENCE_REPEAT", 1)
 
@@ -126,7 +128,7 @@ def test_benchmark_times_its_function(cls, combo, monkeypatch):
 
 
 def test_every_public_function_is_a_timing_case():
-    assert set(PUBLIC) <= set(_timing.FUNCTIONS)
+    assert set(PUBLIC) <= set(_timing.FUNCTIONS) | set(_timing.LINEAR_FUNCTIONS)
     families = [f for functions in _timing.FAMILIES.values() for f in functions]
     assert sorted(families) == sorted(_timing.FUNCTIONS)
     assert set(_timing.FLOORS) == set(_timing.FUNCTIONS)
@@ -205,11 +207,32 @@ def test_compare_peers_script(tmp_path):
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.main(["--quick", "--size", "1024", "--repeat", "1",
-                        "--out", str(tmp_path)]) == 0
+                        "--linear-shape", "9x5x7", "--out", str(tmp_path)]) == 0
     with open(tmp_path / "peer_comparison.csv") as f:
         rows = list(csv.DictReader(f))
-    assert {r["function"] for r in rows} == set(_timing.FUNCTIONS)
+    assert {r["function"] for r in rows} == set(_timing.FUNCTIONS) | {"linear_cross_entropy"}
+    rows = [r for r in rows if r["function"] != "linear_cross_entropy"]
     assert {r["n_cols"] for r in rows} == {"10", "512"}
     assert {r["library"] for r in rows} >= {"fastsoftmax", "numpy"}
-    assert (tmp_path / "peer_comparison.md").read_text().count("\n| ") == 1 + 2 * 6
+    # the softmax family's table, and the classifier head's (fastsoftmax and PyTorch's two)
+    libraries = 1 + 2 * (importlib.util.find_spec("torch") is not None)
+    assert (tmp_path / "peer_comparison.md").read_text().count("\n| ") == 1 + 2 * 6 + 1 + libraries
     assert (tmp_path / "peer_comparison.png").stat().st_size > 0
+
+
+def test_linear_contenders_compute_the_head():
+    args, kwargs = _timing.make_linear_inputs((9, 5, 7), "float64")
+    calls = _timing.linear_contenders(args, kwargs, num_threads=1)
+    assert {"matmuls", "fastsoftmax"} <= set(calls)
+    calls.pop("matmuls")()
+    loss, grads = calls.pop("fastsoftmax")()
+    for name, call in calls.items():
+        got_loss, got_grads = call()
+        np.testing.assert_allclose(got_loss.detach().numpy(), loss, rtol=1e-12, err_msg=name)
+        for g, w in zip(got_grads, grads):
+            np.testing.assert_allclose(g.numpy(), w, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self")
+def test_linear_peak_memory_is_measured():
+    assert 0 <= _timing.linear_peak_memory("fastsoftmax", (9, 5, 7), "float32", 1) < 16 << 20
