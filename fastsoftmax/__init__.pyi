@@ -10,7 +10,9 @@ from ._cross_entropy import cross_entropy as cross_entropy
 from ._forward import log_softmax as log_softmax
 from ._forward import logsumexp as logsumexp
 from ._forward import softmax as softmax
+from ._linear_cross_entropy import linear_cross_entropy as linear_cross_entropy
 from .layers import CrossEntropyLoss as CrossEntropyLoss
+from .layers import LinearCrossEntropyLoss as LinearCrossEntropyLoss
 from .layers import LogSoftmax as LogSoftmax
 from .layers import Softmax as Softmax
 
@@ -24,9 +26,11 @@ __all__ = [
     "log_softmax_backward",
     "softmax_jacobian",
     "cross_entropy",
+    "linear_cross_entropy",
     "Softmax",
     "LogSoftmax",
     "CrossEntropyLoss",
+    "LinearCrossEntropyLoss",
     "get_config",
     "show_config",
 ]

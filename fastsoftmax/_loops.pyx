@@ -154,11 +154,13 @@ cdef int _run(part_fn part, const Call *c, int num_threads) except -1 nogil:
     return 0
 
 
-cdef inline void *_row_scratch(const Call *c) noexcept nogil:
+cdef inline void *_row_scratch(const Call *c, bint in_place=False) noexcept nogil:
     """A scratch row for this thread, so that a streamed row is written only
-    once (NULL when not streaming, or when the row is too long to keep)."""
+    once, or (``in_place``) so that a row's exps are kept while its output
+    overwrites its input (NULL otherwise, or when the row is too long to
+    keep)."""
     cdef Py_ssize_t nbytes = c.n * (8 if c.f64 else 4)
-    if c.flags & FS_FLAG_STREAM and nbytes <= FS_ROW_CACHE_BYTES:
+    if (c.flags & FS_FLAG_STREAM or in_place) and nbytes <= FS_ROW_CACHE_BYTES:
         return malloc(nbytes)
     return NULL
 
@@ -251,8 +253,9 @@ cdef void _cross_entropy_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
     cdef const double *row_scale = NULL
     if c.row_scale != NULL:
         row_scale = c.row_scale + r0
-    # the scratch row keeps the exps while the gradient is streamed
-    cdef void *work = _row_scratch(c) if c.out != NULL else NULL
+    # the scratch row keeps the exps while the gradient is streamed, or
+    # while it overwrites the logits (out= the logits themselves)
+    cdef void *work = _row_scratch(c, c.out == c.a) if c.out != NULL else NULL
     if c.f64:
         if c.b == NULL:
             fs_f64.cross_entropy_rows(

@@ -19,6 +19,7 @@ from ._validation import (
     check_backward,
     check_cross_entropy,
     check_forward,
+    check_linear_cross_entropy,
     check_logsumexp,
     normalize_axes,
     resolve_dtype,
@@ -39,6 +40,8 @@ __all__ = [
     "softmax_backward_checked",
     "log_softmax_backward_checked",
     "cross_entropy_checked",
+    "linear_cross_entropy",
+    "linear_cross_entropy_checked",
 ]
 
 
@@ -314,6 +317,47 @@ def cross_entropy_checked(a):
         return loss
     return loss, np.moveaxis(grad, -1, a.axis).astype(a.result)
 
+
+
+def linear_cross_entropy(x, linear_weight, target, *, linear_bias=None, weight=None,
+                         sample_weight=None, ignore_index=-100, reduction="mean",
+                         label_smoothing=0.0, return_grad=False, chunk_size=None, out=None,
+                         num_threads=None):
+    return linear_cross_entropy_checked(check_linear_cross_entropy(
+        x, linear_weight, target, linear_bias, weight, sample_weight, ignore_index, reduction,
+        label_smoothing, return_grad, chunk_size, out, num_threads))
+
+
+def linear_cross_entropy_checked(a):
+    """The linear layer and cross-entropy written out, from a
+    :class:`~fastsoftmax._validation.LinearCrossEntropyArgs`: the whole
+    logits ``x @ W.T + b``, :func:`cross_entropy_checked` on them, and the
+    chain rule ``grad_x = G @ W``, ``grad_W = G.T @ x``, ``grad_b = sum(G)``
+    (for ``"none"``, ``G`` holds each row's gradient: the gradients of the
+    summed losses).  ``chunk_size`` is checked and ignored."""
+    ce = a.ce
+    work = np.promote_types(a.compute, np.float64)
+    x = np.asarray(a.x, dtype=work)
+    w = np.asarray(a.linear_weight, dtype=work)
+    logits = x @ w.T
+    if a.linear_bias is not None:
+        logits = logits + np.asarray(a.linear_bias, dtype=work)
+    ce.logits, ce.compute, ce.result = logits, work, a.result
+    loss, grad = cross_entropy_checked(ce) if ce.return_grad else (cross_entropy_checked(ce), None)
+    if a.one_sample and ce.reduction == "none":
+        loss = loss.reshape(())
+    if grad is None:
+        return loss
+    grad = np.asarray(grad, dtype=work)
+    grads = [grad @ w, grad.T @ x, None if a.linear_bias is None else grad.sum(axis=0)]
+    if a.one_sample:
+        grads[0] = grads[0].reshape(-1)
+    results = []
+    for o, g in zip(a.out, grads):
+        if o is not None:
+            np.copyto(o, g, casting="unsafe")
+        results.append(o if o is not None else None if g is None else g.astype(a.result))
+    return loss, tuple(results)
 
 def _cross_entropy_no_classes(a):
     """Cross-entropy of logits with no classes, as PyTorch computes it.

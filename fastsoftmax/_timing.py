@@ -89,6 +89,18 @@ SMALL_NUMBER = 200
 SMALL_SAMPLE_SECONDS = 2e-3
 
 
+# linear_cross_entropy, a classifier head of shape (N, H, V): rows,
+# features, classes.  Its floor is not a copy but its three matrix products
+# alone (the logits, grad_weight and grad_x), timed in the same run; its
+# peers are PyTorch's naive path (linear, cross_entropy, autograd) and its
+# own fused linear_cross_entropy with the default options.
+LINEAR_FUNCTIONS = ("linear_cross_entropy",)
+LINEAR_PEERS = ("torch", "torch_fused")
+LINEAR_PEER_SHAPE = (8192, 1024, 32000)
+LINEAR_QUICK_SHAPE = (2048, 512, 8000)
+# The asv suite: about 13 GFLOP, a tenth of a second per call on two cores.
+LINEAR_SUITE_CASES = {"head_1024x256x8192": (1024, 256, 8192)}
+
 def parse_shape(text):
     """``"4096x4096"`` -> ``(4096, 4096)``."""
     return tuple(int(s) for s in text.lower().split("x"))
@@ -315,6 +327,116 @@ def peer_versions():
     return out
 
 
+# --- the classifier head ------------------------------------------------------
+
+def make_linear_inputs(shape, dtype="float32", *, seed=SEED):
+    """The arguments ``(args, kwargs)`` of ``fastsoftmax.linear_cross_entropy``
+    for a head of shape ``(N, H, V)``: class-index targets, a bias, and the
+    loss with its three gradients (``return_grad=True``)."""
+    n_rows, n_features, n_classes = shape
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_rows, n_features), dtype=dtype)
+    linear_weight = rng.standard_normal((n_classes, n_features), dtype=dtype)
+    linear_weight *= np.sqrt(1.0 / max(1, n_features), dtype=linear_weight.dtype)
+    bias = rng.standard_normal(n_classes, dtype=dtype)
+    target = rng.integers(0, n_classes, n_rows)
+    return (x, linear_weight, target), {"linear_bias": bias, "return_grad": True}
+
+
+def matmuls_call(args):
+    """The head's floor: its three matrix products alone, on the whole logits."""
+    x, linear_weight = args[0], args[1]
+    logits = np.empty((x.shape[0], linear_weight.shape[0]), x.dtype)
+    grad_weight, grad_x = np.empty_like(linear_weight), np.empty_like(x)
+
+    def call():
+        np.matmul(x, linear_weight.T, out=logits)
+        np.matmul(logits.T, x, out=grad_weight)
+        np.matmul(logits, linear_weight, out=grad_x)
+
+    return call
+
+
+def linear_peer_calls(args, kwargs, num_threads, peers=LINEAR_PEERS):
+    """name -> callable computing the head's loss and gradients, for each of
+    ``peers`` (``torch``: linear, cross_entropy and autograd on the whole
+    logits; ``torch_fused``: ``linear_cross_entropy`` with
+    ``LinearCrossEntropyOptions()``); left out where PyTorch lacks them."""
+    torch = _optional("torch")
+    if torch is None:
+        return {}
+    import torch.nn.functional as F
+
+    torch.set_num_threads(num_threads)
+    x, linear_weight, target = (torch.from_numpy(np.asarray(a)) for a in args)
+    bias = torch.from_numpy(kwargs["linear_bias"])
+    leaves = [t.requires_grad_(True) for t in (x, linear_weight, bias)]
+
+    def run(loss_of):
+        def call():
+            for t in leaves:
+                t.grad = None
+            loss = loss_of()
+            loss.backward()
+            return loss, tuple(t.grad for t in leaves)
+        return call
+
+    calls = {}
+    if "torch" in peers:
+        calls["torch"] = run(lambda: F.cross_entropy(F.linear(x, linear_weight, bias), target))
+    fused = getattr(F, "linear_cross_entropy", None)
+    if "torch_fused" in peers and fused is not None:
+        options = torch.nn.LinearCrossEntropyOptions()
+        calls["torch_fused"] = run(lambda: fused(x, linear_weight, target, linear_bias=bias,
+                                                 options=options))
+    return calls
+
+
+def linear_contenders(args, kwargs, num_threads, peers=LINEAR_PEERS):
+    """``matmuls``, ``fastsoftmax`` and the installed ``peers``."""
+    return {"matmuls": matmuls_call(args),
+            "fastsoftmax": fastsoftmax_call("linear_cross_entropy", args, kwargs, num_threads),
+            **linear_peer_calls(args, kwargs, num_threads, peers)}
+
+
+def _rss_bytes(field):
+    """VmRSS or VmHWM of this process from /proc, in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"no {field} in /proc/self/status")
+
+
+def linear_peak_memory(contender, shape, dtype="float32", num_threads=2):
+    """Peak resident memory of one call of ``contender`` on a head of
+    ``shape``, above its inputs and its outputs (the three gradients), in
+    bytes; run in a fresh process, after a warm-up call on a tiny head so
+    that libraries and thread pools are already in place.  Linux only: the
+    peak is reset through ``/proc/self/clear_refs``."""
+    import subprocess
+    import sys
+
+    package = fastsoftmax.__name__
+    code = f"""
+import gc
+from {package} import _timing as t
+warm = t.make_linear_inputs((64, 16, 128), {dtype!r})
+t.linear_contenders(*warm, {num_threads})[{contender!r}]()
+args, kwargs = t.make_linear_inputs({tuple(shape)!r}, {dtype!r})
+call = t.linear_contenders(args, kwargs, {num_threads})[{contender!r}]
+gc.collect()
+before = t._rss_bytes("VmRSS")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+call()
+outputs = sum(a.nbytes for a in (args[0], args[1], kwargs["linear_bias"]))
+print(t._rss_bytes("VmHWM") - before - outputs)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    return int(result.stdout.split()[-1])
+
 # --- timing -----------------------------------------------------------------
 
 def interleaved_medians(calls, repeat, warmup=1, number=1):
@@ -370,6 +492,11 @@ def measure_small(function, shape, dtype="float32", *, num_threads, repeat, most
              **peer_calls(function, args, kwargs, num_threads, peers)}
     return interleaved_medians(calls, repeat, number=calls_per_sample(calls, most))
 
+
+def measure_linear(shape, dtype="float32", *, num_threads, repeat, peers=LINEAR_PEERS):
+    """Medians of every contender of one head: name -> seconds."""
+    args, kwargs = make_linear_inputs(shape, dtype)
+    return interleaved_medians(linear_contenders(args, kwargs, num_threads, peers), repeat)
 
 def threshold(num_threads=2, repeat=15, n_cols=64, log2_sizes=range(10, 21)):
     """Softmax on 1 and on ``num_threads`` threads over growing sizes.

@@ -33,6 +33,8 @@ __all__ = [
     "check_backward",
     "CrossEntropyArgs",
     "check_cross_entropy",
+    "LinearCrossEntropyArgs",
+    "check_linear_cross_entropy",
 ]
 
 _F16 = np.dtype(np.float16)
@@ -462,6 +464,126 @@ def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_inde
         a.normalizer = float(normalizer)
     return a
 
+
+
+class LinearCrossEntropyArgs:
+    """The checked arguments of ``linear_cross_entropy``.
+
+    Attributes
+    ----------
+    x : ndarray
+        The input as 2-D ``(N, H)`` (a 1-D input is one row), as given.
+    linear_weight, linear_bias : ndarray
+        ``(V, H)`` and ``(V,)`` (or None), as given.
+    one_sample : bool
+        Whether ``x`` was 1-D: the loss and ``grad_x`` drop the row axis.
+    compute, result : numpy.dtype
+        The promotion of the three arrays' computation and result dtypes.
+    ce : CrossEntropyArgs
+        The cross-entropy options, checked against logits of shape
+        ``(N, V)`` (``ce.logits`` is a zero-strided stand-in, never read);
+        ``ce.target`` / ``ce.target_probs`` and ``ce.sample_weight`` are 2-D
+        / 1-D like ``x``.
+    chunk_size : int or None
+        Rows per chunk, or None to choose from the shapes.
+    out : tuple of (ndarray or None)
+        ``(grad_x, grad_weight, grad_bias)`` buffers, each checked; None
+        entries are allocated.
+    """
+
+    __slots__ = ("x", "linear_weight", "linear_bias", "one_sample", "compute", "result", "ce",
+                 "chunk_size", "out")
+
+
+def check_linear_cross_entropy(x, linear_weight, target, linear_bias, weight, sample_weight,
+                               ignore_index, reduction, label_smoothing, return_grad, chunk_size,
+                               out, num_threads):
+    """Check the arguments of ``linear_cross_entropy``; return a
+    :class:`LinearCrossEntropyArgs`.
+
+    ``x`` is ``(N, H)`` or ``(H,)``, ``linear_weight`` ``(V, H)``,
+    ``linear_bias`` ``(V,)``; the target and the cross-entropy options are
+    those of ``cross_entropy`` on the logits ``x @ linear_weight.T`` of
+    shape ``(N, V)``.  No output buffer may share memory with an input or
+    another buffer.
+    """
+    a = LinearCrossEntropyArgs()
+    x = as_array(x, "x")
+    w = as_array(linear_weight, "linear_weight")
+    b = None if linear_bias is None else as_array(linear_bias, "linear_bias")
+    dtypes = [resolve_dtype(x.dtype, name="x"), resolve_dtype(w.dtype, name="linear_weight")]
+    if b is not None:
+        dtypes.append(resolve_dtype(b.dtype, name="linear_bias"))
+    a.compute = np.result_type(*(c for c, _ in dtypes))
+    a.result = np.result_type(*(r for _, r in dtypes))
+    if x.ndim not in (1, 2):
+        raise ValueError(f"x must have shape (N, H) or (H,), got shape {x.shape}")
+    if w.ndim != 2:
+        raise ValueError(f"linear_weight must have shape (V, H), got shape {w.shape}")
+    if x.shape[-1] != w.shape[1]:
+        raise ValueError(f"x of shape {x.shape} has {x.shape[-1]} features, but linear_weight "
+                         f"of shape {w.shape} expects {w.shape[1]}")
+    n_classes = w.shape[0]
+    if b is not None and b.shape != (n_classes,):
+        raise ValueError(f"linear_bias must have shape ({n_classes},) for linear_weight of "
+                         f"shape {w.shape}, got shape {b.shape}")
+    a.one_sample = x.ndim == 1
+    logits_shape = x.shape[:-1] + (n_classes,)
+    target = as_array(target, "target")
+    if target.dtype.kind in "iu" and target.shape != x.shape[:-1]:
+        raise ValueError(f"class-index target must have shape {x.shape[:-1]} (one per row "
+                         f"of x of shape {x.shape}), got shape {target.shape}")
+    if target.dtype.kind == "f" and target.shape != logits_shape:
+        raise ValueError(f"probability targets must have the logits' shape {logits_shape} "
+                         f"(rows of x by rows of linear_weight), got shape {target.shape}")
+    stand_in = np.broadcast_to(np.zeros((), a.compute), logits_shape)
+    a.ce = ce = check_cross_entropy(stand_in, target, -1, weight, sample_weight, ignore_index,
+                                    reduction, label_smoothing, return_grad, num_threads)
+    if a.one_sample:  # one row of logits from here on
+        x = x.reshape(1, -1)
+        ce.logits, ce.axis = ce.logits.reshape(1, -1), 1
+        if ce.target is not None:
+            ce.target = ce.target.reshape(1)
+        else:
+            ce.target_probs = ce.target_probs.reshape(1, -1)
+        if ce.sample_weight is not None:
+            ce.sample_weight = ce.sample_weight.reshape(1)
+    a.x, a.linear_weight, a.linear_bias = x, w, b
+
+    if chunk_size is not None:
+        if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size,
+                                                                      numbers.Integral):
+            raise TypeError(f"chunk_size must be None or a positive int, got {chunk_size!r}")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be None or a positive int, got {chunk_size}")
+        chunk_size = int(chunk_size)
+    a.chunk_size = chunk_size
+
+    a.out = (None, None, None)
+    if out is not None:
+        if not ce.return_grad:
+            raise ValueError("out= holds the gradients: pass return_grad=True with it")
+        if not isinstance(out, (tuple, list)) or len(out) not in (2, 3):
+            raise TypeError("out= must be a tuple (grad_x, grad_weight, grad_bias), each an "
+                            "array or None")
+        out = tuple(out) + (None,) * (3 - len(out))
+        if b is None and out[2] is not None:
+            raise ValueError("out= has a grad_bias buffer, but there is no linear_bias")
+        shapes = (x.shape if not a.one_sample else (x.shape[1],), w.shape, (n_classes,))
+        names = ("grad_x", "grad_weight", "grad_bias")
+        a.out = tuple(None if o is None else check_out(o, shape, a.result)
+                      for o, shape in zip(out, shapes))
+        inputs = {"x": x, "linear_weight": w, "linear_bias": b, "target": target,
+                  "weight": weight, "sample_weight": sample_weight}
+        for i, (name, o) in enumerate(zip(names, a.out)):
+            if o is None:
+                continue
+            others = {**inputs, **{n: p for n, p in zip(names[:i], a.out[:i])}}
+            for other_name, other in others.items():
+                if isinstance(other, np.ndarray) and np.may_share_memory(o, other):
+                    raise ValueError(f"out= {name} shares memory with {other_name}; "
+                                     f"the gradients need buffers of their own")
+    return a
 
 def _nonnegative_weights(w, name, shape, dtype, what):
     """``w`` as a ``dtype`` array of ``shape``, checked real, finite and

@@ -7,9 +7,10 @@ neural-network code.
 
 import numpy as np
 
-from . import _backward, _cross_entropy, _forward
+from . import _backward, _cross_entropy, _forward, _linear_cross_entropy
+from ._validation import check_linear_cross_entropy
 
-__all__ = ["Softmax", "LogSoftmax", "CrossEntropyLoss"]
+__all__ = ["Softmax", "LogSoftmax", "CrossEntropyLoss", "LinearCrossEntropyLoss"]
 
 
 class _SoftmaxBase:
@@ -160,3 +161,102 @@ class CrossEntropyLoss:
     def __repr__(self):
         return (f"CrossEntropyLoss(axis={self.axis!r}, reduction={self.reduction!r}, "
                 f"label_smoothing={self.label_smoothing!r}, ignore_index={self.ignore_index!r})")
+
+
+class LinearCrossEntropyLoss:
+    """Linear layer and cross-entropy loss without the logits:
+    ``forward(x, linear_weight, target, linear_bias=None) -> loss``,
+    ``backward(grad_output=1.0) -> (grad_x, grad_weight, grad_bias)``.
+
+    ``forward`` computes the loss and the three gradients in one chunked
+    pass (:func:`fastsoftmax.linear_cross_entropy` with
+    ``return_grad=True``) and keeps the gradients; ``backward`` scales them
+    by ``grad_output``.
+
+    Parameters
+    ----------
+    weight, sample_weight, ignore_index, reduction, label_smoothing, chunk_size, num_threads
+        As for :func:`fastsoftmax.linear_cross_entropy`.  ``sample_weight``
+        may also be given per call to :meth:`forward`.
+
+    Notes
+    -----
+    For ``reduction="none"``, ``backward`` with the same value for every
+    sample (such as the default 1.0, the gradients of the summed losses)
+    scales the kept gradients.  Per-sample values cannot be applied to the
+    kept ``grad_weight``: ``backward`` then runs the chunks again on the
+    arrays the last ``forward`` was given (kept by reference), each
+    gradient row scaled by its sample's value before the products.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> layer = fs.LinearCrossEntropyLoss(reduction="sum")
+    >>> x, linear_weight = np.array([[1.0, 2.0]]), np.zeros((3, 2))
+    >>> loss = layer.forward(x, linear_weight, np.array([0]))
+    >>> round(float(loss), 6)
+    1.098612
+    >>> grad_x, grad_weight, grad_bias = layer.backward(3.0)
+    >>> grad_weight
+    array([[-2., -4.],
+           [ 1.,  2.],
+           [ 1.,  2.]])
+    """
+
+    def __init__(self, *, weight=None, sample_weight=None, ignore_index=-100, reduction="mean",
+                 label_smoothing=0.0, chunk_size=None, num_threads=None):
+        self.weight = weight
+        self.sample_weight = sample_weight
+        self.ignore_index = ignore_index
+        self.reduction = reduction
+        self.label_smoothing = label_smoothing
+        self.chunk_size = chunk_size
+        self.num_threads = num_threads
+        self.grads = None
+        self._args = None
+
+    def forward(self, x, linear_weight, target, linear_bias=None, sample_weight=None):
+        """The loss of ``x @ linear_weight.T + linear_bias`` against ``target``;
+        keeps its gradients for :meth:`backward`."""
+        a = check_linear_cross_entropy(
+            x, linear_weight, target, linear_bias, self.weight,
+            self.sample_weight if sample_weight is None else sample_weight, self.ignore_index,
+            self.reduction, self.label_smoothing, True, self.chunk_size, None, self.num_threads)
+        loss, self.grads = _linear_cross_entropy.linear_cross_entropy_checked(a)
+        self._args = a
+        return loss
+
+    __call__ = forward
+
+    def backward(self, grad_output=1.0):
+        """Gradients ``(grad_x, grad_weight, grad_bias)`` with respect to the
+        last ``forward``'s ``x``, ``linear_weight`` and ``linear_bias``
+        (``grad_bias`` None without a bias).
+
+        ``grad_output`` is the gradient with respect to the loss: a scalar for
+        ``"mean"`` and ``"sum"``, an array of the loss's shape for ``"none"``.
+        """
+        if self.grads is None:
+            raise RuntimeError("LinearCrossEntropyLoss.backward called before forward")
+        a = self._args
+        dy = np.asarray(grad_output)
+        if a.ce.reduction == "none":
+            loss_shape = a.x.shape[:0] if a.one_sample else a.x.shape[:1]
+            if dy.shape != loss_shape:
+                raise ValueError(f"grad_output must have the loss's shape {loss_shape}, "
+                                 f"got {dy.shape}")
+            if dy.size and not np.all(dy == dy.reshape(-1)[0]):
+                _, grads = _linear_cross_entropy.linear_cross_entropy_checked(
+                    a, grad_output=dy.reshape(-1))
+                return grads
+            dy = dy.reshape(-1)[0] if dy.size else np.asarray(1.0)
+        elif dy.ndim != 0:
+            raise ValueError(f"grad_output must be a scalar for reduction={a.ce.reduction!r}, "
+                             f"got shape {dy.shape}")
+        return tuple(None if g is None else (g * dy).astype(g.dtype, copy=False)
+                     for g in self.grads)
+
+    def __repr__(self):
+        return (f"LinearCrossEntropyLoss(reduction={self.reduction!r}, "
+                f"label_smoothing={self.label_smoothing!r}, ignore_index={self.ignore_index!r}, "
+                f"chunk_size={self.chunk_size!r})")

@@ -154,6 +154,7 @@ def test_timing_cases_are_public_functions():
     # softmax_jacobian is timed by its own benchmark only (its output is n
     # times its input: no peer comparison at a fixed size)
     assert set(_timing.FUNCTIONS) <= set(PUBLIC)
+    assert set(_timing.LINEAR_FUNCTIONS) <= set(PUBLIC)
     families = [f for functions in _timing.FAMILIES.values() for f in functions]
     assert sorted(families) == sorted(_timing.FUNCTIONS)
     assert set(_timing.FLOORS) == set(_timing.FUNCTIONS)
@@ -232,17 +233,40 @@ def test_compare_peers_script(tmp_path):
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.main(["--quick", "--size", "1024", "--repeat", "1",
-                        "--out", str(tmp_path)]) == 0
+                        "--linear-shape", "9x5x7", "--out", str(tmp_path)]) == 0
     with open(tmp_path / "peer_comparison.csv") as f:
         rows = list(csv.DictReader(f))
-    assert {r["function"] for r in rows} == set(_timing.FUNCTIONS)
+    assert {r["function"] for r in rows} == set(_timing.FUNCTIONS) | {"linear_cross_entropy"}
+    rows = [r for r in rows if r["function"] != "linear_cross_entropy"]
     assert {r["n_cols"] for r in rows} == {"10", "512"}
     assert {r["library"] for r in rows} >= {"fastsoftmax", "numpy"}
     small = len(_timing.SMALL_FUNCTIONS) * len(_timing.SMALL_SHAPES)
-    assert (tmp_path / "peer_comparison.md").read_text().count("\n| ") == 1 + 2 * 6 + 1 + small
+    # the softmax family's table, the small calls', and the classifier head's
+    # (fastsoftmax and PyTorch's two)
+    libraries = 1 + 2 * (importlib.util.find_spec("torch") is not None)
+    assert (tmp_path / "peer_comparison.md").read_text().count("\n| ") == \
+        1 + 2 * 6 + 1 + small + 1 + libraries
     with open(tmp_path / "peer_small_calls.csv") as f:
         rows = list(csv.DictReader(f))
     assert {(r["function"], r["shape"]) for r in rows} == {
         (f, _timing.shape_name(s)) for f in _timing.SMALL_FUNCTIONS for s in _timing.SMALL_SHAPES}
     assert {r["library"] for r in rows} >= {"fastsoftmax", "numpy"}
     assert (tmp_path / "peer_comparison.png").stat().st_size > 0
+
+
+def test_linear_contenders_compute_the_head():
+    args, kwargs = _timing.make_linear_inputs((9, 5, 7), "float64")
+    calls = _timing.linear_contenders(args, kwargs, num_threads=1)
+    assert {"matmuls", "fastsoftmax"} <= set(calls)
+    calls.pop("matmuls")()
+    loss, grads = calls.pop("fastsoftmax")()
+    for name, call in calls.items():
+        got_loss, got_grads = call()
+        np.testing.assert_allclose(got_loss.detach().numpy(), loss, rtol=1e-12, err_msg=name)
+        for g, w in zip(got_grads, grads):
+            np.testing.assert_allclose(g.numpy(), w, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self")
+def test_linear_peak_memory_is_measured():
+    assert abs(_timing.linear_peak_memory("fastsoftmax", (9, 5, 7), "float32", 1)) < 16 << 20

@@ -13,6 +13,13 @@ tensors.  Writes ``peer_comparison.md``, ``peer_comparison.csv``,
     python tools/compare_peers.py                 # 2**24 float32, 2 threads
     python tools/compare_peers.py --quick --out /tmp/peers
     python tools/compare_peers.py --quick --size 65536 --out /tmp/peers   # seconds
+    python tools/compare_peers.py --only-linear       # the classifier head alone
+
+The classifier head (``linear_cross_entropy``, N x H x V: 8192 x 1024 x
+32000, ``--quick`` 2048 x 512 x 8000) has its own table: time / the time
+of its three matrix products alone, and the peak memory of one call above
+its inputs and gradients (each library in a fresh process), beside
+PyTorch's naive path and its fused ``linear_cross_entropy``.
 
 Every library allocates its result (no ``out=``), as a plain call does.  The
 cases, contenders and timing are ``fastsoftmax._timing``'s, as in
@@ -109,16 +116,62 @@ def small_calls_markdown(rows, info):
     ]
 
 
+def run_linear(args):
+    """The classifier head's row: ratios to the three products, and peak memory."""
+    dtype = np.dtype(args.dtype)
+    shape = args.linear_shape or (_timing.LINEAR_QUICK_SHAPE if args.quick
+                                  else _timing.LINEAR_PEER_SHAPE)
+    n_rows, n_features, n_classes = shape
+    medians = _timing.measure_linear(shape, dtype, num_threads=args.threads,
+                                     repeat=args.repeat or 3)
+    floor = medians.pop("matmuls")
+    rows = []
+    for library, seconds in medians.items():
+        peak = _timing.linear_peak_memory(library, shape, dtype.name, args.threads)
+        rows.append({"function": "linear_cross_entropy", "n_rows": n_rows,
+                     "n_cols": n_classes, "dtype": dtype.name, "threads": args.threads,
+                     "library": library, "median_s": seconds, "copy_s": floor,
+                     "ratio_to_copy": seconds / floor, "floor_s": floor,
+                     "ratio_to_floor": seconds / floor, "peak_extra_bytes": peak})
+        print(f"linear_cross_entropy {n_rows}x{n_features}x{n_classes} {library}: "
+              f"{seconds / floor:.3f} x the products, {peak / 2**30:.3f} GiB above inputs "
+              f"and outputs", flush=True)
+    return rows, shape
+
+
+def linear_markdown(rows, shape, threads):
+    """The head's table: time / the three products, memory / PyTorch's naive path."""
+    naive = next((r["peak_extra_bytes"] for r in rows if r["library"] == "torch"), None)
+    table = [[r["library"], r["median_s"], r["ratio_to_floor"], r["peak_extra_bytes"] / 2**30,
+              r["peak_extra_bytes"] / naive if naive else None] for r in rows]
+    return [
+        "",
+        f"## linear_cross_entropy, N x H x V = {' x '.join(map(str, shape))}",
+        "",
+        (f"Loss and the three gradients (x, weight, bias), {rows[0]['dtype']}, {threads} "
+         f"thread(s). Time / median time of the three matrix products alone (the floor); "
+         f"peak memory of one call above its inputs and gradients, each library in a fresh "
+         f"process. torch: linear, cross_entropy and autograd; torch_fused: its "
+         f"linear_cross_entropy with LinearCrossEntropyOptions()."),
+        "",
+        *_timing.markdown_table(["library", "median (s)", "time / products",
+                                 "peak above inputs (GiB)", "memory / torch"], table),
+    ]
+
+
 def write_csv(rows, path):
+    fields = list(dict.fromkeys(k for row in rows for k in row))
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v)
                              for k, v in row.items()})
 
 
-def write_markdown(rows, info, path, small_lines=()):
+def write_markdown(rows, info, path, small_lines=(), linear=()):
+    linear = list(linear)
+    rows = [r for r in rows if r["function"] != "linear_cross_entropy"]
     libraries = [lib for lib in LIBRARIES if any(r["library"] == lib for r in rows)]
     cases = {}  # (function, n_rows, n_cols) -> {library: row}, in the order measured
     for r in rows:
@@ -146,9 +199,10 @@ def write_markdown(rows, info, path, small_lines=()):
         "",
         *_timing.markdown_table(["function", "rows x row length", "copy (ms)", "copy / floor",
                                  *libraries], table),
-    ]
+    ] if rows else ["# fastsoftmax and its peers"]
     if small_lines:
         lines += ["", *small_lines]
+    lines += linear
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -195,15 +249,25 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--repeat", type=int, default=None,
                         help="rounds of interleaved timings (default 5, --quick 3)")
+    parser.add_argument("--linear-shape", type=_timing.parse_shape, default=None,
+                        help="N x H x V of the linear_cross_entropy row "
+                             "(default 8192x1024x32000, --quick 2048x512x8000)")
+    parser.add_argument("--only-linear", action="store_true",
+                        help="the linear_cross_entropy row alone")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    rows, info = run(args)
-    small_rows, small_info = run_small(args)
-    write_csv(rows, os.path.join(args.out, "peer_comparison.csv"))
-    write_csv(small_rows, os.path.join(args.out, "peer_small_calls.csv"))
+    rows, info = ([], {"dtype": args.dtype, "threads": args.threads}) if args.only_linear \
+        else run(args)
+    small_rows, small_info = ([], None) if args.only_linear else run_small(args)
+    linear_rows, shape = run_linear(args)
+    write_csv(rows + linear_rows, os.path.join(args.out, "peer_comparison.csv"))
+    if small_rows:
+        write_csv(small_rows, os.path.join(args.out, "peer_small_calls.csv"))
     write_markdown(rows, info, os.path.join(args.out, "peer_comparison.md"),
-                   small_calls_markdown(small_rows, small_info))
-    write_plot(rows, info, os.path.join(args.out, "peer_comparison.png"))
+                   small_calls_markdown(small_rows, small_info) if small_rows else (),
+                   linear_markdown(linear_rows, shape, args.threads))
+    if rows:
+        write_plot(rows, info, os.path.join(args.out, "peer_comparison.png"))
     print(f"wrote peer_comparison.md, .csv, .png and peer_small_calls.csv to {args.out}")
     return 0
 

@@ -37,6 +37,8 @@ except ImportError:
     _spec.loader.exec_module(timing)
 
 CASES = timing.SUITE_CASES
+# The classifier head's cases (N, H, V), for linear_cross_entropy.py.
+LINEAR_CASES = getattr(timing, "LINEAR_SUITE_CASES", {"head_1024x256x8192": (1024, 256, 8192)})
 # Repeats of the interleaved timings of the track_ benchmarks.
 COPY_REPEAT = 5
 REFERENCE_REPEAT = 3

@@ -98,7 +98,9 @@ cross_entropy_grad_impl(const T *x, const T *e, const T *w, const T *q, T *g, pt
         A a0 = AZERO;
         double tail = 0.0;
         for (i = b; i + W <= end; i += W) {
-            const V p = e ? VLOAD(e + i) : VEXP(VSUB(VLOAD(x + i), vm));
+            /* x is read before g is written: g may be x itself (in place) */
+            const V xv = VLOAD(x + i);
+            const V p = e ? VLOAD(e + i) : VEXP(VSUB(xv, vm));
             if (mode == FS_CE_PLAIN) {
                 if (stream)
                     VSTREAM(g + i, VMUL(p, vcp));
@@ -111,7 +113,7 @@ cross_entropy_grad_impl(const T *x, const T *e, const T *w, const T *q, T *g, pt
                     VSTREAM(g + i, gv);
                 else
                     VSTORE(g + i, gv);
-                a0 = AADD(a0, VMUL(u, VSUB(vm, VLOAD(x + i))));
+                a0 = AADD(a0, VMUL(u, VSUB(vm, xv)));
             }
         }
         if (i < end)
@@ -210,14 +212,16 @@ static FS_TARGET double cross_entropy_grad(const T *x, const T *e, const T *w, c
 /*
  * The row's max m and sum of exps s; for a row that fits in cache the exps
  * are also stored to *e (work, or the gradient row itself when not
- * streaming), for the gradient pass to read instead of recomputing them.
- * *e is NULL for longer rows and rows with no finite max.
+ * streaming and not in place), for the gradient pass to read instead of
+ * recomputing them.  *e is NULL for longer rows and rows with no finite max.
+ * In place (g == x) the logits are still needed by the gradient pass, so
+ * the exps go to work.
  */
 static FS_TARGET void cross_entropy_stats(const T *x, T *g, T *work, ptrdiff_t n, int stream, T *m,
                                           double *s, const T **e)
 {
     *e = NULL;
-    T *store = stream ? work : g;
+    T *store = stream || g == x ? work : g;
     if (store && (size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
         T lo;
         *m = row_max(x, n, &lo);

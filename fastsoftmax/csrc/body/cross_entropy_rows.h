@@ -5,6 +5,9 @@
  */
 
 /*
+ * Both kernels may write the gradient over the logits (grad == logits): each
+ * value is read before its gradient is stored.
+ *
  * Class-index targets.  target[r] outside [0, n) marks an ignored row: loss
  * 0, gradient 0, the row is not read.  `weight` (per class) may be NULL,
  * weight_sum = sum(weight) (n without weights).  The gradient row is scaled
@@ -36,10 +39,11 @@ static FS_TARGET void cross_entropy_rows(const T *logits, const int64_t *target,
         const T *xr = logits + r * n;
         T *gr = grad ? grad + r * n : NULL;
         const int64_t t = target[r];
-        T m = (T)NAN, lo;
+        T m = (T)NAN, lo, xt = (T)0;
         double s = NAN;
         const T *ex = NULL;
         if (t >= 0 && t < n) {
+            xt = xr[t]; /* before the gradient overwrites it, when grad is logits */
             if (gr)
                 cross_entropy_stats(xr, gr, work, n, stream, &m, &s, &ex);
             else
@@ -60,14 +64,14 @@ static FS_TARGET void cross_entropy_rows(const T *logits, const int64_t *target,
             acc = cross_entropy_grad(xr, ex, weight, NULL, gr, n, m, (T)(sc * a / s), (T)(sc * e),
                                      0, 0, mode, stream);
             /* the target's entry again in double: a p_t - b cancels when p_t ~ 1 */
-            const double pt = exp((double)xr[t] - (double)m) / s;
+            const double pt = exp((double)xt - (double)m) / s;
             gr[t] = (T)(sc * (a * pt - b - (mode == FS_CE_PLAIN ? 0.0 : e * wt)));
         } else {
             acc =
                 mode == FS_CE_PLAIN ? 0.0 : cross_entropy_usum(xr, weight, NULL, n, m, 0, 0, mode);
         }
         const double value =
-            b * ((double)m - (double)xr[t]) + a * log(s) + (mode == FS_CE_PLAIN ? 0.0 : e * acc);
+            b * ((double)m - (double)xt) + a * log(s) + (mode == FS_CE_PLAIN ? 0.0 : e * acc);
         cross_entropy_put_loss(loss, row_scale, r, value, &tot, &comp);
     }
     if (grad && stream)
