@@ -103,12 +103,20 @@ class Plan:
         k = user_array if self.identity else user_array.transpose(self.perm)
         return k if k.flags.c_contiguous else None
 
-    def tile(self, itemsize, num_threads):
-        """Columns per tile for inner > 1: the tile's n rows fit in TILE_BYTES
-        where possible, and there are enough tiles to keep the threads busy."""
+    def tile(self, itemsize, num_threads, cached=True):
+        """Columns per tile for inner > 1, with enough tiles to keep the
+        threads busy.
+
+        ``cached``: the kernel reads the tile again from cache (backward),
+        so its n rows should fit in TILE_BYTES where possible.  Otherwise
+        (the forward kernels, one pass over memory for the statistics) the
+        widest tiles: each row of a tile is one contiguous run, and at
+        ``FS_MAX_TILE`` columns softmax along axis 0 of (4096, 4096) float32
+        ran in 2.6-3.0x a copy, 5.3x at 64 (one thread, AMD EPYC Zen 5).
+        """
         if self.inner == 1:
             return 1
-        t = TILE_BYTES // max(1, self.n * itemsize)
+        t = TILE_BYTES // max(1, self.n * itemsize) if cached else _runtime.kernels.MAX_TILE
         t = max(64, min(_runtime.kernels.MAX_TILE, t))
         while t > 16 and self.outer * -(-self.inner // t) < 4 * num_threads:
             t //= 2

@@ -99,6 +99,7 @@ static FS_TARGET inline __m256 fs_loadn_f32_avx2(const float *p, ptrdiff_t k)
 #define VNAN_ACC(acc, a, b) _mm256_or_ps((acc), _mm256_cmp_ps((a), (b), _CMP_UNORD_Q))
 #define VNAN_APPLY(v, acc)  _mm256_or_ps((v), (acc))
 #define VKEEP_LT(v, a, b)   _mm256_and_ps((v), _mm256_cmp_ps((a), (b), _CMP_LT_OQ))
+#define VANY_GT(a, b)       _mm256_movemask_ps(_mm256_cmp_ps((a), (b), _CMP_GT_OQ))
 
 #else /* FS_DTYPE == 64 */
 
@@ -157,6 +158,7 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define VNAN_ACC(acc, a, b) _mm256_or_pd((acc), _mm256_cmp_pd((a), (b), _CMP_UNORD_Q))
 #define VNAN_APPLY(v, acc)  _mm256_or_pd((v), (acc))
 #define VKEEP_LT(v, a, b)   _mm256_and_pd((v), _mm256_cmp_pd((a), (b), _CMP_LT_OQ))
+#define VANY_GT(a, b)       _mm256_movemask_pd(_mm256_cmp_pd((a), (b), _CMP_GT_OQ))
 
 #endif /* FS_DTYPE */
 

@@ -69,6 +69,7 @@ static FS_TARGET inline __m512 fs_nan_acc_f32_avx512(__m512 acc, __m512 a, __m51
 #define VNAN_ACC(acc, a, b) fs_nan_acc_f32_avx512((acc), (a), (b))
 #define VNAN_APPLY(v, acc)  _mm512_or_ps((v), (acc))
 #define VKEEP_LT(v, a, b)   _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ), (v))
+#define VANY_GT(a, b)       _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
 
 #else /* FS_DTYPE == 64 */
 
@@ -105,6 +106,7 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
 #define VNAN_ACC(acc, a, b) fs_nan_acc_f64_avx512((acc), (a), (b))
 #define VNAN_APPLY(v, acc)  _mm512_or_pd((v), (acc))
 #define VKEEP_LT(v, a, b)   _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (v))
+#define VANY_GT(a, b)       _mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ)
 
 #endif /* FS_DTYPE */
 
