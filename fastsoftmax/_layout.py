@@ -5,8 +5,9 @@ The softmax-family kernels see one flat C-contiguous buffer in the
 inputs go as they are, F-contiguous inputs through their transpose (free),
 anything else (non-adjacent axes, strided views, negative strides,
 byte-swapped data) through one copy.  ``inner == 1`` runs the row loops,
-``inner > 1`` the column-tile loops.  The cross-entropy kernel sees rows of
-classes (:func:`rows_along`).
+``inner > 1`` the column-tile loops.  The cross-entropy kernels see
+C-contiguous logits in the same layout, or rows of classes
+(:func:`rows_along`) for any other.
 
 This module also allocates the kernels' outputs (64-byte aligned where they
 are streamed) and decides when a user's ``out=`` can be written directly.
@@ -20,7 +21,8 @@ import numpy as np
 from . import _runtime
 from ._runtime import STREAM_BYTES
 
-__all__ = ["TILE_BYTES", "Plan", "aligned_empty", "output_into", "rows_along", "streams"]
+__all__ = ["TILE_BYTES", "Plan", "aligned_empty", "column_tile", "output_into", "rows_along",
+           "streams"]
 
 # Column tiles: aim for tiles whose n rows fit in this many bytes, so the
 # second pass over a tile is served from cache.
@@ -117,10 +119,17 @@ class Plan:
         if self.inner == 1:
             return 1
         t = TILE_BYTES // max(1, self.n * itemsize) if cached else _runtime.kernels.MAX_TILE
-        t = max(64, min(_runtime.kernels.MAX_TILE, t))
-        while t > 16 and self.outer * -(-self.inner // t) < 4 * num_threads:
-            t //= 2
-        return max(16, t - t % 16)
+        return column_tile(self.outer, self.inner, num_threads, max(64, t))
+
+
+def column_tile(outer, inner, num_threads, widest=None):
+    """Columns per tile of the (outer, n, inner) layout: at most ``widest``
+    (the kernels' limit by default), narrower while there are fewer than 4
+    tiles per thread, a multiple of 16."""
+    t = min(_runtime.kernels.MAX_TILE, widest or _runtime.kernels.MAX_TILE)
+    while t > 16 and outer * -(-inner // t) < 4 * num_threads:
+        t //= 2
+    return max(16, t - t % 16)
 
 
 def streams(output, inner=1):

@@ -331,7 +331,7 @@ static FS_TARGET void cols_stats(const T *x, ptrdiff_t n, ptrdiff_t stride, ptrd
     T ms[FS_TILE_PAD], nanflag[FS_TILE_PAD];
     cols_online_impl(x, n, stride, width, ms, s, m, nanflag, 1);
     for (ptrdiff_t j = 0; j < width; j++) {
-        if (m[j] > (T)-INFINITY && m[j] < (T)INFINITY)
+        if (m[j] > (T)-INFINITY && m[j] < (T)INFINITY && ms[j] != m[j])
             s[j] *= exp((double)ms[j] - (double)m[j]);
     }
 }
