@@ -37,7 +37,7 @@ def _softmax(a, log):
     yk, direct = output_into(a.out, plan, a.result, a.compute)
     _loops.softmax(x=plan.flat(0), y=yk.reshape(-1), outer=plan.outer, n=plan.n,
                    inner=plan.inner, log=log, num_threads=threads,
-                   stream=streams(yk, plan.inner),
+                   stream=streams(yk, plan.inner, columns=True),
                    tile=plan.tile(a.compute.itemsize, threads, cached=False))
     y = plan.user_view(yk)
     if a.mask is not None:

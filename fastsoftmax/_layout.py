@@ -132,11 +132,12 @@ def column_tile(outer, inner, num_threads, widest=None):
     return max(16, t - t % 16)
 
 
-def streams(output, inner=1):
-    """Whether the kernel writes ``output`` with non-temporal stores: only
-    the row loops (``inner == 1``) do, and only for outputs past
-    ``STREAM_BYTES``."""
-    return inner == 1 and output.nbytes > STREAM_BYTES
+def streams(output, inner=1, columns=False):
+    """Whether the kernel writes ``output`` with non-temporal stores: the
+    row loops (``inner == 1``) and, with ``columns``, the column tiles too
+    (those of the forward kernels, which stream whole aligned lines), only
+    for outputs past ``STREAM_BYTES``."""
+    return (inner == 1 or columns) and output.nbytes > STREAM_BYTES
 
 
 def aligned_empty(shape, dtype, align=64):

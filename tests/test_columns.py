@@ -54,6 +54,22 @@ def test_forward_columns(n, dtype, simd, num_threads):
         assert_matches(actual, desired, f"{name} inner={inner} {kind}")
 
 
+@pytest.mark.parametrize("offset", [0, 1])
+def test_streamed_columns(offset, simd, num_threads):
+    # outputs past STREAM_BYTES go out with non-temporal stores: into a fresh
+    # aligned array, and into an out= whose rows start off a line boundary
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1100, 2051)).astype(np.float32)[:, offset:offset + 2048]
+    x = np.ascontiguousarray(x)
+    buf = np.empty(x.size + 16, np.float32)
+    out = buf[offset:offset + x.size].reshape(x.shape)
+    for name in ("softmax", "log_softmax"):
+        desired = getattr(_reference, name)(x, axis=0)
+        assert_matches(getattr(fs, name)(x, axis=0, num_threads=num_threads), desired, name)
+        assert getattr(fs, name)(x, axis=0, out=out, num_threads=num_threads) is out
+        assert_matches(out, desired, name + " out=")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bad_column_leaves_its_neighbours_alone(dtype, simd, num_threads):
     rng = np.random.default_rng(1)

@@ -381,11 +381,50 @@ static FS_TARGET void cols_log_sumexp(const T *x, ptrdiff_t n, ptrdiff_t stride,
     }
 }
 
+/*
+ * The output pass of a tile: y = exp(x - m) * f, or with `log_` (x - m) - f.
+ * With `stream` the rows go out with non-temporal stores, which do not read
+ * the output's lines before writing them (for outputs larger than the
+ * cache): every row of the tile starts `head` elements before a 64-byte
+ * boundary (rows are whole lines apart), so one masked store, then whole
+ * aligned vectors.  `log_` and `stream` are constants after inlining.
+ */
+static FS_TARGET inline __attribute__((always_inline)) void
+cols_apply(const T *x, T *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, const T *m, const T *f,
+           int log_, int stream)
+{
+#define FS_COL_OUT(v)                                                                              \
+    (log_ ? VSUB(VSUB((v), VLOAD(m + j)), VLOAD(f + j))                                            \
+          : VMUL(VEXP(VSUB((v), VLOAD(m + j))), VLOAD(f + j)))
+    const ptrdiff_t head = stream ? (VHEAD(y) < width ? VHEAD(y) : width) : 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const T *xi = x + i * stride;
+        T *yi = y + i * stride;
+        cols_prefetch(x, i, n, stride, width);
+        ptrdiff_t j = 0;
+        if (stream) {
+            if (head > 0)
+                VSTOREN(yi, FS_COL_OUT(VLOADN(xi, head)), head);
+            for (j = head; j + W <= width; j += W)
+                VSTREAM(yi + j, FS_COL_OUT(VLOAD(xi + j)));
+        } else {
+            for (; j + W <= width; j += W)
+                VSTORE(yi + j, FS_COL_OUT(VLOAD(xi + j)));
+        }
+        if (j < width)
+            VSTOREN(yi + j, FS_COL_OUT(VLOADN(xi + j, width - j)), width - j);
+    }
+#undef FS_COL_OUT
+    if (stream)
+        VFENCE();
+}
+
 static FS_TARGET void softmax_cols(const T *x, T *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width,
                                    int flags)
 {
     T m[FS_TILE_PAD], f[FS_TILE_PAD];
     double s[FS_TILE_PAD];
+    const int stream = (flags & FS_FLAG_STREAM) && ((size_t)stride * sizeof(T)) % 64 == 0;
     if (!(flags & FS_FLAG_LOG)) {
         /*
          * y = exp(x - ms) / s: a column whose s is 0 (all -inf) or NaN (a NaN
@@ -394,18 +433,10 @@ static FS_TARGET void softmax_cols(const T *x, T *y, ptrdiff_t n, ptrdiff_t stri
         cols_online(x, n, stride, width, m, s);
         for (ptrdiff_t j = 0; j < width + W; j++)
             f[j] = j < width ? (T)(1.0 / s[j]) : (T)0;
-        for (ptrdiff_t i = 0; i < n; i++) {
-            const T *xi = x + i * stride;
-            T *yi = y + i * stride;
-            cols_prefetch(x, i, n, stride, width);
-            FS_FOR_TILE_ROW(
-                width,
-                { VSTORE(yi + j, VMUL(VEXP(VSUB(VLOAD(xi + j), VLOAD(m + j))), VLOAD(f + j))); },
-                {
-                    VSTOREN(yi + j, VMUL(VEXP(VSUB(VLOADN(xi + j, k), VLOAD(m + j))), VLOAD(f + j)),
-                            k);
-                });
-        }
+        if (stream)
+            cols_apply(x, y, n, stride, width, m, f, 0, 1);
+        else
+            cols_apply(x, y, n, stride, width, m, f, 0, 0);
         return;
     }
     /* log_softmax: (x - m) - log(s), the shift exact for the largest entries */
@@ -420,14 +451,10 @@ static FS_TARGET void softmax_cols(const T *x, T *y, ptrdiff_t n, ptrdiff_t stri
             f[j] = (T)NAN;
         }
     }
-    for (ptrdiff_t i = 0; i < n; i++) {
-        const T *xi = x + i * stride;
-        T *yi = y + i * stride;
-        cols_prefetch(x, i, n, stride, width);
-        FS_FOR_TILE_ROW(
-            width, { VSTORE(yi + j, VSUB(VSUB(VLOAD(xi + j), VLOAD(m + j)), VLOAD(f + j))); },
-            { VSTOREN(yi + j, VSUB(VSUB(VLOADN(xi + j, k), VLOAD(m + j)), VLOAD(f + j)), k); });
-    }
+    if (stream)
+        cols_apply(x, y, n, stride, width, m, f, 1, 1);
+    else
+        cols_apply(x, y, n, stride, width, m, f, 1, 0);
 }
 
 static FS_TARGET void logsumexp_cols(const T *x, T *out, ptrdiff_t n, ptrdiff_t stride,
