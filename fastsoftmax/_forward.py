@@ -38,7 +38,7 @@ def _softmax(a, log):
     _loops.softmax(x=plan.flat(0), y=yk.reshape(-1), outer=plan.outer, n=plan.n,
                    inner=plan.inner, log=log, num_threads=threads,
                    stream=streams(yk, plan.inner, columns=True),
-                   tile=plan.tile(a.compute.itemsize, threads, cached=False))
+                   tile=plan.tile(a.compute.itemsize, threads))
     y = plan.user_view(yk)
     if a.mask is not None:
         # masked entries already came out 0 (-inf), except in rows with no
@@ -195,7 +195,7 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
         res_k = np.empty(plan.outer * plan.inner, dtype=a.compute)
         _loops.logsumexp(x=plan.flat(0), out=res_k, outer=plan.outer, n=plan.n,
                          inner=plan.inner, num_threads=threads,
-                         tile=plan.tile(a.compute.itemsize, threads, cached=False))
+                         tile=plan.tile(a.compute.itemsize, threads))
         # the result is C-ordered over the kept axes in kernel order
         kshape = tuple(a.x.shape[p] for p in plan.kept)
         order = sorted(range(len(plan.kept)), key=plan.kept.__getitem__)

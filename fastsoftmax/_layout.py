@@ -21,12 +21,7 @@ import numpy as np
 from . import _runtime
 from ._runtime import STREAM_BYTES
 
-__all__ = ["TILE_BYTES", "Plan", "aligned_empty", "column_tile", "output_into", "rows_along",
-           "streams"]
-
-# Column tiles: aim for tiles whose n rows fit in this many bytes, so the
-# second pass over a tile is served from cache.
-TILE_BYTES = 1 << 20
+__all__ = ["Plan", "aligned_empty", "column_tile", "output_into", "rows_along", "streams"]
 
 
 def kernel_order(ndim, c_contiguous, f_contiguous, axes):
@@ -105,28 +100,29 @@ class Plan:
         k = user_array if self.identity else user_array.transpose(self.perm)
         return k if k.flags.c_contiguous else None
 
-    def tile(self, itemsize, num_threads, cached=True):
-        """Columns per tile for inner > 1, with enough tiles to keep the
-        threads busy.
+    def tile(self, itemsize, num_threads):
+        """Columns per tile for inner > 1: the widest the kernels take, with
+        enough tiles to keep the threads busy.
 
-        ``cached``: the kernel reads the tile again from cache (backward),
-        so its n rows should fit in TILE_BYTES where possible.  Otherwise
-        (the forward kernels, one pass over memory for the statistics) the
-        widest tiles: each row of a tile is one contiguous run, and at
-        ``FS_MAX_TILE`` columns softmax along axis 0 of (4096, 4096) float32
-        ran in 2.6-3.0x a copy, 5.3x at 64 (one thread, AMD EPYC Zen 5).
+        The column kernels read a tile's rows from memory once more for
+        their output rather than keep the tile in cache: each row of a tile
+        is one contiguous run, prefetched a few rows ahead, so wide runs
+        serve the memory better than a tile small enough for L2 (``itemsize``
+        then does not matter).  Along axis 0 of (4096, 4096) float32, 512
+        columns against 64: softmax 2.6-3.0x against 5.3x a copy (one
+        thread), softmax_backward 2.7x against 3.3x (two threads; AMD EPYC
+        Zen 5).
         """
         if self.inner == 1:
             return 1
-        t = TILE_BYTES // max(1, self.n * itemsize) if cached else _runtime.kernels.MAX_TILE
-        return column_tile(self.outer, self.inner, num_threads, max(64, t))
+        return column_tile(self.outer, self.inner, num_threads)
 
 
-def column_tile(outer, inner, num_threads, widest=None):
-    """Columns per tile of the (outer, n, inner) layout: at most ``widest``
-    (the kernels' limit by default), narrower while there are fewer than 4
-    tiles per thread, a multiple of 16."""
-    t = min(_runtime.kernels.MAX_TILE, widest or _runtime.kernels.MAX_TILE)
+def column_tile(outer, inner, num_threads):
+    """Columns per tile of the (outer, n, inner) layout: the kernels' limit,
+    narrower while there are fewer than 4 tiles per thread, a multiple of
+    16."""
+    t = _runtime.kernels.MAX_TILE
     while t > 16 and outer * -(-inner // t) < 4 * num_threads:
         t //= 2
     return max(16, t - t % 16)
