@@ -295,7 +295,7 @@ cols_online_impl(const T *x, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, T *
                 });
         }
 #if FS_DTYPE == 32
-        /* n / FS_CBLOCK float block sums added in double: no compensation needed */
+        /* n / FS_COL_BLOCK float block sums added in double: no compensation needed */
         for (ptrdiff_t j = 0; j < width; j += W)
             SACC(s + j, VLOAD(bs + j));
 #else
