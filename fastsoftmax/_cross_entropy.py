@@ -3,27 +3,31 @@ from one pass over the logits.
 
 Each call checks its arguments once (``_validation.check_cross_entropy``),
 then either hands that record to the NumPy twin (``_reference``: inputs the
-kernel does not take, or the NumPy backend), or lays the logits out as
-contiguous rows of classes, works out the reduction's normaliser, and runs
+kernel does not take, or the NumPy backend), or lays the logits out for the
+kernels, works out the reduction's normaliser, and runs
 the one-pass kernel.  No loops over elements here, and no N x C
 temporaries: the kernel reads the logits and writes the gradient, nothing
-else of that size is made (except the copy of logits that are not already
-rows of classes, see below).
+else of that size is made (except the copy of logits in a layout the
+kernels do not read, see below).
 
-The class axis is brought last: C-contiguous logits with the class axis
-last go to the kernel as they are; any other layout (another class axis,
-F-order, strided views) goes through one contiguous copy, and the gradient
-is returned as a view in the logits' axis order.
+C-contiguous logits go to the kernels as they are: with the class axis last
+as rows of classes, with another class axis as column tiles of the
+``(outer, n, inner)`` layout (the gradient then comes out in the logits'
+layout too).  Any other layout (F-order, strided views) goes through one
+contiguous copy with the class axis last, and the gradient is returned as a
+view in the logits' axis order.
 
 The common call, rows of classes against int64 class indices without
 weights (:func:`_index_rows`), skips the general path's checks, copies and
 NumPy reductions: the loop counts the targets and runs the same kernel.
 """
 
+import math
+
 import numpy as np
 
 from . import _reference, _runtime
-from ._layout import aligned_empty, rows_along, streams
+from ._layout import aligned_empty, column_tile, rows_along, streams
 from ._runtime import SERIAL_THRESHOLD, STREAM_BYTES, threads_for
 from ._validation import check_cross_entropy, check_out, fast_rows
 
@@ -84,9 +88,10 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
     out : ndarray, optional
         The gradient's buffer (with ``return_grad=True``): the logits' shape
         and the result dtype, writeable.  The gradient is written straight
-        into it when its class axis is contiguous (C order with the class
-        axis last), otherwise computed and then copied in.  It is what the
-        call returns as ``grad``.
+        into it when it is laid out as the kernel writes (C order, for
+        C-contiguous logits; else C order with the class axis last),
+        otherwise computed and then copied in.  It is what the call returns
+        as ``grad``.
     num_threads : int, optional
         Threads to use; None uses every usable core for large inputs.
     normalizer : float, optional
@@ -141,14 +146,22 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
         np.copyto(out, result[1], casting="unsafe")
         return result[0], out
     compute, n = a.compute, a.n_classes
-    logits = rows_along(a.logits, a.axis, compute)
-    sample_shape = logits.shape[:-1]
-    n_rows = int(np.prod(sample_shape))
+    logits = np.asarray(a.logits, dtype=compute)
+    # C-contiguous logits with the class axis not last are read where they
+    # lie, as column tiles of the (outer, n, inner) layout; any other layout
+    # becomes rows of classes
+    inner = math.prod(logits.shape[a.axis + 1:])
+    columns = inner > 1 and logits.flags.c_contiguous
+    if not columns:
+        logits, inner = rows_along(logits, a.axis, compute), 1
+    sample_shape = a.logits.shape[:a.axis] + a.logits.shape[a.axis + 1:]
+    n_rows = math.prod(sample_shape)
     sample_weight = (None if a.sample_weight is None
                      else np.ascontiguousarray(a.sample_weight.reshape(-1)))
 
     if a.target is None:
-        target_probs = rows_along(a.target_probs, a.axis, compute)
+        target_probs = (np.ascontiguousarray(a.target_probs, dtype=compute) if columns
+                        else rows_along(a.target_probs, a.axis, compute))
         target = None
         # PyTorch divides by the number of samples for probability targets
         denom = float(n_rows) if sample_weight is None else float(np.sum(sample_weight))
@@ -166,24 +179,27 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
 
     # "none" wants each row's loss; the reductions come summed from the kernel
     loss_rows = np.zeros(n_rows) if a.reduction == "none" else None
-    grad, direct = (_gradient_buffer(out, a.axis, logits.shape, compute) if a.return_grad
-                    else (None, False))
+    grad, direct = (_gradient_buffer(out, -1 if columns else a.axis, logits.shape, compute)
+                    if a.return_grad else (None, False))
     total = 0.0
     if logits.size:  # with no classes there is nothing to run
         weight = None if a.weight is None else np.ascontiguousarray(a.weight)
         weight_sum = float(n) if weight is None else float(np.sum(weight, dtype=np.float64))
+        threads = _runtime.threads_for(a.num_threads, logits.size)
         total = _loops.cross_entropy(
             logits=logits.reshape(-1), target=target,
             target_probs=None if target_probs is None else target_probs.reshape(-1),
             weight=weight, weight_sum=weight_sum, label_smoothing=a.label_smoothing,
             row_scale=sample_weight, scale=scale, loss=loss_rows,
             grad=None if grad is None else grad.reshape(-1),
-            n_rows=n_rows, n=n, num_threads=_runtime.threads_for(a.num_threads, logits.size),
-            stream=grad is not None and streams(grad))
+            n_rows=n_rows // inner, n=n, num_threads=threads,
+            stream=grad is not None and not columns and streams(grad),
+            inner=inner, tile=column_tile(n_rows // inner, inner, threads) if columns else 1)
     loss = _reduce(loss_rows, total, sample_weight, a.reduction, denom, sample_shape, a.result)
     if not a.return_grad:
         return loss
-    grad = np.moveaxis(grad, -1, a.axis)
+    if not columns:
+        grad = np.moveaxis(grad, -1, a.axis)
     if out is None:
         return loss, grad.astype(a.result, copy=False)
     if not direct:

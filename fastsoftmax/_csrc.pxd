@@ -25,6 +25,7 @@ cdef extern from "fastsoftmax.h" nogil:
         void (*cross_entropy_probs_rows)(const float *logits, const float *target_probs, const float *weight, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, float *grad, float *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
         void (*softmax_masked_rows)(const float *x, const uint8_t *mask, ptrdiff_t mask_stride, float *y, float *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
         void (*logsumexp_masked_rows)(const float *x, const uint8_t *mask, ptrdiff_t mask_stride, float *out, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
+        void (*cross_entropy_cols)(const float *logits, const int64_t *target, const float *target_probs, const float *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, float *grad, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width) noexcept nogil
         void (*exp_array)(const float *x, float *y, ptrdiff_t n) noexcept nogil
 
     ctypedef struct fs_kernels_f64:
@@ -38,6 +39,7 @@ cdef extern from "fastsoftmax.h" nogil:
         void (*cross_entropy_probs_rows)(const double *logits, const double *target_probs, const double *weight, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, double *grad, double *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
         void (*softmax_masked_rows)(const double *x, const uint8_t *mask, ptrdiff_t mask_stride, double *y, double *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
         void (*logsumexp_masked_rows)(const double *x, const uint8_t *mask, ptrdiff_t mask_stride, double *out, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
+        void (*cross_entropy_cols)(const double *logits, const int64_t *target, const double *target_probs, const double *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, double *grad, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width) noexcept nogil
         void (*exp_array)(const double *x, double *y, ptrdiff_t n) noexcept nogil
 
     const fs_kernels_f32 *fs_f32

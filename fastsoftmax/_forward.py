@@ -78,7 +78,7 @@ def _softmax(a, log):
     else:
         _loops.softmax(x=plan.flat(0), y=yk.reshape(-1), outer=plan.outer, n=plan.n,
                        inner=plan.inner, log=log, num_threads=threads,
-                       stream=streams(yk, plan.inner),
+                       stream=streams(yk, plan.inner, columns=True),
                        tile=plan.tile(a.compute.itemsize, threads))
     y = plan.user_view(yk)
     if a.mask is not None and rows is None:

@@ -242,6 +242,58 @@ cdef void _backward_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t
                                          min(c.tile, c.inner - j0), c.flags)
 
 
+cdef void _cross_entropy_cols_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
+                                   Py_ssize_t t) noexcept nogil:
+    # column tiles (class axis not last): sample s = o * inner + j of tile
+    # (o, j0) has its classes at logits[o * n * inner + class * inner + j]
+    cdef Py_ssize_t task, n_tiles = (c.inner + c.tile - 1) // c.tile, j0, o, base, s0, width
+    cdef double total = 0.0, part
+    cdef const double *row_scale
+    cdef const int64_t *target
+    cdef const void *probs
+    cdef void *grad
+    cdef double *loss
+    for task in range(i0, i1):
+        o = task // n_tiles
+        j0 = (task % n_tiles) * c.tile
+        width = min(c.tile, c.inner - j0)
+        base = o * c.n * c.inner + j0
+        s0 = o * c.inner + j0
+        # if-statements for the optional pointers (see _cross_entropy_part)
+        row_scale = NULL
+        target = NULL
+        probs = NULL
+        grad = NULL
+        loss = NULL
+        if c.row_scale != NULL:
+            row_scale = c.row_scale + s0
+        if c.target != NULL:
+            target = c.target + s0
+        if c.loss != NULL:
+            loss = c.loss + s0
+        part = 0.0
+        if c.f64:
+            if c.b != NULL:
+                probs = <const double *>c.b + base
+            if c.out != NULL:
+                grad = <double *>c.out + base
+            fs_f64.cross_entropy_cols(
+                <const double *>c.a + base, target, <const double *>probs,
+                <const double *>c.weight, c.weight_sum, c.label_smoothing, row_scale, c.scale,
+                loss, &part, <double *>grad, c.n, c.inner, width)
+        else:
+            if c.b != NULL:
+                probs = <const float *>c.b + base
+            if c.out != NULL:
+                grad = <float *>c.out + base
+            fs_f32.cross_entropy_cols(
+                <const float *>c.a + base, target, <const float *>probs,
+                <const float *>c.weight, c.weight_sum, c.label_smoothing, row_scale, c.scale,
+                loss, &part, <float *>grad, c.n, c.inner, width)
+        total += part
+    c.loss_part[t] += total
+
+
 cdef void _cross_entropy_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
                               Py_ssize_t t) noexcept nogil:
     cdef Py_ssize_t r0 = i0, r1 = i1
@@ -370,8 +422,11 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
                   double weight_sum, double label_smoothing,
                   const double[::1] row_scale, double scale, double[::1] loss,
                   floating[::1] grad, Py_ssize_t n_rows, Py_ssize_t n, int num_threads,
-                  bint stream):
-    """Fused cross-entropy of n_rows contiguous rows of n logits.
+                  bint stream, Py_ssize_t inner=1, Py_ssize_t tile=1):
+    """Fused cross-entropy of n_rows contiguous rows of n logits, or with
+    ``inner > 1`` of the (n_rows, n, inner) layout, class axis in the middle
+    (samples in column tiles of ``tile``; targets, sample weights and losses
+    in (n_rows, inner) order, probabilities and gradient like the logits).
 
     Either ``target`` (class indices, one per row; outside [0, n) means
     ignored) or ``target_probs`` (probabilities shaped like ``logits``) is
@@ -386,10 +441,10 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
     if target_probs is not None:
         probs = &target_probs[0]
     cdef Call c = _call(floating is double, False, stream, &logits[0], probs,
-                        NULL if grad is None else &grad[0], n_rows, n, 1, 1)
+                        NULL if grad is None else &grad[0], n_rows, n, inner, tile)
     cdef double total = 0.0
     cdef Py_ssize_t i
-    cdef Py_ssize_t n_parts = max(1, min(<Py_ssize_t>num_threads, n_rows))
+    cdef Py_ssize_t n_parts = max(1, min(<Py_ssize_t>num_threads, _items(&c)))
     cdef double *parts = <double *>calloc(n_parts, sizeof(double))
     if parts == NULL:
         raise MemoryError()
@@ -409,7 +464,7 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
     c.loss_part = parts
     try:
         with nogil:
-            _run(_cross_entropy_part, &c, num_threads)
+            _run(_cross_entropy_cols_part if inner > 1 else _cross_entropy_part, &c, num_threads)
         for i in range(n_parts):
             total += parts[i]
     finally:

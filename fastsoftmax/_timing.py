@@ -69,6 +69,8 @@ SUITE_CASES = {
     "long_rows_4x1048576": ((4, 1 << 20), -1),
     "axis0_2048x2048": ((2048, 2048), 0),
     "axis1_64x1000x64": ((64, 1000, 64), 1),
+    "axis1_100x10x4096": ((100, 10, 4096), 1),
+    "axis1_12x21x16384": ((12, 21, 16384), 1),    # segmentation: 21 classes, 128x128 pixels
 }
 SUITE_DTYPES = ("float32", "float64")
 SUITE_THREADS = (1, 2)

@@ -37,6 +37,11 @@
  *                       logsumexp_rows under a where= mask of one byte per
  *                       element (non-zero: take part), row r's at
  *                       mask + r * mask_stride (0: one mask row for all).
+ *   cross_entropy_cols: the same for a tile of `width` samples whose n classes
+ *                       lie `stride` apart (class axis not last): target
+ *                       (class indices) or target_probs (laid out like the
+ *                       logits, target NULL); row_scale, loss and target
+ *                       per sample; grad laid out like the logits.
  *   exp_array:          y = exp(x) elementwise (the accuracy tests' hook)
  */
 #define FS_KERNELS(X)                                                                              \
@@ -62,4 +67,8 @@
                             FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))                 \
     X(logsumexp_masked_rows, (const FS_T *x, const uint8_t *mask, ptrdiff_t mask_stride,           \
                               FS_T *out, ptrdiff_t n_rows, ptrdiff_t n))                           \
+    X(cross_entropy_cols, (const FS_T *logits, const int64_t *target, const FS_T *target_probs,    \
+                           const FS_T *weight, double weight_sum, double label_smoothing,          \
+                           const double *row_scale, double scale, double *loss, double *loss_sum,  \
+                           FS_T *grad, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width))            \
     X(exp_array, (const FS_T *x, FS_T *y, ptrdiff_t n))

@@ -23,6 +23,7 @@
 #include "body/cross_entropy.h"
 #include "body/cross_entropy_rows.h"
 #include "body/masked.h"
+#include "body/cross_entropy_cols.h"
 
 #define FS_CAT3_(a, b, c) a##b##c
 #define FS_CAT3(a, b, c)  FS_CAT3_(a, b, c)

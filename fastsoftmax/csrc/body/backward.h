@@ -100,6 +100,9 @@ static FS_TARGET void softmax_backward_cols(const T *dy, const T *y, T *dx, ptrd
             bs[j] = 0.0;
         for (ptrdiff_t i = rb; i < re; i++) {
             const T *dyi = dy + i * stride, *yi = y + i * stride;
+            cols_prefetch(dy, i, n, stride, width);
+            if (!log_)
+                cols_prefetch(y, i, n, stride, width);
             if (log_) {
                 FS_FOR_TILE_ROW(
                     width, { SACC(bs + j, VLOAD(dyi + j)); },
@@ -118,6 +121,8 @@ static FS_TARGET void softmax_backward_cols(const T *dy, const T *y, T *dx, ptrd
     for (ptrdiff_t i = 0; i < n; i++) {
         const T *dyi = dy + i * stride, *yi = y + i * stride;
         T *dxi = dx + i * stride;
+        cols_prefetch(dy, i, n, stride, width);
+        cols_prefetch(y, i, n, stride, width);
         if (log_) {
             FS_FOR_TILE_ROW(
                 width,

@@ -164,69 +164,176 @@ static FS_TARGET void logsumexp_rows(const T *x, T *out, ptrdiff_t n_rows, ptrdi
     } while (0)
 
 /*
- * Column maxima m[] and sums s[] = sum(exp(x - m)) in one pass over memory:
- * blocks of FS_CBLOCK rows are read once for their maxima and again, from
- * L1, for their sums; the running sums are rescaled where the maximum grew.
- * m[j] is NaN where the column has a NaN.  The sums subtract ms[j], m[j]
- * where it is finite and 0 where it is still -inf: a leading block of -inf
- * entries (or masked ones) then adds exp(-inf) = 0, not exp(-inf + inf) =
- * NaN.
+ * Rows of a tile lie `stride` apart, each its own short run: the hardware
+ * prefetcher would start again at every row, so the row FS_COL_AHEAD ahead
+ * is asked for while this one is worked on.
  */
-static FS_TARGET void cols_online(const T *x, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, T *m,
-                                  double *s)
+#define FS_COL_AHEAD 4
+#if defined(__GNUC__) || defined(__clang__)
+static inline void cols_prefetch(const T *x, ptrdiff_t i, ptrdiff_t n, ptrdiff_t stride,
+                                 ptrdiff_t width)
 {
-    T bm[FS_TILE_PAD], nanflag[FS_TILE_PAD], ms[FS_TILE_PAD];
-    double bs[FS_TILE_PAD], c[FS_TILE_PAD];
-    for (ptrdiff_t j = 0; j < width + W; j++) {
-        m[j] = (T)-INFINITY;
-        ms[j] = 0;
-        s[j] = 0.0;
-        c[j] = 0.0;
-        nanflag[j] = 0;
+    if (i + FS_COL_AHEAD < n) {
+        const T *p = x + (i + FS_COL_AHEAD) * stride;
+        for (ptrdiff_t j = 0; j < width; j += 64 / (ptrdiff_t)sizeof(T))
+            __builtin_prefetch(p + j, 0, 3);
     }
-    for (ptrdiff_t rb = 0; rb < n; rb += FS_CBLOCK) {
-        const ptrdiff_t re = rb + FS_CBLOCK < n ? rb + FS_CBLOCK : n;
-        for (ptrdiff_t j = 0; j < width + W; j++) {
-            bm[j] = (T)-INFINITY;
-            bs[j] = 0.0;
+}
+#else
+#define cols_prefetch(x, i, n, stride, width) ((void)0)
+#endif
+
+/*
+ * The column statistics in one pass over memory, one exp per element: each
+ * column j keeps a shift ms[j] and the sum s[j] of exp(x - ms[j]) so far.
+ * The shift moves up only when an element exceeds it by more than
+ * FS_COL_SLACK (rare after the first row): the sum is then rescaled in
+ * double.  So the shift is not the exact maximum, and no rescaling factor
+ * enters the sum for every new maximum (the rows' online pass has one per
+ * block).  Per lane, FS_COL_BLOCK rows are summed in T, then added into the
+ * double s[] (compensated, c[], for float64).
+ *
+ * Starting from the first row, clamped to -T_MAX, a column of -inf entries
+ * adds exp(-inf) = 0 and never needs a special case: s[j] is 0 exactly when
+ * the column is all -inf, and NaN when it has a NaN or a +inf (the +inf
+ * becomes the shift, then adds exp(inf - inf)).  With `track` (log_softmax,
+ * logsumexp, which need them) the exact maxima go to m[] and NaN flags to
+ * nanflag[].
+ */
+#define FS_COL_SLACK 16 /* exp(16) * FS_COL_BLOCK <= 1.4e8: block sums far from overflow */
+#if FS_DTYPE == 32
+#define FS_T_MAX FLT_MAX
+/* float lanes add 4 terms, then go into double (16 gave log_softmax 2.4x the error) */
+#define FS_COL_BLOCK 4
+#else
+#define FS_T_MAX     DBL_MAX
+#define FS_COL_BLOCK FS_CBLOCK
+#endif
+
+/* Lanes [j, j + k) of row xi that exceed their shift by `slack`: fold and rescale. */
+static FS_TARGET __attribute__((noinline)) void
+cols_shift_up(const T *xi, ptrdiff_t j, ptrdiff_t k, T slack, T *ms, T *bs, double *s, double *c)
+{
+    for (ptrdiff_t l = j; l < j + k; l++) {
+        const T v = xi[l];
+        if (v > ms[l] + slack) {
+            fs_neumaier(&s[l], &c[l], (double)bs[l]);
+            bs[l] = 0;
+            const double f = exp((double)ms[l] - (double)v); /* 0 for v = +inf */
+            s[l] *= f;
+            c[l] *= f;
+            ms[l] = v;
         }
+    }
+}
+
+/* bs[] += exp(v - ms[]) for the lanes of v (k of them at j), shifting up first where needed. */
+#define FS_COL_STEP(v, k, track)                                                                   \
+    do {                                                                                           \
+        V vms = VLOAD(ms + j);                                                                     \
+        if (VANY_GT(v, VADD(vms, slack))) {                                                        \
+            cols_shift_up(xi, j, k, slack_, ms, bs, s, c);                                         \
+            vms = VLOAD(ms + j);                                                                   \
+        }                                                                                          \
+        VSTORE(bs + j, VADD(VLOAD(bs + j), VEXP(VSUB(v, vms))));                                   \
+        if (track) {                                                                               \
+            VSTORE(m + j, VMAX(VLOAD(m + j), v));                                                  \
+            VSTORE(nanflag + j, VNAN_ACC(VLOAD(nanflag + j), v, v));                               \
+        }                                                                                          \
+    } while (0)
+
+static FS_TARGET inline __attribute__((always_inline)) void
+cols_online_impl(const T *x, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, T *ms, double *s, T *m,
+                 T *nanflag, int track)
+{
+    T bs[FS_TILE_PAD];
+    double c[FS_TILE_PAD];
+    /*
+     * log_softmax and logsumexp shift by the exact maximum: its own term is
+     * then exp(0) = 1 exactly, and log(s) keeps its accuracy (with the
+     * slack, log_softmax's float32 error was 2.4x the rows').  A tile that
+     * fits in cache gets its maxima first, in a pass of its own, and never
+     * shifts again; a larger one shifts at every new maximum (rare after
+     * the first rows).
+     */
+    const int cached = track && (size_t)(n * width) * sizeof(T) <= FS_ROW_CACHE_BYTES;
+    const T slack_ = cached ? (T)INFINITY : track ? (T)0 : (T)FS_COL_SLACK;
+    const V slack = VSET(slack_), floor_ = VSET(-FS_T_MAX);
+    FS_FOR_TILE_ROW(
+        width, { VSTORE(ms + j, VMAX(VLOAD(x + j), floor_)); },
+        { VSTORE(ms + j, VMAX(VLOADN(x + j, k), floor_)); });
+    for (ptrdiff_t i = 1; cached && i < n; i++) {
+        const T *xi = x + i * stride;
+        FS_FOR_TILE_ROW(
+            width, { VSTORE(ms + j, VMAX(VLOAD(ms + j), VLOAD(xi + j))); },
+            { VSTORE(ms + j, VMAX(VLOAD(ms + j), VLOADN(xi + j, k))); });
+    }
+    for (ptrdiff_t j = 0; j < width + W; j++) {
+        if (j >= width)
+            ms[j] = 0;
+        bs[j] = 0;
+        s[j] = c[j] = 0.0;
+        if (track) {
+            m[j] = (T)-INFINITY;
+            nanflag[j] = 0;
+        }
+    }
+    for (ptrdiff_t rb = 0; rb < n; rb += FS_COL_BLOCK) {
+        const ptrdiff_t re = rb + FS_COL_BLOCK < n ? rb + FS_COL_BLOCK : n;
         for (ptrdiff_t i = rb; i < re; i++) {
             const T *xi = x + i * stride;
+            cols_prefetch(x, i, n, stride, width);
             FS_FOR_TILE_ROW(
                 width,
                 {
-                    V v = VLOAD(xi + j);
-                    VSTORE(bm + j, VMAX(VLOAD(bm + j), v));
-                    VSTORE(nanflag + j, VNAN_ACC(VLOAD(nanflag + j), v, v));
+                    const V v = VLOAD(xi + j);
+                    FS_COL_STEP(v, W, track);
                 },
                 {
-                    V v = VLOADN(xi + j, k);
-                    VSTORE(bm + j, VMAX(VLOAD(bm + j), v));
-                    VSTORE(nanflag + j, VNAN_ACC(VLOAD(nanflag + j), v, v));
+                    const V v = VLOADN(xi + j, k);
+                    FS_COL_STEP(v, k, track);
                 });
         }
-        for (ptrdiff_t j = 0; j < width; j++) {
-            if (bm[j] > m[j]) {
-                const double f = exp((double)m[j] - (double)bm[j]);
-                s[j] *= f;
-                c[j] *= f;
-                m[j] = bm[j];
-                ms[j] = m[j] < (T)INFINITY ? m[j] : 0;
-            }
-        }
-        for (ptrdiff_t i = rb; i < re; i++) {
-            const T *xi = x + i * stride;
-            FS_FOR_TILE_ROW(
-                width, { SACC(bs + j, VEXPN(VSUB(VLOAD(xi + j), VLOAD(ms + j)))); },
-                { SACC(bs + j, VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(ms + j)))); });
-        }
+#if FS_DTYPE == 32
+        /* n / FS_COL_BLOCK float block sums added in double: no compensation needed */
+        for (ptrdiff_t j = 0; j < width; j += W)
+            SACC(s + j, VLOAD(bs + j));
+#else
         for (ptrdiff_t j = 0; j < width; j++)
             fs_neumaier(&s[j], &c[j], bs[j]);
+#endif
+        for (ptrdiff_t j = 0; j < width; j++)
+            bs[j] = 0;
     }
-    for (ptrdiff_t j = 0; j < width; j += W)
-        VSTORE(m + j, VNAN_APPLY(VLOAD(m + j), VLOAD(nanflag + j)));
     for (ptrdiff_t j = 0; j < width; j++)
         s[j] = fs_neumaier_total(s[j], c[j]);
+    if (track) {
+        for (ptrdiff_t j = 0; j < width; j += W)
+            VSTORE(m + j, VNAN_APPLY(VLOAD(m + j), VLOAD(nanflag + j)));
+    }
+}
+#undef FS_COL_STEP
+
+/* Shifts and sums only (softmax). */
+static FS_TARGET void cols_online(const T *x, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, T *ms,
+                                  double *s)
+{
+    cols_online_impl(x, n, stride, width, ms, s, NULL, NULL, 0);
+}
+
+/*
+ * The exact statistics: m[j] the column maximum (NaN where the column has
+ * a NaN) and s[j] = sum(exp(x - m[j])) where m[j] is finite.
+ */
+static FS_TARGET void cols_stats(const T *x, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, T *m,
+                                 double *s)
+{
+    T ms[FS_TILE_PAD], nanflag[FS_TILE_PAD];
+    cols_online_impl(x, n, stride, width, ms, s, m, nanflag, 1);
+    for (ptrdiff_t j = 0; j < width; j++) {
+        if (m[j] > (T)-INFINITY && m[j] < (T)INFINITY && ms[j] != m[j])
+            s[j] *= exp((double)ms[j] - (double)m[j]);
+    }
 }
 
 /*
@@ -274,42 +381,80 @@ static FS_TARGET void cols_log_sumexp(const T *x, ptrdiff_t n, ptrdiff_t stride,
     }
 }
 
+/*
+ * The output pass of a tile: y = exp(x - m) * f, or with `log_` (x - m) - f.
+ * With `stream` the rows go out with non-temporal stores, which do not read
+ * the output's lines before writing them (for outputs larger than the
+ * cache): every row of the tile starts `head` elements before a 64-byte
+ * boundary (rows are whole lines apart), so one masked store, then whole
+ * aligned vectors.  `log_` and `stream` are constants after inlining.
+ */
+static FS_TARGET inline __attribute__((always_inline)) void
+cols_apply(const T *x, T *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, const T *m, const T *f,
+           int log_, int stream)
+{
+#define FS_COL_OUT(v)                                                                              \
+    (log_ ? VSUB(VSUB((v), VLOAD(m + j)), VLOAD(f + j))                                            \
+          : VMUL(VEXP(VSUB((v), VLOAD(m + j))), VLOAD(f + j)))
+    const ptrdiff_t head = stream ? (VHEAD(y) < width ? VHEAD(y) : width) : 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const T *xi = x + i * stride;
+        T *yi = y + i * stride;
+        cols_prefetch(x, i, n, stride, width);
+        ptrdiff_t j = 0;
+        if (stream) {
+            if (head > 0)
+                VSTOREN(yi, FS_COL_OUT(VLOADN(xi, head)), head);
+            for (j = head; j + W <= width; j += W)
+                VSTREAM(yi + j, FS_COL_OUT(VLOAD(xi + j)));
+        } else {
+            for (; j + W <= width; j += W)
+                VSTORE(yi + j, FS_COL_OUT(VLOAD(xi + j)));
+        }
+        if (j < width)
+            VSTOREN(yi + j, FS_COL_OUT(VLOADN(xi + j, width - j)), width - j);
+    }
+#undef FS_COL_OUT
+    if (stream)
+        VFENCE();
+}
+
 static FS_TARGET void softmax_cols(const T *x, T *y, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width,
                                    int flags)
 {
     T m[FS_TILE_PAD], f[FS_TILE_PAD];
-    double s[FS_TILE_PAD], ls[FS_TILE_PAD];
-    cols_online(x, n, stride, width, m, s);
-    const int log_ = flags & FS_FLAG_LOG;
-    for (ptrdiff_t j = 0; j < width + W; j++)
-        ls[j] = 0.0;
-    if (log_)
-        cols_log_sumexp(x, n, stride, width, m, s, ls);
+    double s[FS_TILE_PAD];
+    const int stream = (flags & FS_FLAG_STREAM) && ((size_t)stride * sizeof(T)) % 64 == 0;
+    if (!(flags & FS_FLAG_LOG)) {
+        /*
+         * y = exp(x - ms) / s: a column whose s is 0 (all -inf) or NaN (a NaN
+         * or +inf) comes out all NaN by itself, 0 * inf or NaN.
+         */
+        cols_online(x, n, stride, width, m, s);
+        for (ptrdiff_t j = 0; j < width + W; j++)
+            f[j] = j < width ? (T)(1.0 / s[j]) : (T)0;
+        if (stream)
+            cols_apply(x, y, n, stride, width, m, f, 0, 1);
+        else
+            cols_apply(x, y, n, stride, width, m, f, 0, 0);
+        return;
+    }
+    /* log_softmax: (x - m) - log(s), the shift exact for the largest entries */
+    double ls[FS_TILE_PAD];
+    cols_stats(x, n, stride, width, m, s);
+    cols_log_sumexp(x, n, stride, width, m, s, ls);
     for (ptrdiff_t j = 0; j < width + W; j++) {
-        if (!(m[j] > (T)-INFINITY && m[j] < (T)INFINITY)) {
+        if (j < width && m[j] > (T)-INFINITY && m[j] < (T)INFINITY) {
+            f[j] = (T)ls[j];
+        } else {
             m[j] = (T)NAN; /* the column's outputs are all NaN */
             f[j] = (T)NAN;
-        } else {
-            f[j] = log_ ? (T)ls[j] : (T)(1.0 / s[j]);
         }
     }
-    for (ptrdiff_t i = 0; i < n; i++) {
-        const T *xi = x + i * stride;
-        T *yi = y + i * stride;
-        if (log_) {
-            FS_FOR_TILE_ROW(
-                width, { VSTORE(yi + j, VSUB(VSUB(VLOAD(xi + j), VLOAD(m + j)), VLOAD(f + j))); },
-                { VSTOREN(yi + j, VSUB(VSUB(VLOADN(xi + j, k), VLOAD(m + j)), VLOAD(f + j)), k); });
-        } else {
-            FS_FOR_TILE_ROW(
-                width,
-                { VSTORE(yi + j, VMUL(VEXPN(VSUB(VLOAD(xi + j), VLOAD(m + j))), VLOAD(f + j))); },
-                {
-                    VSTOREN(yi + j,
-                            VMUL(VEXPN(VSUB(VLOADN(xi + j, k), VLOAD(m + j))), VLOAD(f + j)), k);
-                });
-        }
-    }
+    if (stream)
+        cols_apply(x, y, n, stride, width, m, f, 1, 1);
+    else
+        cols_apply(x, y, n, stride, width, m, f, 1, 0);
 }
 
 static FS_TARGET void logsumexp_cols(const T *x, T *out, ptrdiff_t n, ptrdiff_t stride,
@@ -317,8 +462,9 @@ static FS_TARGET void logsumexp_cols(const T *x, T *out, ptrdiff_t n, ptrdiff_t 
 {
     T m[FS_TILE_PAD];
     double s[FS_TILE_PAD], ls[FS_TILE_PAD];
-    cols_online(x, n, stride, width, m, s);
+    cols_stats(x, n, stride, width, m, s);
     cols_log_sumexp(x, n, stride, width, m, s, ls);
+    /* NaN -> NaN, +inf -> +inf, all -inf -> -inf */
     for (ptrdiff_t j = 0; j < width; j++)
         out[j] = (m[j] > (T)-INFINITY && m[j] < (T)INFINITY) ? (T)((double)m[j] + ls[j]) : m[j];
 }

@@ -119,6 +119,7 @@ static FS_TARGET inline __m256 fs_lanes_f32_avx2(__m128i bytes)
 #define VBLOAD(b)       fs_lanes_f32_avx2(_mm_loadl_epi64((const __m128i *)(b)))
 #define VBLOADN(b, k)   fs_lanes_f32_avx2(fs_bytes_n_avx2((b), (k)))
 #define VBSEL(mk, v, c) _mm256_blendv_ps((c), (v), (mk))
+#define VANY_GT(a, b)       _mm256_movemask_ps(_mm256_cmp_ps((a), (b), _CMP_GT_OQ))
 
 #else /* FS_DTYPE == 64 */
 
@@ -196,6 +197,7 @@ static FS_TARGET inline __m256d fs_lanes_f64_avx2(__m128i bytes)
 #define VBLOAD(b)           fs_lanes_f64_avx2(_mm_cvtsi32_si128(fs_load_u32((b))))
 #define VBLOADN(b, k)       fs_lanes_f64_avx2(fs_bytes_n_avx2((b), (k)))
 #define VBSEL(mk, v, c)     _mm256_blendv_pd((c), (v), (mk))
+#define VANY_GT(a, b)       _mm256_movemask_pd(_mm256_cmp_pd((a), (b), _CMP_GT_OQ))
 
 #endif /* FS_DTYPE */
 

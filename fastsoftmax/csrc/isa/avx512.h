@@ -80,6 +80,7 @@ static FS_TARGET inline __m512 fs_nan_acc_f32_avx512(__m512 acc, __m512 a, __m51
 #define VBLOAD(b)       fs_bytes_mask16(_mm_loadu_si128((const __m128i *)(b)))
 #define VBLOADN(b, k)   fs_bytes_mask16(_mm_maskz_loadu_epi8(FS_KMASK(k), (b)))
 #define VBSEL(mk, v, c) _mm512_mask_blend_ps((mk), (c), (v))
+#define VANY_GT(a, b)       _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
 
 #else /* FS_DTYPE == 64 */
 
@@ -120,6 +121,7 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
 #define VBLOAD(b)           ((__mmask8)fs_bytes_mask16(_mm_loadl_epi64((const __m128i *)(b))))
 #define VBLOADN(b, k)       ((__mmask8)fs_bytes_mask16(_mm_maskz_loadu_epi8(FS_KMASK(k), (b))))
 #define VBSEL(mk, v, c)     _mm512_mask_blend_pd((mk), (c), (v))
+#define VANY_GT(a, b)       _mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ)
 
 #endif /* FS_DTYPE */
 

@@ -23,6 +23,7 @@
  *   VNAN_ACC(acc, a, b)                   acc | isnan(a) | isnan(b), lane-wise
  *   VNAN_APPLY(v, acc)                    v with the lanes flagged in acc turned to NaN
  *   VKEEP_LT(v, a, b)                     v where a < b, else 0 (lane-wise)
+ *   VANY_GT(a, b)                         nonzero if a > b in any lane
  *   AZERO AADD(a, v) ACOMB(a, b)          block accumulators
  *   AHSUM(a)                              the lanes of a, added in double
  *   SACC(s, v)                            s[0..W) += v, s an array of double
@@ -74,6 +75,7 @@
 #define VNAN_ACC(acc, a, b) (((a) != (a) || (b) != (b)) ? (T)1 : (acc))
 #define VNAN_APPLY(v, acc)  ((acc) != 0 ? (T)NAN : (v))
 #define VKEEP_LT(v, a, b)   ((a) < (b) ? (v) : (T)0)
+#define VANY_GT(a, b)       ((a) > (b))
 #define VHEAD(p)            0
 #define VFENCE()            ((void)0)
 #define VB                  int
