@@ -34,6 +34,8 @@
  *                       loss alone, the logits only read).
  *   cross_entropy_probs_rows: class-probability targets, laid out like logits.
  *   exp_array:          y = exp(x) elementwise (the accuracy tests' hook)
+ *   softmax_few_rows:   softmax_rows for n <= FS_FEW_CLASSES, one row per
+ *                       vector lane (the scalar path: softmax_rows itself)
  */
 #define FS_KERNELS(X)                                                                              \
     X(softmax_rows,                                                                                \
@@ -54,4 +56,5 @@
       (const FS_T *logits, const FS_T *target_probs, const FS_T *weight, double label_smoothing,   \
        const double *row_scale, double scale, double *loss, double *loss_sum, FS_T *grad,          \
        FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))                                      \
-    X(exp_array, (const FS_T *x, FS_T *y, ptrdiff_t n))
+    X(exp_array, (const FS_T *x, FS_T *y, ptrdiff_t n))                                            \
+    X(softmax_few_rows, (const FS_T *x, FS_T *y, ptrdiff_t n_rows, ptrdiff_t n, int flags))

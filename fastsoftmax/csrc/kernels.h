@@ -19,6 +19,7 @@
 #include "body/common.h"
 #include "body/row_stats.h"
 #include "body/softmax.h"
+#include "body/few_classes.h"
 #include "body/backward.h"
 #include "body/cross_entropy.h"
 #include "body/cross_entropy_rows.h"

@@ -15,6 +15,9 @@
  *   VLOAD(p) VSTORE(p, v) VSTREAM(p, v)   full-vector load / store / non-temporal store
  *   VLOADN(p, k) VSTOREN(p, v, k)         first k < W lanes; other lanes load as -inf
  *   VSET(c) VADD(a, b) VSUB(a, b) VMUL(a, b) VMAX(a, b) VMIN(a, b)
+ *   VDIV(a, b)                            a / b, lane-wise, correctly rounded
+ *   VGATHER(p, idx)                       lanes p[idx[0]], ..., p[idx[W - 1]], idx a
+ *                                         const int32_t * to W indices
  *   VHMAX(v) VHMIN(v)                     largest / smallest lane (NaN handled by the caller)
  *   VEXP(t)                               exp of any t
  *   VEXPN(t)                              exp of t <= 0 (or NaN) only
@@ -60,6 +63,8 @@
 #define VADD(a, b)          ((a) + (b))
 #define VSUB(a, b)          ((a) - (b))
 #define VMUL(a, b)          ((a) * (b))
+#define VDIV(a, b)          ((a) / (b))
+#define VGATHER(p, idx)     ((p)[(idx)[0]])
 #define VMAX(a, b)          ((a) > (b) ? (a) : (b))
 #define VMIN(a, b)          ((a) < (b) ? (a) : (b))
 #define VHMAX(v)            (v)
