@@ -19,10 +19,10 @@
 #include "body/common.h"
 #include "body/row_stats.h"
 #include "body/softmax.h"
-#include "body/few_classes.h"
 #include "body/backward.h"
 #include "body/cross_entropy.h"
 #include "body/cross_entropy_rows.h"
+#include "body/few_classes.h"
 
 #define FS_CAT3_(a, b, c) a##b##c
 #define FS_CAT3(a, b, c)  FS_CAT3_(a, b, c)
