@@ -219,20 +219,20 @@ few_ce_block(const T *x, T *g, const int64_t *target, ptrdiff_t rows, ptrdiff_t 
     }
     const V unfinite = VSUB(m, m); /* NaN where m is not finite */
     nan = VNAN_ACC(nan, unfinite, unfinite);
-    /* s = sum of the exps, o = those of the other classes, acc = sum u_j (m - x_j) */
-    V s = VSET((T)0), o = VSET((T)0), acc = VSET((T)0);
+    /* et = the target's exp, o = the other classes', acc = sum u_j (m - x_j) */
+    V et = VSET((T)0), o = VSET((T)0), acc = VSET((T)0);
     for (ptrdiff_t j = 0; j < n; j++) {
         const V c = VLOAD(t + j * W);
         const V e = VEXP(VSUB(c, m));
-        s = VADD(s, e);
+        et = VSELECT_EQ(et, e, tv, VSET((T)j));
         o = VADD(o, VSELECT_EQ(e, VSET((T)0), tv, VSET((T)j)));
         if (smooth)
             acc = VADD(acc, VMUL(VSET(weight ? weight[j] : (T)1), VSUB(m, c)));
         if (g)
             VSTORE(t + j * W, e);
     }
-    T sl[W], ol[W], al[W], ml[W], xl[W], nl[W];
-    VSTORE(sl, s);
+    T etl[W], ol[W], al[W], ml[W], xl[W], nl[W];
+    VSTORE(etl, et);
     VSTORE(ol, o);
     VSTORE(al, acc);
     VSTORE(ml, m);
@@ -257,9 +257,12 @@ few_ce_block(const T *x, T *g, const int64_t *target, ptrdiff_t rows, ptrdiff_t 
         }
         const double wt = weight ? (double)weight[(ptrdiff_t)tl[l]] : 1.0;
         const double b = (1.0 - label_smoothing) * wt, a = b + ef * weight_sum;
-        const double sum = (double)sl[l];
-        const double value = b * ((double)ml[l] - (double)xl[l]) + a * log(sum) +
-                             (smooth ? ef * (double)al[l] : 0.0);
+        /* s = e_t + o in double; log1p(o) when the target is a maximum (e_t = 1):
+         * the loss is then small, and s rounded near 1 would lose it */
+        const double sum = (double)etl[l] + (double)ol[l];
+        const double lg = etl[l] == (T)1 ? log1p((double)ol[l]) : log(sum);
+        const double value =
+            b * ((double)ml[l] - (double)xl[l]) + a * lg + (smooth ? ef * (double)al[l] : 0.0);
         cross_entropy_put_loss(loss, row_scale, r, value, tot, comp);
         const double sc = row_scale ? scale * row_scale[r] : scale;
         k.cp[l] = (T)(sc * a / sum);
