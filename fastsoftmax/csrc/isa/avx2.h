@@ -84,24 +84,21 @@ static FS_TARGET inline __m256 fs_loadn_f32_avx2(const float *p, ptrdiff_t k)
 #define VLOADN(p, k)  fs_loadn_f32_avx2((p), (k))
 #define VSTOREN(p, v, k)                                                                           \
     _mm256_maskstore_ps((p), _mm256_loadu_si256((const __m256i *)(fs_mask32 + 8 - (k))), (v))
-#define VSET(c)                _mm256_set1_ps(c)
-#define VADD(a, b)             _mm256_add_ps((a), (b))
-#define VSUB(a, b)             _mm256_sub_ps((a), (b))
-#define VMUL(a, b)             _mm256_mul_ps((a), (b))
-#define VDIV(a, b)             _mm256_div_ps((a), (b))
-#define VSELECT_EQ(v, w, a, b) _mm256_blendv_ps((v), (w), _mm256_cmp_ps((a), (b), _CMP_EQ_OQ))
-#define VGATHER(p, idx)        _mm256_i32gather_ps((p), _mm256_loadu_si256((const __m256i *)(idx)), 4)
-#define VMAX(a, b)             _mm256_max_ps((a), (b))
-#define VMIN(a, b)             _mm256_min_ps((a), (b))
-#define VHMAX(v)               fs_hmax_ps_avx2(v)
-#define VHMIN(v)               fs_hmin_ps_avx2(v)
-#define VEXP(t)                fs_exp_f32_avx2(t)
-#define VEXPN(t)               fs_expn_f32_avx2(t)
-#define VEXPN_FAST(t)          fs_exp_core_f32_avx2(t)
-#define VEXPN_FAST_MIN         (-87.3f)
-#define VNAN_ACC(acc, a, b)    _mm256_or_ps((acc), _mm256_cmp_ps((a), (b), _CMP_UNORD_Q))
-#define VNAN_APPLY(v, acc)     _mm256_or_ps((v), (acc))
-#define VKEEP_LT(v, a, b)      _mm256_and_ps((v), _mm256_cmp_ps((a), (b), _CMP_LT_OQ))
+#define VSET(c)             _mm256_set1_ps(c)
+#define VADD(a, b)          _mm256_add_ps((a), (b))
+#define VSUB(a, b)          _mm256_sub_ps((a), (b))
+#define VMUL(a, b)          _mm256_mul_ps((a), (b))
+#define VMAX(a, b)          _mm256_max_ps((a), (b))
+#define VMIN(a, b)          _mm256_min_ps((a), (b))
+#define VHMAX(v)            fs_hmax_ps_avx2(v)
+#define VHMIN(v)            fs_hmin_ps_avx2(v)
+#define VEXP(t)             fs_exp_f32_avx2(t)
+#define VEXPN(t)            fs_expn_f32_avx2(t)
+#define VEXPN_FAST(t)       fs_exp_core_f32_avx2(t)
+#define VEXPN_FAST_MIN      (-87.3f)
+#define VNAN_ACC(acc, a, b) _mm256_or_ps((acc), _mm256_cmp_ps((a), (b), _CMP_UNORD_Q))
+#define VNAN_APPLY(v, acc)  _mm256_or_ps((v), (acc))
+#define VKEEP_LT(v, a, b)   _mm256_and_ps((v), _mm256_cmp_ps((a), (b), _CMP_LT_OQ))
 
 #else /* FS_DTYPE == 64 */
 
@@ -130,6 +127,16 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
                             _mm256_castsi256_pd(mask));
 }
 
+/* lanes v[idx[0..4)]: lane i of the result is the float pair 2 idx[i], 2 idx[i] + 1 */
+static FS_TARGET inline __m256d fs_perm_f64_avx2(__m256d v, const int32_t *idx)
+{
+    const __m256i i2 =
+        _mm256_slli_epi64(_mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)idx)), 1);
+    const __m256i pairs =
+        _mm256_or_si256(i2, _mm256_slli_epi64(_mm256_add_epi64(i2, _mm256_set1_epi64x(1)), 32));
+    return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), pairs));
+}
+
 #define T             double
 #define V             __m256d
 #define W             4
@@ -145,26 +152,36 @@ static FS_TARGET inline __m256d fs_loadn_f64_avx2(const double *p, ptrdiff_t k)
 #define VLOADN(p, k)  fs_loadn_f64_avx2((p), (k))
 #define VSTOREN(p, v, k)                                                                           \
     _mm256_maskstore_pd((p), _mm256_loadu_si256((const __m256i *)(fs_mask64 + 4 - (k))), (v))
-#define VSET(c)                _mm256_set1_pd(c)
-#define VADD(a, b)             _mm256_add_pd((a), (b))
-#define VSUB(a, b)             _mm256_sub_pd((a), (b))
-#define VMUL(a, b)             _mm256_mul_pd((a), (b))
-#define VDIV(a, b)             _mm256_div_pd((a), (b))
-#define VSELECT_EQ(v, w, a, b) _mm256_blendv_pd((v), (w), _mm256_cmp_pd((a), (b), _CMP_EQ_OQ))
-#define VGATHER(p, idx)        _mm256_i32gather_pd((p), _mm_loadu_si128((const __m128i *)(idx)), 8)
-#define VMAX(a, b)             _mm256_max_pd((a), (b))
-#define VMIN(a, b)             _mm256_min_pd((a), (b))
-#define VHMAX(v)               fs_hmax_pd_avx2(v)
-#define VHMIN(v)               fs_hmin_pd_avx2(v)
-#define VEXP(t)                fs_exp_f64_avx2(t)
-#define VEXPN(t)               fs_expn_f64_avx2(t)
-#define VEXPN_FAST(t)          fs_exp_core_f64_avx2(t)
-#define VEXPN_FAST_MIN         (-708.3)
-#define VNAN_ACC(acc, a, b)    _mm256_or_pd((acc), _mm256_cmp_pd((a), (b), _CMP_UNORD_Q))
-#define VNAN_APPLY(v, acc)     _mm256_or_pd((v), (acc))
-#define VKEEP_LT(v, a, b)      _mm256_and_pd((v), _mm256_cmp_pd((a), (b), _CMP_LT_OQ))
+#define VSET(c)             _mm256_set1_pd(c)
+#define VADD(a, b)          _mm256_add_pd((a), (b))
+#define VSUB(a, b)          _mm256_sub_pd((a), (b))
+#define VMUL(a, b)          _mm256_mul_pd((a), (b))
+#define VMAX(a, b)          _mm256_max_pd((a), (b))
+#define VMIN(a, b)          _mm256_min_pd((a), (b))
+#define VHMAX(v)            fs_hmax_pd_avx2(v)
+#define VHMIN(v)            fs_hmin_pd_avx2(v)
+#define VEXP(t)             fs_exp_f64_avx2(t)
+#define VEXPN(t)            fs_expn_f64_avx2(t)
+#define VEXPN_FAST(t)       fs_exp_core_f64_avx2(t)
+#define VEXPN_FAST_MIN      (-708.3)
+#define VNAN_ACC(acc, a, b) _mm256_or_pd((acc), _mm256_cmp_pd((a), (b), _CMP_UNORD_Q))
+#define VNAN_APPLY(v, acc)  _mm256_or_pd((v), (acc))
+#define VKEEP_LT(v, a, b)   _mm256_and_pd((v), _mm256_cmp_pd((a), (b), _CMP_LT_OQ))
 
 #endif /* FS_DTYPE */
+
+/* lane-wise division, and moving elements across lanes (the few-class kernels) */
+#if FS_DTYPE == 32
+#define VDIV(a, b)             _mm256_div_ps((a), (b))
+#define VGATHER(p, idx)        _mm256_i32gather_ps((p), _mm256_loadu_si256((const __m256i *)(idx)), 4)
+#define VPERM(v, idx)          _mm256_permutevar8x32_ps((v), _mm256_loadu_si256((const __m256i *)(idx)))
+#define VSELECT_EQ(v, w, a, b) _mm256_blendv_ps((v), (w), _mm256_cmp_ps((a), (b), _CMP_EQ_OQ))
+#else
+#define VDIV(a, b)             _mm256_div_pd((a), (b))
+#define VGATHER(p, idx)        _mm256_i32gather_pd((p), _mm_loadu_si128((const __m128i *)(idx)), 8)
+#define VPERM(v, idx)          fs_perm_f64_avx2((v), (idx))
+#define VSELECT_EQ(v, w, a, b) _mm256_blendv_pd((v), (w), _mm256_cmp_pd((a), (b), _CMP_EQ_OQ))
+#endif
 
 #else /* not x86 with GCC or clang */
 #define FS_ISA_BUILT 0

@@ -42,29 +42,25 @@ static FS_TARGET inline __m512 fs_nan_acc_f32_avx512(__m512 acc, __m512 a, __m51
     return _mm512_mask_mov_ps(acc, u, _mm512_castsi512_ps(_mm512_set1_epi32(-1)));
 }
 
-#define T                float
-#define V                __m512
-#define W                16
-#define FS_KMASK(k)      ((__mmask16)((1u << (k)) - 1u))
-#define A                __m512
-#define AZERO            _mm512_setzero_ps()
-#define AADD(a, v)       _mm512_add_ps((a), (v))
-#define ACOMB(a, b)      _mm512_add_ps((a), (b))
-#define AHSUM(a)         fs_hsum_ps_avx512(a)
-#define SACC(s, v)       fs_sacc_f32_avx512((s), (v))
-#define VLOAD(p)         _mm512_loadu_ps(p)
-#define VSTORE(p, v)     _mm512_storeu_ps((p), (v))
-#define VSTREAM(p, v)    _mm512_stream_ps((p), (v))
-#define VLOADN(p, k)     _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), FS_KMASK(k), (p))
-#define VSTOREN(p, v, k) _mm512_mask_storeu_ps((p), FS_KMASK(k), (v))
-#define VSET(c)          _mm512_set1_ps(c)
-#define VADD(a, b)       _mm512_add_ps((a), (b))
-#define VSUB(a, b)       _mm512_sub_ps((a), (b))
-#define VMUL(a, b)       _mm512_mul_ps((a), (b))
-#define VDIV(a, b)       _mm512_div_ps((a), (b))
-#define VSELECT_EQ(v, w, a, b)                                                                     \
-    _mm512_mask_mov_ps((v), _mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (w))
-#define VGATHER(p, idx)     _mm512_i32gather_ps(_mm512_loadu_si512(idx), (p), 4)
+#define T                   float
+#define V                   __m512
+#define W                   16
+#define FS_KMASK(k)         ((__mmask16)((1u << (k)) - 1u))
+#define A                   __m512
+#define AZERO               _mm512_setzero_ps()
+#define AADD(a, v)          _mm512_add_ps((a), (v))
+#define ACOMB(a, b)         _mm512_add_ps((a), (b))
+#define AHSUM(a)            fs_hsum_ps_avx512(a)
+#define SACC(s, v)          fs_sacc_f32_avx512((s), (v))
+#define VLOAD(p)            _mm512_loadu_ps(p)
+#define VSTORE(p, v)        _mm512_storeu_ps((p), (v))
+#define VSTREAM(p, v)       _mm512_stream_ps((p), (v))
+#define VLOADN(p, k)        _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), FS_KMASK(k), (p))
+#define VSTOREN(p, v, k)    _mm512_mask_storeu_ps((p), FS_KMASK(k), (v))
+#define VSET(c)             _mm512_set1_ps(c)
+#define VADD(a, b)          _mm512_add_ps((a), (b))
+#define VSUB(a, b)          _mm512_sub_ps((a), (b))
+#define VMUL(a, b)          _mm512_mul_ps((a), (b))
 #define VMAX(a, b)          _mm512_max_ps((a), (b))
 #define VMIN(a, b)          _mm512_min_ps((a), (b))
 #define VHMAX(v)            _mm512_reduce_max_ps(v)
@@ -82,29 +78,25 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
     return _mm512_mask_mov_pd(acc, u, _mm512_castsi512_pd(_mm512_set1_epi64(-1)));
 }
 
-#define T                double
-#define V                __m512d
-#define W                8
-#define FS_KMASK(k)      ((__mmask8)((1u << (k)) - 1u))
-#define A                __m512d
-#define AZERO            _mm512_setzero_pd()
-#define AADD(a, v)       _mm512_add_pd((a), (v))
-#define ACOMB(a, b)      _mm512_add_pd((a), (b))
-#define AHSUM(a)         _mm512_reduce_add_pd(a)
-#define SACC(s, v)       _mm512_storeu_pd((s), _mm512_add_pd(_mm512_loadu_pd(s), (v)))
-#define VLOAD(p)         _mm512_loadu_pd(p)
-#define VSTORE(p, v)     _mm512_storeu_pd((p), (v))
-#define VSTREAM(p, v)    _mm512_stream_pd((p), (v))
-#define VLOADN(p, k)     _mm512_mask_loadu_pd(_mm512_set1_pd(-INFINITY), FS_KMASK(k), (p))
-#define VSTOREN(p, v, k) _mm512_mask_storeu_pd((p), FS_KMASK(k), (v))
-#define VSET(c)          _mm512_set1_pd(c)
-#define VADD(a, b)       _mm512_add_pd((a), (b))
-#define VSUB(a, b)       _mm512_sub_pd((a), (b))
-#define VMUL(a, b)       _mm512_mul_pd((a), (b))
-#define VDIV(a, b)       _mm512_div_pd((a), (b))
-#define VSELECT_EQ(v, w, a, b)                                                                     \
-    _mm512_mask_mov_pd((v), _mm512_cmp_pd_mask((a), (b), _CMP_EQ_OQ), (w))
-#define VGATHER(p, idx)     _mm512_i32gather_pd(_mm256_loadu_si256((const __m256i *)(idx)), (p), 8)
+#define T                   double
+#define V                   __m512d
+#define W                   8
+#define FS_KMASK(k)         ((__mmask8)((1u << (k)) - 1u))
+#define A                   __m512d
+#define AZERO               _mm512_setzero_pd()
+#define AADD(a, v)          _mm512_add_pd((a), (v))
+#define ACOMB(a, b)         _mm512_add_pd((a), (b))
+#define AHSUM(a)            _mm512_reduce_add_pd(a)
+#define SACC(s, v)          _mm512_storeu_pd((s), _mm512_add_pd(_mm512_loadu_pd(s), (v)))
+#define VLOAD(p)            _mm512_loadu_pd(p)
+#define VSTORE(p, v)        _mm512_storeu_pd((p), (v))
+#define VSTREAM(p, v)       _mm512_stream_pd((p), (v))
+#define VLOADN(p, k)        _mm512_mask_loadu_pd(_mm512_set1_pd(-INFINITY), FS_KMASK(k), (p))
+#define VSTOREN(p, v, k)    _mm512_mask_storeu_pd((p), FS_KMASK(k), (v))
+#define VSET(c)             _mm512_set1_pd(c)
+#define VADD(a, b)          _mm512_add_pd((a), (b))
+#define VSUB(a, b)          _mm512_sub_pd((a), (b))
+#define VMUL(a, b)          _mm512_mul_pd((a), (b))
 #define VMAX(a, b)          _mm512_max_pd((a), (b))
 #define VMIN(a, b)          _mm512_min_pd((a), (b))
 #define VHMAX(v)            _mm512_reduce_max_pd(v)
@@ -115,6 +107,22 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
 #define VKEEP_LT(v, a, b)   _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (v))
 
 #endif /* FS_DTYPE */
+
+/* lane-wise division, and moving elements across lanes (the few-class kernels) */
+#if FS_DTYPE == 32
+#define VDIV(a, b)      _mm512_div_ps((a), (b))
+#define VGATHER(p, idx) _mm512_i32gather_ps(_mm512_loadu_si512(idx), (p), 4)
+#define VPERM(v, idx)   _mm512_permutexvar_ps(_mm512_loadu_si512(idx), (v))
+#define VSELECT_EQ(v, w, a, b)                                                                     \
+    _mm512_mask_mov_ps((v), _mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (w))
+#else
+#define VDIV(a, b)      _mm512_div_pd((a), (b))
+#define VGATHER(p, idx) _mm512_i32gather_pd(_mm256_loadu_si256((const __m256i *)(idx)), (p), 8)
+#define VPERM(v, idx)                                                                              \
+    _mm512_permutexvar_pd(_mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(idx))), (v))
+#define VSELECT_EQ(v, w, a, b)                                                                     \
+    _mm512_mask_mov_pd((v), _mm512_cmp_pd_mask((a), (b), _CMP_EQ_OQ), (w))
+#endif
 
 /* one exp for every t: no range check to skip */
 #define VEXPN(t)       VEXP(t)

@@ -18,6 +18,8 @@
  *   VDIV(a, b)                            a / b, lane-wise, correctly rounded
  *   VGATHER(p, idx)                       lanes p[idx[0]], ..., p[idx[W - 1]], idx a
  *                                         const int32_t * to W indices
+ *   VPERM(v, idx)                         lanes v[idx[0]], ..., v[idx[W - 1]], idx a
+ *                                         const int32_t * to W lane numbers
  *   VSELECT_EQ(v, w, a, b)                w where a == b, else v (lane-wise)
  *   VHMAX(v) VHMIN(v)                     largest / smallest lane (NaN handled by the caller)
  *   VEXP(t)                               exp of any t
@@ -46,36 +48,39 @@
 #define VEXP(t) exp(t)
 #endif
 
-#define V                      T
-#define W                      1
-#define VREGS                  16
-#define A                      double
-#define AZERO                  0.0
-#define AADD(a, v)             ((a) + (double)(v))
-#define ACOMB(a, b)            ((a) + (b))
-#define AHSUM(a)               (a)
-#define SACC(s, v)             (*(s) += (double)(v))
-#define VLOAD(p)               (*(p))
-#define VSTORE(p, v)           (*(p) = (v))
-#define VSTREAM(p, v)          (*(p) = (v))
-#define VLOADN(p, k)           (*(p))
-#define VSTOREN(p, v, k)       (*(p) = (v))
-#define VSET(c)                ((T)(c))
-#define VADD(a, b)             ((a) + (b))
-#define VSUB(a, b)             ((a) - (b))
-#define VMUL(a, b)             ((a) * (b))
+#define V                   T
+#define W                   1
+#define VREGS               16
+#define A                   double
+#define AZERO               0.0
+#define AADD(a, v)          ((a) + (double)(v))
+#define ACOMB(a, b)         ((a) + (b))
+#define AHSUM(a)            (a)
+#define SACC(s, v)          (*(s) += (double)(v))
+#define VLOAD(p)            (*(p))
+#define VSTORE(p, v)        (*(p) = (v))
+#define VSTREAM(p, v)       (*(p) = (v))
+#define VLOADN(p, k)        (*(p))
+#define VSTOREN(p, v, k)    (*(p) = (v))
+#define VSET(c)             ((T)(c))
+#define VADD(a, b)          ((a) + (b))
+#define VSUB(a, b)          ((a) - (b))
+#define VMUL(a, b)          ((a) * (b))
+#define VMAX(a, b)          ((a) > (b) ? (a) : (b))
+#define VMIN(a, b)          ((a) < (b) ? (a) : (b))
+#define VHMAX(v)            (v)
+#define VHMIN(v)            (v)
+#define VEXPN(t)            VEXP(t)
+#define VEXPN_FAST(t)       VEXP(t)
+#define VEXPN_FAST_MIN      (-INFINITY)
+#define VNAN_ACC(acc, a, b) (((a) != (a) || (b) != (b)) ? (T)1 : (acc))
+#define VNAN_APPLY(v, acc)  ((acc) != 0 ? (T)NAN : (v))
+#define VKEEP_LT(v, a, b)   ((a) < (b) ? (v) : (T)0)
+
+/* lane-wise division, and moving elements across lanes (the few-class kernels) */
 #define VDIV(a, b)             ((a) / (b))
 #define VGATHER(p, idx)        ((p)[(idx)[0]])
+#define VPERM(v, idx)          ((void)(idx), (v))
 #define VSELECT_EQ(v, w, a, b) ((a) == (b) ? (w) : (v))
-#define VMAX(a, b)             ((a) > (b) ? (a) : (b))
-#define VMIN(a, b)             ((a) < (b) ? (a) : (b))
-#define VHMAX(v)               (v)
-#define VHMIN(v)               (v)
-#define VEXPN(t)               VEXP(t)
-#define VEXPN_FAST(t)          VEXP(t)
-#define VEXPN_FAST_MIN         (-INFINITY)
-#define VNAN_ACC(acc, a, b)    (((a) != (a) || (b) != (b)) ? (T)1 : (acc))
-#define VNAN_APPLY(v, acc)     ((acc) != 0 ? (T)NAN : (v))
-#define VKEEP_LT(v, a, b)      ((a) < (b) ? (v) : (T)0)
 #define VHEAD(p)               0
 #define VFENCE()               ((void)0)
