@@ -106,6 +106,15 @@ ctypedef void (*part_fn)(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t
 cdef enum:
     CHUNK_BYTES = 64 << 20
 
+# Rows of at most this many classes take the *_few_rows kernels (a row per
+# vector lane); FS_FEW_CLASSES (32) is the most they accept.  Measured, AVX-512
+# float32, one thread, in L2 (ns per element, few-rows kernel / row kernel):
+# softmax 0.67 / 0.88 at n = 12, 0.63 / 0.62 at 16, 0.62 / 0.43 at 32;
+# log_softmax 0.73 / 1.70 at 12, 0.63 / 0.66 at 32; cross_entropy 1.58 / 1.95
+# at 12, 1.09 / 1.33 at 32.  So softmax switches at 16, the others at 32.
+cdef enum:
+    FEW_CLASSES_SOFTMAX = 16
+
 
 cdef inline Py_ssize_t _share(Py_ssize_t total, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
     """Start of thread t's contiguous share of ``total`` items (t == nt: the end)."""
@@ -160,8 +169,8 @@ cdef void _softmax_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t 
     cdef void *work
     if i0 >= i1:
         return
-    # rows of few classes: one row per vector lane (MEASURED)
-    if c.inner == 1 and c.n <= FS_FEW_CLASSES:
+    # rows of few classes: one row per vector lane (see FEW_CLASSES_SOFTMAX)
+    if c.inner == 1 and c.n <= (FS_FEW_CLASSES if c.flags & FS_FLAG_LOG else FEW_CLASSES_SOFTMAX):
         if c.f64:
             fs_f64.softmax_few_rows(<const double *>c.a + r0, <double *>c.out + r0,
                                     (r1 - r0) // c.n, c.n, c.flags)
@@ -253,7 +262,7 @@ cdef void _cross_entropy_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
     if c.row_scale != NULL:
         row_scale = c.row_scale + r0
     cdef void *work = NULL
-    # class indices over few classes: one row per vector lane (MEASURED)
+    # class indices over few classes: one row per vector lane (see FEW_CLASSES_SOFTMAX)
     if c.b == NULL and c.n <= FS_FEW_CLASSES:
         if c.f64:
             fs_f64.cross_entropy_few_rows(
