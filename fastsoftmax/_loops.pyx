@@ -107,13 +107,22 @@ cdef enum:
     CHUNK_BYTES = 64 << 20
 
 # Rows of at most this many classes take the *_few_rows kernels (a row per
-# vector lane); FS_FEW_CLASSES (32) is the most they accept.  Measured, AVX-512
-# float32, one thread, in L2 (ns per element, few-rows kernel / row kernel):
-# softmax 0.67 / 0.88 at n = 12, 0.63 / 0.62 at 16, 0.62 / 0.43 at 32;
-# log_softmax 0.73 / 1.70 at 12, 0.63 / 0.66 at 32; cross_entropy 1.58 / 1.95
-# at 12, 1.09 / 1.33 at 32.  So softmax switches at 16, the others at 32.
+# vector lane; FS_FEW_CLASSES = 32 at most), by function and dtype.  Measured
+# on AVX-512 (AMD EPYC Zen 5), one thread, in L2, ns per element, few-rows
+# kernel / row kernel:
+#   float32 softmax      0.67 / 0.88 at n = 12, 0.63 / 0.62 at 16, 0.62 / 0.43 at 32
+#   float32 log_softmax  0.73 / 1.70 at 12, 0.63 / 0.66 at 32
+#   float32 cross-entropy 1.79 / 1.98 at 10, 1.09 / 1.33 at 32
+#   float64 softmax      1.64 / 2.86 at 4, 1.57 / 1.27 at 8
+#   float64 log_softmax  1.62 / 1.76 at 12, 1.53 / 1.34 at 16
+#   float64 cross-entropy 5.2 / 4.1 at 4, 3.3 / 2.4 at 10: never
 cdef enum:
-    FEW_CLASSES_SOFTMAX = 16
+    FEW_SOFTMAX_F32 = 16
+    FEW_LOG_SOFTMAX_F32 = 32
+    FEW_CROSS_ENTROPY_F32 = 32
+    FEW_SOFTMAX_F64 = 4
+    FEW_LOG_SOFTMAX_F64 = 12
+    FEW_CROSS_ENTROPY_F64 = 0
 
 
 cdef inline Py_ssize_t _share(Py_ssize_t total, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
@@ -155,6 +164,16 @@ cdef int _run(part_fn part, const Call *c, int num_threads) except -1 nogil:
     return 0
 
 
+cdef inline Py_ssize_t _few_classes(bint f64, int function) noexcept nogil:
+    """The most classes that the few-rows kernel of ``function`` (0 softmax,
+    1 log_softmax, 2 cross-entropy) takes in this dtype."""
+    if function == 0:
+        return FEW_SOFTMAX_F64 if f64 else FEW_SOFTMAX_F32
+    if function == 1:
+        return FEW_LOG_SOFTMAX_F64 if f64 else FEW_LOG_SOFTMAX_F32
+    return FEW_CROSS_ENTROPY_F64 if f64 else FEW_CROSS_ENTROPY_F32
+
+
 cdef inline void *_row_scratch(const Call *c) noexcept nogil:
     """A scratch row for this thread, so that a streamed row is written only
     once (NULL when not streaming, or when the row is too long to keep)."""
@@ -169,8 +188,8 @@ cdef void _softmax_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t 
     cdef void *work
     if i0 >= i1:
         return
-    # rows of few classes: one row per vector lane (see FEW_CLASSES_SOFTMAX)
-    if c.inner == 1 and c.n <= (FS_FEW_CLASSES if c.flags & FS_FLAG_LOG else FEW_CLASSES_SOFTMAX):
+    # rows of few classes: one row per vector lane (see FEW_SOFTMAX_F32)
+    if c.inner == 1 and c.n <= _few_classes(c.f64, 1 if c.flags & FS_FLAG_LOG else 0):
         if c.f64:
             fs_f64.softmax_few_rows(<const double *>c.a + r0, <double *>c.out + r0,
                                     (r1 - r0) // c.n, c.n, c.flags)
@@ -262,8 +281,8 @@ cdef void _cross_entropy_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
     if c.row_scale != NULL:
         row_scale = c.row_scale + r0
     cdef void *work = NULL
-    # class indices over few classes: one row per vector lane (see FEW_CLASSES_SOFTMAX)
-    if c.b == NULL and c.n <= FS_FEW_CLASSES:
+    # class indices over few classes: one row per vector lane (see FEW_SOFTMAX_F32)
+    if c.b == NULL and c.n <= _few_classes(c.f64, 2):
         if c.f64:
             fs_f64.cross_entropy_few_rows(
                 <const double *>c.a + e0, c.target + r0, <const double *>c.weight, c.weight_sum,
