@@ -1,18 +1,20 @@
 /*
- * body/few_classes.h -- softmax and log_softmax of rows of few classes
- * (n <= FS_FEW_CLASSES), vectorised across rows: lane l of every vector
- * holds row l of a block of W rows.
+ * body/few_classes.h -- softmax, log_softmax and class-index cross-entropy
+ * of rows of few classes (n <= FS_FEW_CLASSES), vectorised across rows:
+ * lane l of the statistics' vectors holds row l of a block of W rows.
  *
  * A row of 10 floats is less than one AVX-512 vector, so a kernel that
  * walks one row at a time spends its time on masked tails and horizontal
  * reductions.  Here a block of W rows -- W n contiguous elements, exactly n
  * vectors -- is read column by column with gathers (lane l of column j is
  * x[l n + j]); the maximum, the exps, the sum and the reciprocal are then
- * lane-wise, with no horizontal step.  The results, kept column by column
- * in an L1 scratch, are gathered back into row order and leave as n full
- * vectors (whole cache lines on AVX-512).  Rows left over when n_rows is
- * not a multiple of W go through a zero-padded copy, so nothing outside
- * the arrays is read or written.
+ * lane-wise, with no horizontal step.  The output pass reads the block
+ * again in row order and moves each row's constants (m, 1/s or log s) to
+ * its elements' lanes with one permute each (VPERM): an exp more per
+ * element, but cheaper than gathering the results back (measured), and
+ * the output leaves as n full vectors (whole cache lines on AVX-512).
+ * Rows left over when n_rows is not a multiple of W go through a
+ * zero-padded copy, so nothing outside the arrays is read or written.
  *
  * Special rows (a NaN, a +inf, all -inf) give NaN, each in its own lane
  * only: in softmax a NaN in a row makes its sum NaN, and a maximum of
