@@ -9,6 +9,7 @@ from libc.stdint cimport int64_t, uint8_t
 cdef extern from "fastsoftmax.h" nogil:
     int FS_ISA_SCALAR, FS_ISA_AVX2, FS_ISA_AVX512
     int FS_MAX_TILE, FS_ROW_CACHE_BYTES, FS_FLAG_LOG, FS_FLAG_STREAM
+    int FS_FEW_CLASSES
     int fs_cpu_isa()
     int fs_select_isa(int requested)
     int fs_current_isa()
@@ -27,6 +28,8 @@ cdef extern from "fastsoftmax.h" nogil:
         void (*logsumexp_masked_rows)(const float *x, const uint8_t *mask, ptrdiff_t mask_stride, float *out, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
         void (*cross_entropy_cols)(const float *logits, const int64_t *target, const float *target_probs, const float *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, float *grad, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width) noexcept nogil
         void (*exp_array)(const float *x, float *y, ptrdiff_t n) noexcept nogil
+        void (*softmax_few_rows)(const float *x, float *y, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*cross_entropy_few_rows)(const float *logits, const int64_t *target, const float *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, float *grad, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
 
     ctypedef struct fs_kernels_f64:
         void (*softmax_rows)(const double *x, double *y, double *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
@@ -41,6 +44,8 @@ cdef extern from "fastsoftmax.h" nogil:
         void (*logsumexp_masked_rows)(const double *x, const uint8_t *mask, ptrdiff_t mask_stride, double *out, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
         void (*cross_entropy_cols)(const double *logits, const int64_t *target, const double *target_probs, const double *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, double *grad, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width) noexcept nogil
         void (*exp_array)(const double *x, double *y, ptrdiff_t n) noexcept nogil
+        void (*softmax_few_rows)(const double *x, double *y, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*cross_entropy_few_rows)(const double *logits, const int64_t *target, const double *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, double *grad, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
 
     const fs_kernels_f32 *fs_f32
     const fs_kernels_f64 *fs_f64

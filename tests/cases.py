@@ -26,7 +26,7 @@ SHAPES = [(), (1,), (7,), (3, 5), (4, 1), (1, 9), (2, 3, 4), (3, 17, 5), (2, 1, 
           (6, 40), (3, 300)]
 LAYOUTS = ["C", "F", "transposed", "strided", "reversed", "byteswapped", "readonly"]
 DTYPES = [np.float64, np.float32, np.float16, np.int32, np.bool_]
-VALUES = ["normal", "large", "nan", "posinf", "neginf", "neginf_row"]
+VALUES = ["normal", "large", "nan", "posinf", "neginf", "neginf_row", "lanes"]
 # random; a fully masked row; one mask row for all; a causal mask over the
 # last two axes (broadcast over the leading ones); one entry left per row;
 # random with NaN, inf and huge values in the masked-out entries
@@ -51,6 +51,17 @@ SAMPLE_WEIGHTS = ("none", "uniform")
 # rows longer than the cached two-pass limit.
 GRID_SHAPES = [((13,), -1), ((9, 7), -1), ((9, 7), 1), ((4, 7, 3), 1), ((4, 3, 7), -1),
                ((5, 301), -1), ((2, 3, 37), 1), ((1, 70001), -1)]
+
+# Few classes: rows of n classes, n_rows of them, for the kernels that hold
+# one row per vector lane (16 float32 rows to an AVX-512 vector, 4 float64
+# rows to an AVX2 one): every n on both sides of 16 and of the 32-class
+# limit, and batches short of a vector, crossing one, and split unevenly
+# between two threads.  Every (n, n_rows) in float32 and float64.
+FEW_CLASSES = (1, 2, 3, 7, 10, 16, 17, 31, 32, 33)
+FEW_ROWS = (1, 15, 17, 1000, 4099)
+FEW_DTYPES = (np.float32, np.float64)
+# lanes first: special rows beside ordinary ones in the same vector
+FEW_VALUES = ("lanes", "normal", "large", "nan", "neginf")
 
 # cases drawn per (layout, dtype) cell
 PER_CELL = {"forward": 10, "backward": 6, "cross_entropy": 4}
@@ -108,6 +119,24 @@ def make_values(shape, kind, rng):
             x[0] = -np.inf
         else:
             flat[:] = -np.inf
+    elif kind == "lanes":
+        # one special row per kind among ordinary ones, at rows that share
+        # a vector when rows are vector lanes; the last row too
+        rows = x.reshape(-1, x.shape[-1]) if x.ndim >= 2 else x.reshape(1, -1)
+        specials = {1: "nan", 4: "posinf", 6: "all_neginf", 9: "all_posinf", 13: "neginf",
+                    len(rows) - 1: "nan"}
+        for r, what in specials.items():
+            if r >= len(rows):
+                continue
+            c = rng.integers(rows.shape[1])
+            if what == "nan":
+                rows[r, c] = np.nan
+            elif what == "posinf":
+                rows[r, c] = np.inf
+            elif what == "neginf":
+                rows[r, c] = -np.inf
+            else:
+                rows[r] = np.inf if what == "all_posinf" else -np.inf
     return x
 
 
@@ -210,6 +239,20 @@ def _forward_cases(name, seed=0):
         yield Case(_name(factors), (x, axis), kwargs, factors)
 
 
+def _few_class_cases(name, seed=3):
+    """Rows of few classes (``FEW_CLASSES`` x ``FEW_ROWS`` in each of
+    ``FEW_DTYPES``), C-contiguous along the last axis, values and masks
+    cycled; ``factors["part"]`` is ``"few_classes"``."""
+    rng = np.random.default_rng(seed)
+    values, masks = _shuffled_cycle(FEW_VALUES, rng), _shuffled_cycle(MASKS, rng)
+    for n, n_rows, dtype in itertools.product(FEW_CLASSES, FEW_ROWS, map(np.dtype, FEW_DTYPES)):
+        shape, kind, mask = (n_rows, n), next(values), next(masks)
+        x = cast(make_values(shape, kind, rng), dtype)
+        factors = {"part": "few_classes", "layout": "C", "dtype": dtype.name, "values": kind,
+                   "mask": mask, "shape": shape, "axis": -1}
+        yield Case(_name(factors), (x, -1), {"where": make_mask(shape, mask, rng)}, factors)
+
+
 def _backward_cases(name, seed=1):
     """(grad_output, output) pairs: the output is the reference forward's,
     under the same mask; grad_output takes the cell's layout and dtype, the
@@ -304,6 +347,23 @@ def _cross_entropy_cases(seed=2):
                                   d["reduction"], d["sample_weight"], "layouts")
 
 
+def _few_class_cross_entropy_cases(seed=4):
+    """cross_entropy on rows of few classes, every (n, n_rows, dtype) of
+    ``_few_class_cases``, its options cycled through their lists.  Class
+    indices only: the one-row-per-lane kernel's; probability targets take
+    the row kernel, which the other parts cover."""
+    rng = np.random.default_rng(seed)
+    draws = {k: _shuffled_cycle(v, rng) for k, v in {
+        "values": FEW_VALUES, "target": ("index",), "ignore": IGNORES, "weight": WEIGHTS,
+        "smoothing": SMOOTHING, "reduction": REDUCTIONS,
+        "sample_weight": SAMPLE_WEIGHTS}.items()}
+    for n, n_rows, dtype in itertools.product(FEW_CLASSES, FEW_ROWS, map(np.dtype, FEW_DTYPES)):
+        d = {k: next(v) for k, v in draws.items()}
+        yield _cross_entropy_case(rng, (n_rows, n), -1, dtype, "C", d["values"], d["target"],
+                                  np.int64, d["ignore"], d["weight"], d["smoothing"],
+                                  d["reduction"], d["sample_weight"], "few_classes")
+
+
 def _name(factors):
     return "-".join(f"{k}={v}" for k, v in factors.items())
 
@@ -312,11 +372,11 @@ def _name(factors):
 def cases(name):
     """The cases of the public function ``name``, a tuple built once."""
     if name in FORWARD:
-        return tuple(_forward_cases(name))
+        return tuple(_forward_cases(name)) + tuple(_few_class_cases(name))
     if name in BACKWARD:
         return tuple(_backward_cases(name))
     if name == "cross_entropy":
-        return tuple(_cross_entropy_cases())
+        return tuple(_cross_entropy_cases()) + tuple(_few_class_cross_entropy_cases())
     raise ValueError(f"no cases for {name!r}")
 
 

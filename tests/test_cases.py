@@ -39,12 +39,40 @@ def test_every_value_kind(name):
 
 @pytest.mark.parametrize("name", gen.FORWARD + gen.BACKWARD)
 def test_every_shape_axis_and_mask(name):
-    assert {(c.factors["shape"], c.factors["axis"]) for c in cases(name)} == set(gen.COMBOS)
+    assert {(c.factors["shape"], c.factors["axis"]) for c in cases(name)
+            if c.factors.get("part") != "few_classes"} == set(gen.COMBOS)
     assert _seen(name, "mask") == set(gen.MASKS)
     assert any(c.args[0].ndim == 0 for c in cases(name))
     assert any(c.args[0].size == 0 for c in cases(name))
     assert any(c.kwargs["where"] is not None and c.kwargs["where"].ndim < c.args[0].ndim
                for c in cases(name))
+
+
+@pytest.mark.parametrize("name", [*gen.FORWARD, "cross_entropy"])
+def test_few_classes(name):
+    # every row length and batch of the one-row-per-lane kernels, both dtypes,
+    # special rows beside ordinary ones, and (cross_entropy) every option
+    few = [c for c in cases(name) if c.factors.get("part") == "few_classes"]
+    assert {(c.factors["shape"], c.factors["dtype"]) for c in few} == {
+        ((rows, n), np.dtype(dtype).name) for n, rows, dtype in
+        itertools.product(gen.FEW_CLASSES, gen.FEW_ROWS, gen.FEW_DTYPES)}
+    assert {c.factors["values"] for c in few} == set(gen.FEW_VALUES)
+    if name == "cross_entropy":
+        for factor, values in [("target", ("index",)), ("ignore", gen.IGNORES),
+                               ("weight", gen.WEIGHTS), ("label_smoothing", gen.SMOOTHING),
+                               ("reduction", gen.REDUCTIONS),
+                               ("sample_weight", gen.SAMPLE_WEIGHTS)]:
+            assert {c.factors[factor] for c in few} == set(values), factor
+    else:
+        assert {c.factors["mask"] for c in few} == set(gen.MASKS)
+
+
+def test_lanes_values_put_special_rows_among_ordinary_ones():
+    x = gen.make_values((20, 10), "lanes", np.random.default_rng(0))
+    nonfinite = ~np.isfinite(x).all(axis=1)
+    assert set(np.flatnonzero(nonfinite)) == {1, 4, 6, 9, 13, 19}
+    assert np.isnan(x[1]).any() and np.isposinf(x[4]).any() and np.isneginf(x[13]).any()
+    assert np.isneginf(x[6]).all() and np.isposinf(x[9]).all()
 
 
 @pytest.mark.parametrize("name", gen.BACKWARD)

@@ -33,6 +33,8 @@ enum { FS_ISA_SCALAR = 0, FS_ISA_AVX2 = 1, FS_ISA_AVX512 = 2, FS_ISA_COUNT = 3 }
  * from cache (L2 holds it); longer rows take the one-pass online max/sum.
  */
 #define FS_ROW_CACHE_BYTES 262144
+/* The most classes a *_few_rows kernel (one row per vector lane) accepts. */
+#define FS_FEW_CLASSES 32
 
 /* Bits of the `flags` argument. */
 #define FS_FLAG_LOG    1 /* log_softmax instead of softmax */

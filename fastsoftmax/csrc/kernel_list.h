@@ -43,6 +43,10 @@
  *                       logits, target NULL); row_scale, loss and target
  *                       per sample; grad laid out like the logits.
  *   exp_array:          y = exp(x) elementwise (the accuracy tests' hook)
+ *   softmax_few_rows:   softmax_rows for n <= FS_FEW_CLASSES, one row per
+ *                       vector lane (the scalar path: softmax_rows itself)
+ *   cross_entropy_few_rows: cross_entropy_rows for n <= FS_FEW_CLASSES, the
+ *                       same way
  */
 #define FS_KERNELS(X)                                                                              \
     X(softmax_rows,                                                                                \
@@ -71,4 +75,9 @@
                            const FS_T *weight, double weight_sum, double label_smoothing,          \
                            const double *row_scale, double scale, double *loss, double *loss_sum,  \
                            FS_T *grad, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width))            \
-    X(exp_array, (const FS_T *x, FS_T *y, ptrdiff_t n))
+    X(exp_array, (const FS_T *x, FS_T *y, ptrdiff_t n))                                            \
+    X(softmax_few_rows, (const FS_T *x, FS_T *y, ptrdiff_t n_rows, ptrdiff_t n, int flags))        \
+    X(cross_entropy_few_rows,                                                                      \
+      (const FS_T *logits, const int64_t *target, const FS_T *weight, double weight_sum,           \
+       double label_smoothing, const double *row_scale, double scale, double *loss,                \
+       double *loss_sum, FS_T *grad, ptrdiff_t n_rows, ptrdiff_t n, int flags))

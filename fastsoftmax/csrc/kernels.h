@@ -24,6 +24,7 @@
 #include "body/cross_entropy_rows.h"
 #include "body/masked.h"
 #include "body/cross_entropy_cols.h"
+#include "body/few_classes.h"
 
 #define FS_CAT3_(a, b, c) a##b##c
 #define FS_CAT3(a, b, c)  FS_CAT3_(a, b, c)

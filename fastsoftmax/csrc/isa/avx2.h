@@ -119,7 +119,7 @@ static FS_TARGET inline __m256 fs_lanes_f32_avx2(__m128i bytes)
 #define VBLOAD(b)       fs_lanes_f32_avx2(_mm_loadl_epi64((const __m128i *)(b)))
 #define VBLOADN(b, k)   fs_lanes_f32_avx2(fs_bytes_n_avx2((b), (k)))
 #define VBSEL(mk, v, c) _mm256_blendv_ps((c), (v), (mk))
-#define VANY_GT(a, b)       _mm256_movemask_ps(_mm256_cmp_ps((a), (b), _CMP_GT_OQ))
+#define VANY_GT(a, b)   _mm256_movemask_ps(_mm256_cmp_ps((a), (b), _CMP_GT_OQ))
 
 #else /* FS_DTYPE == 64 */
 
@@ -163,6 +163,16 @@ static FS_TARGET inline __m256d fs_lanes_f64_avx2(__m128i bytes)
     return _mm256_castsi256_pd(_mm256_cmpgt_epi64(wide, _mm256_setzero_si256()));
 }
 
+/* lanes v[idx[0..4)]: lane i of the result is the float pair 2 idx[i], 2 idx[i] + 1 */
+static FS_TARGET inline __m256d fs_perm_f64_avx2(__m256d v, const int32_t *idx)
+{
+    const __m256i i2 =
+        _mm256_slli_epi64(_mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)idx)), 1);
+    const __m256i pairs =
+        _mm256_or_si256(i2, _mm256_slli_epi64(_mm256_add_epi64(i2, _mm256_set1_epi64x(1)), 32));
+    return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), pairs));
+}
+
 #define T             double
 #define V             __m256d
 #define W             4
@@ -200,6 +210,19 @@ static FS_TARGET inline __m256d fs_lanes_f64_avx2(__m128i bytes)
 #define VANY_GT(a, b)       _mm256_movemask_pd(_mm256_cmp_pd((a), (b), _CMP_GT_OQ))
 
 #endif /* FS_DTYPE */
+
+/* lane-wise division, and moving elements across lanes (the few-class kernels) */
+#if FS_DTYPE == 32
+#define VDIV(a, b)             _mm256_div_ps((a), (b))
+#define VGATHER(p, idx)        _mm256_i32gather_ps((p), _mm256_loadu_si256((const __m256i *)(idx)), 4)
+#define VPERM(v, idx)          _mm256_permutevar8x32_ps((v), _mm256_loadu_si256((const __m256i *)(idx)))
+#define VSELECT_EQ(v, w, a, b) _mm256_blendv_ps((v), (w), _mm256_cmp_ps((a), (b), _CMP_EQ_OQ))
+#else
+#define VDIV(a, b)             _mm256_div_pd((a), (b))
+#define VGATHER(p, idx)        _mm256_i32gather_pd((p), _mm_loadu_si128((const __m128i *)(idx)), 8)
+#define VPERM(v, idx)          fs_perm_f64_avx2((v), (idx))
+#define VSELECT_EQ(v, w, a, b) _mm256_blendv_pd((v), (w), _mm256_cmp_pd((a), (b), _CMP_EQ_OQ))
+#endif
 
 #else /* not x86 with GCC or clang */
 #define FS_ISA_BUILT 0

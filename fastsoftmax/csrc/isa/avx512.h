@@ -80,7 +80,7 @@ static FS_TARGET inline __m512 fs_nan_acc_f32_avx512(__m512 acc, __m512 a, __m51
 #define VBLOAD(b)       fs_bytes_mask16(_mm_loadu_si128((const __m128i *)(b)))
 #define VBLOADN(b, k)   fs_bytes_mask16(_mm_maskz_loadu_epi8(FS_KMASK(k), (b)))
 #define VBSEL(mk, v, c) _mm512_mask_blend_ps((mk), (c), (v))
-#define VANY_GT(a, b)       _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
+#define VANY_GT(a, b)   _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
 
 #else /* FS_DTYPE == 64 */
 
@@ -124,6 +124,22 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
 #define VANY_GT(a, b)       _mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ)
 
 #endif /* FS_DTYPE */
+
+/* lane-wise division, and moving elements across lanes (the few-class kernels) */
+#if FS_DTYPE == 32
+#define VDIV(a, b)      _mm512_div_ps((a), (b))
+#define VGATHER(p, idx) _mm512_i32gather_ps(_mm512_loadu_si512(idx), (p), 4)
+#define VPERM(v, idx)   _mm512_permutexvar_ps(_mm512_loadu_si512(idx), (v))
+#define VSELECT_EQ(v, w, a, b)                                                                     \
+    _mm512_mask_mov_ps((v), _mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (w))
+#else
+#define VDIV(a, b)      _mm512_div_pd((a), (b))
+#define VGATHER(p, idx) _mm512_i32gather_pd(_mm256_loadu_si256((const __m256i *)(idx)), (p), 8)
+#define VPERM(v, idx)                                                                              \
+    _mm512_permutexvar_pd(_mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(idx))), (v))
+#define VSELECT_EQ(v, w, a, b)                                                                     \
+    _mm512_mask_mov_pd((v), _mm512_cmp_pd_mask((a), (b), _CMP_EQ_OQ), (w))
+#endif
 
 /* one exp for every t: no range check to skip */
 #define VEXPN(t)       VEXP(t)

@@ -15,6 +15,12 @@
  *   VLOAD(p) VSTORE(p, v) VSTREAM(p, v)   full-vector load / store / non-temporal store
  *   VLOADN(p, k) VSTOREN(p, v, k)         first k < W lanes; other lanes load as -inf
  *   VSET(c) VADD(a, b) VSUB(a, b) VMUL(a, b) VMAX(a, b) VMIN(a, b)
+ *   VDIV(a, b)                            a / b, lane-wise, correctly rounded
+ *   VGATHER(p, idx)                       lanes p[idx[0]], ..., p[idx[W - 1]], idx a
+ *                                         const int32_t * to W indices
+ *   VPERM(v, idx)                         lanes v[idx[0]], ..., v[idx[W - 1]], idx a
+ *                                         const int32_t * to W lane numbers
+ *   VSELECT_EQ(v, w, a, b)                w where a == b, else v (lane-wise)
  *   VHMAX(v) VHMIN(v)                     largest / smallest lane (NaN handled by the caller)
  *   VEXP(t)                               exp of any t
  *   VEXPN(t)                              exp of t <= 0 (or NaN) only
@@ -82,3 +88,9 @@
 #define VBLOAD(b)           (*(b) != 0)
 #define VBLOADN(b, k)       (*(b) != 0)
 #define VBSEL(mk, v, c)     ((mk) ? (v) : (c))
+
+/* lane-wise division, and moving elements across lanes (the few-class kernels) */
+#define VDIV(a, b)             ((a) / (b))
+#define VGATHER(p, idx)        ((p)[(idx)[0]])
+#define VPERM(v, idx)          ((void)(idx), (v))
+#define VSELECT_EQ(v, w, a, b) ((a) == (b) ? (w) : (v))
