@@ -125,6 +125,12 @@ cdef enum:
 #   float64 log_softmax  1.62 / 1.76 at 12, 1.53 / 1.34 at 16
 #   float64 cross-entropy 5.2 / 4.1 at 4, 3.3 / 2.4 at 10: never
 cdef enum:
+    # softmax: fewer rows than a block of lanes go to the row kernel, which
+    # may round a last bit differently; the few-rows kernel would pad them
+    # into a block (one row of 10 float32: 1.33 us a call against 1.10 us
+    # on the row kernel, AMD EPYC Zen 5).  Cross-entropy keeps one kernel
+    # whatever the rows (its small calls are far from that cost).
+    FEW_MIN_ROWS = 16
     FEW_SOFTMAX_F32 = 16
     FEW_LOG_SOFTMAX_F32 = 32
     FEW_CROSS_ENTROPY_F32 = 32
@@ -199,7 +205,8 @@ cdef void _softmax_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t 
     if i0 >= i1:
         return
     # rows of few classes: one row per vector lane (see FEW_SOFTMAX_F32)
-    if c.inner == 1 and c.n <= _few_classes(c.f64, 1 if c.flags & FS_FLAG_LOG else 0):
+    if (c.inner == 1 and c.n <= _few_classes(c.f64, 1 if c.flags & FS_FLAG_LOG else 0)
+            and r1 - r0 >= FEW_MIN_ROWS * c.n):
         if c.f64:
             fs_f64.softmax_few_rows(<const double *>c.a + r0, <double *>c.out + r0,
                                     (r1 - r0) // c.n, c.n, c.flags)
