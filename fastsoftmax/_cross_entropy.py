@@ -222,7 +222,8 @@ def _index_rows(logits, target, axis, ignore_index, reduction, label_smoothing, 
     """
     n = fast_rows(logits, axis, num_threads)
     if not (n and type(target) is np.ndarray and target.dtype is _I64
-            and target.flags.c_contiguous and target.shape == logits.shape[:-1]
+            and (flags := target.flags).c_contiguous and flags.aligned
+            and target.shape == logits.shape[:-1]
             and type(ignore_index) is int and _I64_MIN <= ignore_index <= _I64_MAX
             and not 0 <= ignore_index < n
             and type(reduction) is str and reduction in _REDUCTIONS
@@ -258,7 +259,7 @@ def _gradient_buffer(out, axis, shape, compute):
     ``out`` itself when its class axis is already laid out that way and it
     has the computation dtype, else a fresh (aligned) array.  Returns the
     buffer and whether it is ``out``."""
-    if out is not None and out.dtype == compute:
+    if out is not None and out.dtype == compute and out.flags.aligned:
         rows = np.moveaxis(out, axis, -1)
         if rows.flags.c_contiguous:
             return rows, True

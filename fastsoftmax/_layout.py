@@ -226,12 +226,12 @@ def _same_view(a, b):
 def output_into(out, plan, result, compute):
     """Where the kernel should write, and whether that is ``out`` itself.
 
-    ``out`` is written directly when it is in kernel order, has the
+    ``out`` is written directly when it is in kernel order, is aligned, has the
     computation dtype and layout, and is either disjoint from every input
     or exactly one of them (the kernels read each element before writing
     it); otherwise the kernel writes a fresh array in kernel order.
     """
-    if out is not None and result == compute:
+    if out is not None and result == compute and out.flags.aligned:
         k = plan.kernel_view(out)
         if k is not None and all(not np.may_share_memory(a, k) or _same_view(a, k)
                                  for a in plan.arrays):

@@ -52,8 +52,9 @@ def fast_rows(x, axis, num_threads):
     checking, converting or layout planning, else 0.
 
     That is: ``x`` is exactly an ``ndarray`` (no subclass), non-empty, at
-    least 1-D, C-contiguous, native float32 or float64, ``axis`` is the last
-    axis as a plain int, and ``num_threads`` is None or a positive int.
+    least 1-D, C-contiguous and aligned, native float32 or float64, ``axis``
+    is the last axis as a plain int, and ``num_threads`` is None or a
+    positive int.
     Every check of :func:`check_forward` then passes with an answer already
     known (compute and result dtype ``x.dtype``, axes ``(x.ndim - 1,)``,
     the kernels' rows being ``x`` itself), so the caller may hand ``x`` to
@@ -65,7 +66,7 @@ def fast_rows(x, axis, num_threads):
     dtype = x.dtype
     if ((dtype is _F32 or dtype is _F64) and x.size and type(axis) is int
             and (num_threads is None or (type(num_threads) is int and num_threads > 0))
-            and x.flags.c_contiguous):
+            and (flags := x.flags).c_contiguous and flags.aligned):
         ndim = x.ndim
         if ndim and (axis == -1 or axis == ndim - 1):
             return x.shape[-1]
@@ -88,10 +89,16 @@ def reject_lazy(x, name="x"):
 
 
 def as_array(x, name="x"):
-    """``np.asarray`` that keeps read-only inputs read-only and never copies;
-    a dask collection is a ``TypeError`` (:func:`reject_lazy`)."""
+    """``np.asarray`` that keeps read-only inputs read-only and copies only
+    an unaligned array; a dask collection is a ``TypeError``
+    (:func:`reject_lazy`).
+
+    The kernels read elements through typed pointers, which must be aligned
+    to the element size: an unaligned array (``np.frombuffer`` at an odd
+    offset, a buffer unpickled from another process) is copied once.
+    """
     if isinstance(x, np.ndarray):
-        return x
+        return x if x.flags.aligned else x.copy()
     reject_lazy(x, name)
     try:
         return np.asarray(x)
