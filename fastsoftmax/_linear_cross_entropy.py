@@ -171,6 +171,12 @@ def linear_cross_entropy_checked(a, grad_output=None):
         # cannot add into its out=)
         product = np.empty_like(grad_weight) if n_rows > rows else None
         bias_part = None if grad_bias is None else np.empty_like(grad_bias)
+        # a strided grad_x (an out= view) gets each chunk's G @ W through a
+        # contiguous scratch: NumPy's matmul rounds differently into strided
+        # outputs on some versions (1.26), and the result must not depend on
+        # the buffer's layout
+        x_part = (None if grad_x.flags.c_contiguous
+                  else np.empty((rows, grad_x.shape[1]), grad_x.dtype))
     buffer = aligned_empty((rows, n_classes), compute)
     for r0 in range(0, n_rows, rows):
         r1 = min(n_rows, r0 + rows)
@@ -198,7 +204,10 @@ def linear_cross_entropy_checked(a, grad_output=None):
                 np.sum(g, axis=0, out=grad_bias if r0 == 0 else bias_part)
                 if r0:
                     grad_bias += bias_part
-            np.matmul(g, w, out=grad_x[r0:r1])
+            if x_part is None:
+                np.matmul(g, w, out=grad_x[r0:r1])
+            else:
+                grad_x[r0:r1] = np.matmul(g, w, out=x_part[:r1 - r0])
         if loss_rows is not None:
             loss_rows[r0:r1] = loss
         else:
