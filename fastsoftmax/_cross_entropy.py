@@ -282,14 +282,22 @@ def _kernel_target(target, ignore_index, n):
     return np.ascontiguousarray(target, dtype=np.int64)
 
 
-def _index_denominator(target, weight, sample_weight, n):
-    """PyTorch's weighted-mean normaliser for class-index targets: the sum
-    of the target classes' weights (times the samples' own) over the samples
-    that are not ignored."""
+def index_shares(target, weight, sample_weight, n, ignore_index=None):
+    """Each sample's share of PyTorch's weighted-mean normaliser for
+    class-index targets: its target class's weight (times its own weight),
+    0 where the target is not a class in [0, n) or is ``ignore_index``."""
     valid = (target >= 0) & (target < n)
+    if ignore_index is not None:
+        valid &= target != ignore_index
     target_weight = valid.astype(np.float64) if weight is None else \
         np.where(valid, weight[np.where(valid, target, 0)], 0).astype(np.float64)
-    return float(np.sum(target_weight if sample_weight is None else target_weight * sample_weight))
+    return target_weight if sample_weight is None else target_weight * sample_weight
+
+
+def _index_denominator(target, weight, sample_weight, n):
+    """The normaliser itself: the sum of :func:`index_shares` over the
+    kernel's targets (ignored ones already outside [0, n))."""
+    return float(np.sum(index_shares(target, weight, sample_weight, n)))
 
 
 def _reduce(loss_rows, total, sample_weight, reduction, denom, sample_shape, result):

@@ -327,12 +327,9 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
 # Cross-entropy.
 
 def _index_weights(target, weight=None, sample_weight=None, *, ignore_index, n_classes):
-    """Each sample's share of the "mean" divisor: its target class's weight
-    (0 when ignored), times its own weight."""
-    valid = (target != ignore_index) & (target >= 0) & (target < n_classes)
-    w = valid.astype(np.float64) if weight is None else \
-        np.where(valid, weight[np.where(valid, target, 0)], 0.0).astype(np.float64)
-    return w if sample_weight is None else w * sample_weight
+    """Each sample's share of the "mean" divisor, as the one-process call
+    works it out."""
+    return _cross_entropy.index_shares(target, weight, sample_weight, n_classes, ignore_index)
 
 
 def _cross_entropy_block(logits, target, weight, sample_weight, normalizer, *, axis,
