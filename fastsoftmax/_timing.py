@@ -178,9 +178,15 @@ def reference_function(name):
     return func
 
 
-def copy_call(src):
-    """``np.copyto`` of ``src``'s bytes into an array made here: one thread."""
-    dst = np.empty_like(src)
+def copy_call(src, dst=None):
+    """``np.copyto`` of ``src``'s bytes into ``dst`` (default: an array made
+    here): one thread.
+
+    Pass the kernel's own ``out=`` array as ``dst`` to compare the two on the
+    same pages: a fresh destination may or may not be backed by huge pages,
+    which moves a copy by up to a fifth from one array to the next.
+    """
+    dst = np.empty_like(src) if dst is None else dst
     return lambda: np.copyto(dst, src)
 
 
@@ -189,13 +195,14 @@ def _copy_pool(n_threads):
     return ThreadPoolExecutor(n_threads, thread_name_prefix="fastsoftmax-copy")
 
 
-def floor_call(src, n_threads=FLOOR_THREADS):
+def floor_call(src, n_threads=FLOOR_THREADS, dst=None):
     """The same copy split into ``n_threads`` parts copied at once.
 
     ``np.copyto`` releases the GIL, so the parts run in parallel: this is
-    the memcpy floor that every kernel is measured against.
+    the memcpy floor that every kernel is measured against.  ``dst`` as in
+    `copy_call`.
     """
-    dst = np.empty_like(src)
+    dst = np.empty_like(src) if dst is None else dst
     if not (src.flags.c_contiguous and dst.flags.c_contiguous):
         return lambda: np.copyto(dst, src)
     pool = _copy_pool(n_threads)
