@@ -60,6 +60,23 @@ static inline int fs_stream_pays(ptrdiff_t n, int flags)
     return flags;
 }
 
+/*
+ * Ask for the `bytes` bytes at p (whole lines) to come into L1.  A row that
+ * fits in cache is read from memory by its first pass only; its later
+ * passes work from cache while memory idles, so they ask for the next row
+ * meanwhile, a few lines per vector step (one core alone cannot keep
+ * enough misses in flight to reach the memory's bandwidth otherwise).
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define FS_PREFETCH(p, bytes)                                                                      \
+    do {                                                                                           \
+        for (size_t o_ = 0; o_ < (size_t)(bytes); o_ += 64)                                        \
+            __builtin_prefetch((const char *)(p) + o_, 0, 3);                                      \
+    } while (0)
+#else
+#define FS_PREFETCH(p, bytes) ((void)(p))
+#endif
+
 /* Whether exp(x - m) may skip its range check for every x >= lo. */
 #define FS_EXP_FAST(lo, m) ((lo) - (m) >= (T)VEXPN_FAST_MIN)
 

@@ -215,10 +215,10 @@ static FS_TARGET double cross_entropy_grad(const T *x, const T *e, const T *w, c
  * streaming and not in place), for the gradient pass to read instead of
  * recomputing them.  *e is NULL for longer rows and rows with no finite max.
  * In place (g == x) the logits are still needed by the gradient pass, so
- * the exps go to work.
+ * the exps go to work.  `ahead` (NULL, or the next row) as in sumexp.
  */
 static FS_TARGET void cross_entropy_stats(const T *x, T *g, T *work, ptrdiff_t n, int stream, T *m,
-                                          double *s, const T **e)
+                                          double *s, const T **e, const T *ahead)
 {
     *e = NULL;
     T *store = stream || g == x ? work : g;
@@ -226,13 +226,13 @@ static FS_TARGET void cross_entropy_stats(const T *x, T *g, T *work, ptrdiff_t n
         T lo;
         *m = row_max(x, n, &lo);
         if (*m > (T)-INFINITY && *m < (T)INFINITY) {
-            *s = sumexp_store(x, store, n, *m, FS_EXP_FAST(lo, *m));
+            *s = sumexp_store(x, store, n, *m, FS_EXP_FAST(lo, *m), ahead);
             *e = store;
         }
         return;
     }
     T lo;
-    row_stats(x, n, m, s, &lo);
+    row_stats(x, n, m, s, &lo, ahead);
 }
 
 /*

@@ -44,10 +44,11 @@ static FS_TARGET void cross_entropy_rows(const T *logits, const int64_t *target,
         const T *ex = NULL;
         if (t >= 0 && t < n) {
             xt = xr[t]; /* before the gradient overwrites it, when grad is logits */
+            const T *ahead = r + 1 < n_rows ? xr + n : NULL;
             if (gr)
-                cross_entropy_stats(xr, gr, work, n, stream, &m, &s, &ex);
+                cross_entropy_stats(xr, gr, work, n, stream, &m, &s, &ex, ahead);
             else
-                row_stats(xr, n, &m, &s, &lo);
+                row_stats(xr, n, &m, &s, &lo, ahead);
         }
         if (t < 0 || t >= n || !(m > (T)-INFINITY && m < (T)INFINITY)) {
             const double value = t < 0 || t >= n ? 0.0 : NAN;
@@ -101,10 +102,11 @@ static FS_TARGET void cross_entropy_probs_rows(const T *logits, const T *target_
         T m, lo;
         double s = NAN;
         const T *ex = NULL;
+        const T *ahead = r + 1 < n_rows ? xr + n : NULL;
         if (gr)
-            cross_entropy_stats(xr, gr, work, n, stream, &m, &s, &ex);
+            cross_entropy_stats(xr, gr, work, n, stream, &m, &s, &ex, ahead);
         else
-            row_stats(xr, n, &m, &s, &lo);
+            row_stats(xr, n, &m, &s, &lo, ahead);
         if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
             cross_entropy_put_loss(loss, row_scale, r, NAN, &tot, &comp);
             if (gr)

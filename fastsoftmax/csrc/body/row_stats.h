@@ -59,7 +59,8 @@ static FS_TARGET T row_max(const T *x, ptrdiff_t n, T *lo)
 
 /*
  * sum(exp(x - m)) over x[0..n), m finite; the exps are stored to e[0..n)
- * when `store`.  `fast` (the caller knows min(x) - m >= VEXPN_FAST_MIN)
+ * when `store`.  `ahead` (may be NULL): n elements to ask for meanwhile
+ * (FS_PREFETCH), the next row.  `fast` (the caller knows min(x) - m >= VEXPN_FAST_MIN)
  * uses the exp without its range check: with no possible call to the
  * full-range exp left in the loop, its constants stay in registers.
  * `store` and `fast` are compile-time constants after inlining.
@@ -70,7 +71,7 @@ static FS_TARGET inline __attribute__((always_inline)) V exp_shifted(V x, V vm, 
 }
 
 static FS_TARGET inline __attribute__((always_inline)) double
-sumexp_impl(const T *x, T *e, ptrdiff_t n, T m, int store, int fast)
+sumexp_impl(const T *x, T *e, ptrdiff_t n, T m, int store, int fast, const T *ahead)
 {
     const V vm = VSET(m);
     double s = 0.0, c = 0.0;
@@ -83,6 +84,8 @@ sumexp_impl(const T *x, T *e, ptrdiff_t n, T m, int store, int fast)
             const V e1 = exp_shifted(VLOAD(x + i + W), vm, fast);
             const V e2 = exp_shifted(VLOAD(x + i + 2 * W), vm, fast);
             const V e3 = exp_shifted(VLOAD(x + i + 3 * W), vm, fast);
+            if (ahead)
+                FS_PREFETCH(ahead + i, 4 * W * sizeof(T));
             if (store) {
                 VSTORE(e + i, e0);
                 VSTORE(e + i + W, e1);
@@ -109,14 +112,19 @@ sumexp_impl(const T *x, T *e, ptrdiff_t n, T m, int store, int fast)
     return fs_neumaier_total(s, c);
 }
 
-static FS_TARGET double sumexp(const T *x, ptrdiff_t n, T m, int fast)
+static FS_TARGET double sumexp(const T *x, ptrdiff_t n, T m, int fast, const T *ahead)
 {
-    return fast ? sumexp_impl(x, NULL, n, m, 0, 1) : sumexp_impl(x, NULL, n, m, 0, 0);
+    if (ahead)
+        return fast ? sumexp_impl(x, NULL, n, m, 0, 1, ahead)
+                    : sumexp_impl(x, NULL, n, m, 0, 0, ahead);
+    return fast ? sumexp_impl(x, NULL, n, m, 0, 1, NULL) : sumexp_impl(x, NULL, n, m, 0, 0, NULL);
 }
 
-static FS_TARGET double sumexp_store(const T *x, T *e, ptrdiff_t n, T m, int fast)
+static FS_TARGET double sumexp_store(const T *x, T *e, ptrdiff_t n, T m, int fast, const T *ahead)
 {
-    return fast ? sumexp_impl(x, e, n, m, 1, 1) : sumexp_impl(x, e, n, m, 1, 0);
+    if (ahead)
+        return fast ? sumexp_impl(x, e, n, m, 1, 1, ahead) : sumexp_impl(x, e, n, m, 1, 0, ahead);
+    return fast ? sumexp_impl(x, e, n, m, 1, 1, NULL) : sumexp_impl(x, e, n, m, 1, 0, NULL);
 }
 
 /*
@@ -150,19 +158,23 @@ static FS_TARGET void row_online(const T *x, ptrdiff_t n, T *m_out, double *s_ou
             c *= f;
             m = bm;
         }
-        fs_neumaier(&s, &c, sumexp(x + b, len, m, FS_EXP_FAST(lo, m)));
+        fs_neumaier(&s, &c, sumexp(x + b, len, m, FS_EXP_FAST(lo, m), NULL));
     }
     *m_out = m;
     *s_out = fs_neumaier_total(s, c);
     *lo_out = row_lo;
 }
 
-/* The max and the sum of exps of a row, by two passes or one as its size asks. */
-static FS_TARGET void row_stats(const T *x, ptrdiff_t n, T *m, double *s, T *lo)
+/*
+ * The max and the sum of exps of a row, by two passes or one as its size
+ * asks; the second of two passes asks for `ahead` (NULL, or the next row).
+ */
+static FS_TARGET void row_stats(const T *x, ptrdiff_t n, T *m, double *s, T *lo, const T *ahead)
 {
     if ((size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
         *m = row_max(x, n, lo);
-        *s = (*m > (T)-INFINITY && *m < (T)INFINITY) ? sumexp(x, n, *m, FS_EXP_FAST(*lo, *m)) : NAN;
+        *s = (*m > (T)-INFINITY && *m < (T)INFINITY) ? sumexp(x, n, *m, FS_EXP_FAST(*lo, *m), ahead)
+                                                     : NAN;
     } else {
         row_online(x, n, m, s, lo);
     }

@@ -73,7 +73,8 @@ static FS_TARGET inline __attribute__((always_inline)) void softmax_row_regs(con
     }
 }
 
-static FS_TARGET void softmax_row(const T *x, T *y, T *work, ptrdiff_t n, int flags)
+/* One row; `ahead` (NULL, or the next row) as in sumexp. */
+static FS_TARGET void softmax_row(const T *x, T *y, T *work, ptrdiff_t n, int flags, const T *ahead)
 {
     const int stream = flags & FS_FLAG_STREAM;
     T m;
@@ -87,13 +88,13 @@ static FS_TARGET void softmax_row(const T *x, T *y, T *work, ptrdiff_t n, int fl
             return;
         }
         T *e = work ? work : y;
-        s = sumexp_store(x, e, n, m, FS_EXP_FAST(lo, m));
+        s = sumexp_store(x, e, n, m, FS_EXP_FAST(lo, m), ahead);
         const V inv = VSET((T)(1.0 / s));
         FS_ROW_APPLY(y, n, stream, e, e, VMUL(a, inv));
         return;
     }
     T lo;
-    row_stats(x, n, &m, &s, &lo);
+    row_stats(x, n, &m, &s, &lo, ahead);
     if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
         fill(y, n, (T)NAN);
         return;
@@ -120,7 +121,8 @@ static FS_TARGET void softmax_rows(const T *x, T *y, T *work, ptrdiff_t n_rows, 
             softmax_row_regs(x + r * n, y + r * n, n, flags);
     } else {
         for (ptrdiff_t r = 0; r < n_rows; r++)
-            softmax_row(x + r * n, y + r * n, work, n, fs_stream_pays(n, flags));
+            softmax_row(x + r * n, y + r * n, work, n, fs_stream_pays(n, flags),
+                        r + 1 < n_rows ? x + (r + 1) * n : NULL);
     }
     if (flags & FS_FLAG_STREAM)
         VFENCE();
@@ -132,7 +134,7 @@ static FS_TARGET void logsumexp_rows(const T *x, T *out, ptrdiff_t n_rows, ptrdi
         T m;
         double s;
         T lo;
-        row_stats(x + r * n, n, &m, &s, &lo);
+        row_stats(x + r * n, n, &m, &s, &lo, r + 1 < n_rows ? x + (r + 1) * n : NULL);
         /* NaN -> NaN, +inf -> +inf, all -inf (or n == 0) -> -inf */
         out[r] = (m > (T)-INFINITY && m < (T)INFINITY)
                      ? (T)((double)m + log_sumexp(x + r * n, n, m, s))
