@@ -10,7 +10,9 @@
  * log_softmax: dx = dy - exp(y) * sum(dy)
  * The reduction is blocked and compensated like the forward sums.
  */
-static FS_TARGET void softmax_backward_row(const T *dy, const T *y, T *dx, ptrdiff_t n, int flags)
+/* `dy_ahead`, `y_ahead`: the next row's, or NULL (see FS_PREFETCH). */
+static FS_TARGET void softmax_backward_row(const T *dy, const T *y, T *dx, ptrdiff_t n, int flags,
+                                           const T *dy_ahead, const T *y_ahead)
 {
     const int log_ = flags & FS_FLAG_LOG;
     double s = 0.0, c = 0.0;
@@ -69,19 +71,25 @@ static FS_TARGET void softmax_backward_row(const T *dy, const T *y, T *dx, ptrdi
         const T hi = VHMAX(yhi) > tail_hi ? VHMAX(yhi) : tail_hi;
         /* NaN in y fails both tests and takes the checked exp */
         if (track && lo >= (T)VEXPN_FAST_MIN && hi <= 0)
-            FS_ROW_APPLY(dx, n, stream, dy, y, VSUB(a, VMUL(VEXPN_FAST(b), vs)));
+            FS_ROW_APPLY_AHEAD(dx, n, stream, dy, y, VSUB(a, VMUL(VEXPN_FAST(b), vs)), dy_ahead,
+                               y_ahead);
         else
-            FS_ROW_APPLY(dx, n, stream, dy, y, VSUB(a, VMUL(VEXP(b), vs)));
+            FS_ROW_APPLY_AHEAD(dx, n, stream, dy, y, VSUB(a, VMUL(VEXP(b), vs)), dy_ahead, y_ahead);
     } else {
-        FS_ROW_APPLY(dx, n, stream, dy, y, VMUL(b, VSUB(a, vs)));
+        FS_ROW_APPLY_AHEAD(dx, n, stream, dy, y, VMUL(b, VSUB(a, vs)), dy_ahead, y_ahead);
     }
 }
 
 static FS_TARGET void softmax_backward_rows(const T *dy, const T *y, T *dx, ptrdiff_t n_rows,
                                             ptrdiff_t n, int flags)
 {
-    for (ptrdiff_t r = 0; r < n_rows; r++)
-        softmax_backward_row(dy + r * n, y + r * n, dx + r * n, n, fs_stream_pays(n, flags));
+    /* the next row is asked for only when this one is read back from cache */
+    const int ahead = (size_t)n * 2 * sizeof(T) <= FS_ROW_CACHE_BYTES;
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        const int more = ahead && r + 1 < n_rows;
+        softmax_backward_row(dy + r * n, y + r * n, dx + r * n, n, fs_stream_pays(n, flags),
+                             more ? dy + (r + 1) * n : NULL, more ? y + (r + 1) * n : NULL);
+    }
     if (flags & FS_FLAG_STREAM)
         VFENCE();
 }

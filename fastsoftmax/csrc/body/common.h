@@ -80,12 +80,23 @@ static inline int fs_stream_pays(ptrdiff_t n, int flags)
 /* Whether exp(x - m) may skip its range check for every x >= lo. */
 #define FS_EXP_FAST(lo, m) ((lo) - (m) >= (T)VEXPN_FAST_MIN)
 
+/* One vector's bytes of each of PA + i and PB + i asked for (NULL: none). */
+#define FS_AHEAD_STEP(PA, PB, i)                                                                   \
+    do {                                                                                           \
+        if (PA)                                                                                    \
+            FS_PREFETCH((PA) + (i), W * sizeof(T));                                                \
+        if (PB)                                                                                    \
+            FS_PREFETCH((PB) + (i), W * sizeof(T));                                                \
+    } while (0)
+
 /*
  * y[i] = EXPR for i in [0, n), EXPR a vector expression of `a` and `b`: the
- * macro binds them to the vectors loaded from SA + i and SB + i.  Non-temporal stores when `stream`
- * (the whole output is larger than the cache and is not read back soon).
+ * macro binds them to the vectors loaded from SA + i and SB + i.
+ * Non-temporal stores when `stream` (the whole output is larger than the
+ * cache and is not read back soon).  The _AHEAD form also asks for PA and
+ * PB (the next rows, or NULL) as it goes: see FS_PREFETCH.
  */
-#define FS_ROW_APPLY(y, n, stream, SA, SB, EXPR)                                                   \
+#define FS_ROW_APPLY_AHEAD(y, n, stream, SA, SB, EXPR, PA, PB)                                     \
     do {                                                                                           \
         ptrdiff_t i_ = 0;                                                                          \
         if (stream) {                                                                              \
@@ -101,6 +112,7 @@ static inline int fs_stream_pays(ptrdiff_t n, int flags)
                 V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                                      \
                 (void)a;                                                                           \
                 (void)b;                                                                           \
+                FS_AHEAD_STEP(PA, PB, i_);                                                         \
                 VSTREAM((y) + i_, (EXPR));                                                         \
             }                                                                                      \
         } else {                                                                                   \
@@ -108,6 +120,7 @@ static inline int fs_stream_pays(ptrdiff_t n, int flags)
                 V a = VLOAD((SA) + i_), b = VLOAD((SB) + i_);                                      \
                 (void)a;                                                                           \
                 (void)b;                                                                           \
+                FS_AHEAD_STEP(PA, PB, i_);                                                         \
                 VSTORE((y) + i_, (EXPR));                                                          \
             }                                                                                      \
         }                                                                                          \
@@ -118,6 +131,9 @@ static inline int fs_stream_pays(ptrdiff_t n, int flags)
             VSTOREN((y) + i_, (EXPR), (n) - i_);                                                   \
         }                                                                                          \
     } while (0)
+
+#define FS_ROW_APPLY(y, n, stream, SA, SB, EXPR)                                                   \
+    FS_ROW_APPLY_AHEAD(y, n, stream, SA, SB, EXPR, (const T *)NULL, (const T *)NULL)
 
 static FS_TARGET void fill(T *y, ptrdiff_t n, T value)
 {
