@@ -20,13 +20,16 @@ view in the logits' axis order.
 The common call, rows of classes against int64 class indices without
 weights (:func:`_index_rows`), skips the general path's checks, copies and
 NumPy reductions: the loop counts the targets and runs the same kernel.
+Below ``SERIAL_THRESHOLD`` elements on one thread the loop layer's
+``cross_entropy_small`` takes the call's own arguments, picks it and makes
+its result itself.
 """
 
 import math
 
 import numpy as np
 
-from . import _reference, _runtime
+from . import _reference, _runtime, _validation
 from ._layout import aligned_empty, column_tile, rows_along, streams
 from ._runtime import SERIAL_THRESHOLD, STREAM_BYTES, threads_for
 from ._validation import check_cross_entropy, check_out, fast_rows
@@ -129,6 +132,12 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
     array([0.239545, 0.      ])
     """
     if weight is None and sample_weight is None and out is None and normalizer is None:
+        if _validation.FAST_PATH:
+            result = _loops.cross_entropy_small(logits, target, axis, ignore_index, reduction,
+                                                label_smoothing, return_grad, num_threads,
+                                                SERIAL_THRESHOLD)
+            if result is not None:
+                return result
         result = _index_rows(logits, target, axis, ignore_index, reduction, label_smoothing,
                              return_grad, num_threads)
         if result is not None:
@@ -236,10 +245,7 @@ def _index_rows(logits, target, axis, ignore_index, reduction, label_smoothing, 
         grad = (np.empty_like(logits) if logits.nbytes < STREAM_BYTES
                 else aligned_empty(logits.shape, logits.dtype))
     loss_rows = np.zeros(n_rows) if reduction == "none" else None
-    size = logits.size
-    # threads_for's answer for a small call, without the call
-    threads = (1 if num_threads is None and size < SERIAL_THRESHOLD
-               else threads_for(num_threads, size))
+    threads = threads_for(num_threads, logits.size)
     total, count = _loops.cross_entropy_index_rows(
         logits, target, n_rows, n, ignore_index, label_smoothing, reduction == "mean",
         loss_rows, grad, threads, return_grad and grad.nbytes > STREAM_BYTES)

@@ -9,11 +9,14 @@ The common call, a C-contiguous float32/float64 array along its last axis
 with no ``where=``, ``out=`` or ``dtype=`` (``_validation.fast_rows``),
 skips the checks whose answers that already gives and the planning: its
 rows go straight to the row loop, as the general path would run them.
+Below ``SERIAL_THRESHOLD`` elements on one thread the loop layer's small
+entries (``softmax_small``, ``logsumexp_small``) take the call's own
+arguments, pick it and allocate its result themselves.
 """
 
 import numpy as np
 
-from . import _reference, _runtime
+from . import _reference, _runtime, _validation
 from ._layout import Plan, aligned_empty, mask_rows, output_into, streams
 from ._runtime import SERIAL_THRESHOLD, STREAM_BYTES, threads_for
 from ._validation import check_forward, check_logsumexp, fast_rows
@@ -51,10 +54,6 @@ def _softmax_rows(x, n, log, num_threads):
     layout is ``x``'s own, so the call goes straight to the row loop, exactly
     as the general path would run it."""
     size = x.size
-    if num_threads is None and size < SERIAL_THRESHOLD:  # threads_for's answer, one call less
-        y = np.empty_like(x)
-        _loops.softmax_rows(x, y, size // n, n, log, 1, False)
-        return y
     stream = x.nbytes > STREAM_BYTES
     y = aligned_empty(x.shape, x.dtype) if stream else np.empty_like(x)
     _loops.softmax_rows(x, y, size // n, n, log, threads_for(num_threads, size), stream)
@@ -136,6 +135,10 @@ def softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=None):
     array([0.09  , 0.2447, 0.6652])
     """
     if where is None and out is None and dtype is None:
+        if _validation.FAST_PATH:
+            y = _loops.softmax_small(x, axis, num_threads, False, SERIAL_THRESHOLD)
+            if y is not None:
+                return y
         n = fast_rows(x, axis, num_threads)
         if n:
             return _softmax_rows(x, n, False, num_threads)
@@ -164,6 +167,10 @@ def log_softmax(x, axis=-1, *, where=None, out=None, dtype=None, num_threads=Non
     array([-2.4076, -1.4076, -0.4076])
     """
     if where is None and out is None and dtype is None:
+        if _validation.FAST_PATH:
+            y = _loops.softmax_small(x, axis, num_threads, True, SERIAL_THRESHOLD)
+            if y is not None:
+                return y
         n = fast_rows(x, axis, num_threads)
         if n:
             return _softmax_rows(x, n, True, num_threads)
@@ -233,14 +240,16 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
     """
     if (where is None and dtype is None and b is None and keepdims is False
             and return_sign is False):
+        if _validation.FAST_PATH:
+            res = _loops.logsumexp_small(x, axis, num_threads, SERIAL_THRESHOLD)
+            if res is not None:
+                return res
         n = fast_rows(x, axis, num_threads)
         if n:
             # the rows' results, in the shape of x without its last axis
             res = np.empty(x.shape[:-1], x.dtype)
             size = x.size
-            threads = (1 if num_threads is None and size < SERIAL_THRESHOLD
-                       else threads_for(num_threads, size))
-            _loops.logsumexp_rows(x, res, size // n, n, threads)
+            _loops.logsumexp_rows(x, res, size // n, n, threads_for(num_threads, size))
             return res if res.ndim else res[()]
     a = check_logsumexp(x, axis, where, dtype, num_threads, keepdims=keepdims, b=b,
                         return_sign=return_sign)

@@ -3,7 +3,9 @@
 C-contiguous float32/float64 ndarrays along the last axis, without
 ``where=``, ``out=`` or ``dtype=`` (and, for cross_entropy, int64 class
 indices without weights) go straight to the row loops
-(``_validation.fast_rows``).  Every call here is made twice, once as it
+(``_validation.fast_rows``); below ``SERIAL_THRESHOLD`` elements on one
+thread, the loop layer's small entries (``softmax_small``, ...) pick and
+run them from the call's own arguments.  Every call here is made twice, once as it
 comes and once with ``_validation.FAST_PATH`` switched off, and both give
 the same results to the bit, or the same exception with the same message:
 the generator's cases (most of which are not for the fast path, and must
@@ -75,13 +77,19 @@ def _fast_inputs(rng):
     x = rng.standard_normal((5, 7)).astype(np.float32)
     x.flags.writeable = False
     yield x, -1
+    # C-contiguous as NumPy has it: the stride of a length-1 axis does not count
+    yield np.lib.stride_tricks.as_strided(x[0], (1, 7), (12, 4)), -1
+    yield np.lib.stride_tricks.as_strided(x[:, :1], (5, 1, 1), (28, 3, 5)), 2
+    # on both sides of the small entries' size limit
+    for size in (_runtime.SERIAL_THRESHOLD - 8, _runtime.SERIAL_THRESHOLD):
+        yield rng.standard_normal((size // 8, 8)), -1
 
 
 @pytest.mark.parametrize("name", FORWARD)
 def test_forward_fast_cases_agree(name, simd, num_threads, rng, monkeypatch):
     f = getattr(fs, name)
     for x, axis in _fast_inputs(rng):
-        for kwargs in ({}, {"num_threads": num_threads}):
+        for kwargs in ({}, {"num_threads": num_threads}, {"num_threads": 10**30}):
             fast, general = _both(f, (x, axis), kwargs, monkeypatch)
             _assert_identical(fast, general, f"{name} {x.shape} {x.dtype} axis={axis}")
 
@@ -102,6 +110,19 @@ def _index_cases(rng):
             # every sample ignored: nothing to divide by
             yield logits, np.full(shape[:-1], shape[-1] + 3), {"ignore_index": shape[-1] + 3,
                                                                "return_grad": True}
+    # read-only arrays; smoothing as the ints 0 and 1; ignore_index far out
+    logits = rng.standard_normal((6, 5)).astype(np.float32)
+    target = rng.integers(0, 5, 6)
+    logits.flags.writeable = target.flags.writeable = False
+    for smoothing in (0, 1):
+        yield logits, target, {"label_smoothing": smoothing, "return_grad": True}
+    yield logits, np.where(target > 2, -(2**63), target), {"ignore_index": -(2**63),
+                                                          "reduction": "none"}
+    yield logits, target, {"ignore_index": 2**70, "return_grad": True}
+    # on both sides of the small entries' size limit
+    for n_rows in (_runtime.SERIAL_THRESHOLD // 8 - 1, _runtime.SERIAL_THRESHOLD // 8):
+        yield (rng.standard_normal((n_rows, 8)), rng.integers(0, 8, n_rows),
+               {"return_grad": True})
     logits = rng.standard_normal((4, 5))
     logits[1, 2] = np.nan
     logits[2] = -np.inf
@@ -145,6 +166,9 @@ BAD_CROSS_ENTROPY = [
     ({"target": np.array([0, 1, 2])}, ValueError),
     ({"target": np.array([[0, 1]])}, ValueError),
     ({"axis": 2}, np.exceptions.AxisError),
+    ({"axis": 2**70}, np.exceptions.AxisError),
+    ({"label_smoothing": 2}, ValueError),
+    ({"target": np.array([0, 10**10])}, IndexError),
 ]
 
 
@@ -165,6 +189,9 @@ BAD_FORWARD = [
     ({"axis": 2}, np.exceptions.AxisError),
     ({"axis": 1.0}, TypeError),
     ({"axis": True}, TypeError),
+    ({"axis": 2**70}, np.exceptions.AxisError),
+    ({"axis": -(2**70)}, np.exceptions.AxisError),
+    ({"num_threads": -(2**70)}, ValueError),
 ]
 
 
@@ -202,6 +229,18 @@ def test_common_calls_take_the_fast_path(dtype, monkeypatch):
     fs.cross_entropy(x[0], np.array(3), reduction="none", label_smoothing=0.1)
 
 
+class _Subclass(np.ndarray):
+    pass
+
+
+def _unaligned(shape, dtype):
+    """An array of ``dtype`` one byte off its alignment."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    return np.frombuffer(np.ones(size * dtype.itemsize + 1, np.uint8), dtype, size,
+                         offset=1).reshape(shape)
+
+
 OTHER_CALLS = {
     "float16": (np.ones((3, 4), np.float16), {}),
     "int": (np.ones((3, 4), np.int64), {}),
@@ -212,6 +251,15 @@ OTHER_CALLS = {
     "F-order": (np.asfortranarray(np.ones((3, 4))), {}),
     "strided": (np.ones((3, 8))[:, ::2], {}),
     "byteswapped": (np.ones((3, 4), ">f8"), {}),
+    "byteswapped float32": (np.ones((3, 4), ">f4"), {}),
+    "metadata dtype": (np.ones((3, 4), np.dtype(np.float32, metadata={"unit": "m"})), {}),
+    "unaligned": (_unaligned((3, 4), np.float64), {}),
+    "unaligned float32": (_unaligned((3, 4), np.float32), {}),
+    "subclass": (np.ones((3, 4), np.float32).view(_Subclass), {}),
+    "longdouble": (np.ones((3, 4), np.longdouble), {}),
+    "complex": (np.ones((3, 4), np.complex64), {}),
+    "datetime": (np.zeros((3, 4), "datetime64[s]"), {}),
+    "object": (np.ones((3, 4), object), {}),
     "list": ([[1.0, 2.0], [3.0, 4.0]], {}),
     "matrix": (lambda: np.asmatrix(np.ones((3, 4))), {}),
     "masked": (np.ma.masked_array(np.ones((3, 4)), mask=np.eye(3, 4, dtype=bool)), {}),
@@ -219,6 +267,8 @@ OTHER_CALLS = {
     "axis numpy int": (np.ones((3, 4)), {"axis": np.int64(-1)}),
     "axis None": (np.ones((3, 4)), {"axis": None}),
     "num_threads numpy int": (np.ones((3, 4)), {"num_threads": np.int64(1)}),
+    "num_threads bool": (np.ones((3, 4)), {"num_threads": True}),
+    "axis huge": (np.ones((3, 4)), {"axis": 2**70}),
     "where": (np.ones((3, 4)), {"where": np.ones(4, bool)}),
     "dtype": (np.ones((3, 4)), {"dtype": np.float32}),
 }
@@ -244,6 +294,17 @@ OTHER_CROSS_ENTROPY = {
     "uint8 target": {"target": np.zeros(3, np.uint8)},
     "list target": {"target": [0, 1, 2]},
     "strided target": {"target": np.zeros(6, np.int64)[::2]},
+    "unaligned target": {"target": _unaligned((3,), np.int64)},
+    "subclass target": {"target": np.zeros(3, np.int64).view(_Subclass)},
+    "byteswapped target": {"target": np.zeros(3, ">i8")},
+    "F-order target": {"logits": np.ones((2, 3, 4)), "target": np.zeros((3, 2), np.int64).T},
+    "logits subclass": {"logits": np.ones((3, 4)).view(_Subclass)},
+    "unaligned logits": {"logits": _unaligned((3, 4), np.float64)},
+    "ignore_index huge": {"ignore_index": 2**70},
+    "ignore_index bool": {"ignore_index": True},
+    "smoothing bool": {"label_smoothing": False},
+    "reduction bytes": {"reduction": b"mean"},
+    "num_threads numpy int": {"num_threads": np.int64(1)},
     "probabilities": {"target": np.full((3, 4), 0.25)},
     "ignore_index a class": {"ignore_index": 2},
     "weight": {"weight": np.ones(4)},
@@ -307,3 +368,59 @@ def test_cross_entropy_entry_refuses_wrong_buffers():
                        (None, np.zeros((2, 5), np.float32)), (None, np.zeros((2, 4)))]:
         with pytest.raises((ValueError, BufferError)):
             ce(logits, target, 2, 5, -100, 0.0, True, loss, grad, 1, False)
+
+
+def _small_entry_calls(x, num_threads):
+    """Each small entry of the loop layer called as its public function calls it."""
+    k, threshold = _runtime.kernels, _runtime.SERIAL_THRESHOLD
+    target = np.zeros(x.shape[:-1], np.int64)
+    return {
+        "softmax": lambda: k.softmax_small(x, -1, num_threads, False, threshold),
+        "log_softmax": lambda: k.softmax_small(x, -1, num_threads, True, threshold),
+        "logsumexp": lambda: k.logsumexp_small(x, -1, num_threads, threshold),
+        "cross_entropy": lambda: k.cross_entropy_small(x, target, -1, -100, "mean", 0.0, True,
+                                                       num_threads, threshold),
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 16, _runtime.SERIAL_THRESHOLD - 8,
+                                  _runtime.SERIAL_THRESHOLD, 4 * _runtime.SERIAL_THRESHOLD])
+@pytest.mark.parametrize("num_threads", [None, 1, 2, 10**30])
+def test_small_entries_take_only_one_thread_calls(dtype, size, num_threads):
+    """The small entries run on the calling thread, so they take a call only
+    where the thread policy (``_runtime.threads_for``) gives it one thread
+    whatever the machine, OMP_NUM_THREADS or threadpoolctl say: below
+    SERIAL_THRESHOLD elements with num_threads None or 1.  And only
+    outputs too small to be streamed."""
+    x = np.ones((size // 8, 8) if size >= 8 else (size,), dtype)
+    assert x.size == size
+    taken = x.size < _runtime.SERIAL_THRESHOLD and num_threads in (None, 1)
+    if taken:
+        assert _runtime.threads_for(num_threads, x.size) == 1
+        assert x.nbytes <= _runtime.STREAM_BYTES
+    for name, call in _small_entry_calls(x, num_threads).items():
+        assert (call() is not None) == taken, name
+
+
+def test_small_calls_take_the_small_entries(monkeypatch):
+    """The common calls below SERIAL_THRESHOLD on one thread take neither
+    the general path nor the Python layer's fast path."""
+    _general_path_raises(monkeypatch)
+
+    def refuse(*args, **kwargs):
+        raise _Taken
+
+    for module, name in [(_forward, "fast_rows"), (_cross_entropy, "fast_rows"),
+                         (_cross_entropy, "_index_rows")]:
+        monkeypatch.setattr(module, name, refuse)
+    for x in (np.ones(10, np.float32), np.ones((32, 10)), np.ones((2, 3, 7), np.float32)):
+        for num_threads in (None, 1):
+            for name in FORWARD:
+                getattr(fs, name)(x, num_threads=num_threads)
+                getattr(fs, name)(x, axis=x.ndim - 1, num_threads=num_threads)
+            target = np.zeros(x.shape[:-1], np.int64)
+            for reduction in ("mean", "sum", "none"):
+                fs.cross_entropy(x, target, num_threads=num_threads, reduction=reduction)
+                fs.cross_entropy(x, target, return_grad=True, ignore_index=-1,
+                                 label_smoothing=0.5, reduction=reduction)
