@@ -553,3 +553,40 @@ def test_target_range_in_every_integer_dtype(tdtype):
         tb[4] = value
         with pytest.raises(IndexError, match=rf"target {value} at position \(4,\)"):
             fs.cross_entropy(x, tb.astype(tdtype))
+
+
+@pytest.mark.parametrize("n", [3, 7, 10, 16, 32])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_streamed_few_classes_from_any_offset(n, dtype, simd, num_threads):
+    # Streamed, the few-class kernel first takes the rows up to where a block
+    # of lanes starts on a line (when some do): from every element offset of
+    # the gradient, the same bits as stored through the cache, and each row's
+    # loss too (only the total's order of summing changes)
+    from fastsoftmax._layout import aligned_empty
+
+    rng = np.random.default_rng(n)
+    n_rows = 83
+    x = (rng.standard_normal((n_rows, n)) * 3).astype(dtype)
+    x[40, 1] = np.nan
+    t = rng.integers(0, n, n_rows).astype(np.int64)
+    t[[0, 5, 41, n_rows - 1]] = -1
+    sw = rng.uniform(0.5, 2, n_rows)
+    base = aligned_empty((n_rows * n + 16,), dtype)
+    for offset, eps in itertools.product(range(16), (0.0, 0.2)):
+        out = []
+        for stream in (False, True):
+            loss = np.empty(n_rows)
+            grad = base[offset:offset + n_rows * n]
+            total = _runtime.kernels.cross_entropy(
+                logits=x.reshape(-1), target=t, target_probs=None, weight=None,
+                weight_sum=float(n), label_smoothing=eps, row_scale=sw, scale=0.5, loss=loss,
+                grad=grad, n_rows=n_rows, n=n, num_threads=num_threads, stream=stream)
+            out.append((total, loss, grad.reshape(n_rows, n).copy()))
+        what = f"offset {offset}, eps {eps}"
+        np.testing.assert_array_equal(out[0][2], out[1][2], err_msg=what)
+        np.testing.assert_array_equal(out[0][1], out[1][1], err_msg=what)
+        assert np.isnan(out[0][0]) and np.isnan(out[1][0]), what   # row 40 is NaN
+        ref_loss, ref_grad = _reference.cross_entropy(
+            x, np.where(t < 0, -100, t), label_smoothing=eps, reduction="none", return_grad=True)
+        _assert_close(out[1][1], ref_loss.astype(np.float64), dtype, what)
+        _assert_close(out[1][2], ref_grad.astype(np.float64) * (0.5 * sw)[:, None], dtype, what)
