@@ -128,10 +128,13 @@ cdef enum:
 # kernel / row kernel:
 #   float32 softmax      0.67 / 0.88 at n = 12, 0.63 / 0.62 at 16, 0.62 / 0.43 at 32
 #   float32 log_softmax  0.73 / 1.70 at 12, 0.63 / 0.66 at 32
-#   float32 cross-entropy 1.79 / 1.98 at 10, 1.09 / 1.33 at 32
+#   float32 cross-entropy 0.82 / 1.93 at 10, 0.74 / 1.22 at 32 (loss and gradient;
+#                         the loss alone 0.60 / 1.75, 0.54 / 1.15)
 #   float64 softmax      1.64 / 2.86 at 4, 1.57 / 1.27 at 8
 #   float64 log_softmax  1.62 / 1.76 at 12, 1.53 / 1.34 at 16
-#   float64 cross-entropy 5.2 / 4.1 at 4, 3.3 / 2.4 at 10: never
+#   float64 cross-entropy 3.8 / 2.2 at 4, 2.1 / 1.8 at 10, 1.38 / 1.64 at 32 (the
+#                         loss alone 1.24 / 1.03 at 32: each element's exp twice
+#                         costs more than the row kernel's saves): never
 cdef enum:
     # softmax: fewer rows than a block of lanes go to the row kernel, which
     # may round a last bit differently; the few-rows kernel would pad them

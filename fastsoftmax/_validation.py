@@ -431,8 +431,11 @@ def check_cross_entropy(logits, target, axis, weight, sample_weight, ignore_inde
                 f"class-index target has shape {target.shape}, but logits of shape "
                 f"{logits.shape} with class axis {a.axis} need shape {sample_shape}"
             )
-        # the common case, every index in range, takes two passes instead of five
-        in_range = target.size == 0 or (target.min() >= 0 and target.max() < n_classes)
+        # the common case, every index in range, takes one pass instead of
+        # five: viewed unsigned, the negative indices lie above n_classes
+        unsigned = target if target.dtype.kind == "u" else \
+            target.view(target.dtype.str.replace("i", "u"))
+        in_range = not np.any(unsigned >= n_classes)
         bad = None if in_range else \
             (target != a.ignore_index) & ((target < 0) | (target >= n_classes))
         if bad is not None and bad.any():

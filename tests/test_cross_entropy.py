@@ -508,3 +508,85 @@ def test_zero_normalizer_gives_nan():
     for func in (fs.cross_entropy, _reference.cross_entropy):
         loss, grad = func(x, t, return_grad=True, normalizer=0)
         assert np.isnan(loss) and np.isnan(grad).all()
+
+
+@pytest.mark.parametrize("ignore_index", [-(2**63), -2**31 - 1, 2**31, 2**40, 2**63 - 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_few_classes_extreme_ignore_index(ignore_index, dtype, simd, num_threads):
+    # The one-row-per-lane kernel converts a block's int64 targets to lanes
+    # at once: indices far outside the classes are ignored, in blocks where
+    # ignored, special (NaN, +inf, all -inf) and ordinary rows sit side by
+    # side, and in the rows left over after the last full block of lanes.
+    rng = np.random.default_rng(11)
+    n_rows, n = 37, 10
+    x = (rng.standard_normal((n_rows, n)) * 3).astype(dtype)
+    x[3, 4] = np.nan
+    x[4, 0] = np.inf
+    x[5] = -np.inf
+    x[n_rows - 2, 1] = np.nan
+    t = rng.integers(0, n, n_rows)
+    t[[0, 2, 5, 17, 18, n_rows - 1]] = ignore_index
+    sw = rng.random(n_rows) + 0.5
+    for kw in ({"reduction": "mean"}, {"reduction": "none", "sample_weight": sw},
+               {"reduction": "sum", "label_smoothing": 0.2}):
+        kw = dict(kw, ignore_index=ignore_index)
+        for return_grad in (False, True):
+            got = fs.cross_entropy(x, t, return_grad=return_grad, num_threads=num_threads, **kw)
+            want = _reference.cross_entropy(x, t, return_grad=return_grad, **kw)
+            got, want = (got, want) if return_grad else ((got,), (want,))
+            for a, b in zip(got, want):
+                _assert_close(a, b, dtype, f"{kw} return_grad={return_grad}")
+
+
+@pytest.mark.parametrize("tdtype", ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", ">i4", ">u2"])
+def test_target_range_in_every_integer_dtype(tdtype):
+    # the range check views signed targets as unsigned (a negative index
+    # lies above the classes): every integer dtype and byte order, the bad
+    # index reported by value and position, good targets as int64 ones
+    x = np.random.default_rng(3).standard_normal((6, 5))
+    t = np.array([0, 4, 1, 3, 2, 2])
+    want = fs.cross_entropy(x, t, reduction="none")
+    np.testing.assert_array_equal(fs.cross_entropy(x, t.astype(tdtype), reduction="none"), want)
+    bad = [5, 127] + ([-1, -101] if np.dtype(tdtype).kind == "i" else [])
+    for value in bad:
+        tb = t.copy()
+        tb[4] = value
+        with pytest.raises(IndexError, match=rf"target {value} at position \(4,\)"):
+            fs.cross_entropy(x, tb.astype(tdtype))
+
+
+@pytest.mark.parametrize("n", [3, 7, 10, 16, 32])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_streamed_few_classes_from_any_offset(n, dtype, simd, num_threads):
+    # Streamed, the few-class kernel first takes the rows up to where a block
+    # of lanes starts on a line (when some do): from every element offset of
+    # the gradient, the same bits as stored through the cache, and each row's
+    # loss too (only the total's order of summing changes)
+    from fastsoftmax._layout import aligned_empty
+
+    rng = np.random.default_rng(n)
+    n_rows = 83
+    x = (rng.standard_normal((n_rows, n)) * 3).astype(dtype)
+    x[40, 1] = np.nan
+    t = rng.integers(0, n, n_rows).astype(np.int64)
+    t[[0, 5, 41, n_rows - 1]] = -1
+    sw = rng.uniform(0.5, 2, n_rows)
+    base = aligned_empty((n_rows * n + 16,), dtype)
+    for offset, eps in itertools.product(range(16), (0.0, 0.2)):
+        out = []
+        for stream in (False, True):
+            loss = np.empty(n_rows)
+            grad = base[offset:offset + n_rows * n]
+            total = _runtime.kernels.cross_entropy(
+                logits=x.reshape(-1), target=t, target_probs=None, weight=None,
+                weight_sum=float(n), label_smoothing=eps, row_scale=sw, scale=0.5, loss=loss,
+                grad=grad, n_rows=n_rows, n=n, num_threads=num_threads, stream=stream)
+            out.append((total, loss, grad.reshape(n_rows, n).copy()))
+        what = f"offset {offset}, eps {eps}"
+        np.testing.assert_array_equal(out[0][2], out[1][2], err_msg=what)
+        np.testing.assert_array_equal(out[0][1], out[1][1], err_msg=what)
+        assert np.isnan(out[0][0]) and np.isnan(out[1][0]), what   # row 40 is NaN
+        ref_loss, ref_grad = _reference.cross_entropy(
+            x, np.where(t < 0, -100, t), label_smoothing=eps, reduction="none", return_grad=True)
+        _assert_close(out[1][1], ref_loss.astype(np.float64), dtype, what)
+        _assert_close(out[1][2], ref_grad.astype(np.float64) * (0.5 * sw)[:, None], dtype, what)

@@ -51,13 +51,17 @@
 static FS_TARGET inline V few_log1p(V v)
 {
     const V one = VSET((T)1), zero = VSET((T)0), half = VSET((T)0.5);
-    const V sqrt2 = VSET((T)1.41421356237309504880);
     const V u = VADD(one, v);
-    V r = u, k = zero;
-    for (int i = 0; i < 6; i++) { /* u < 64 sqrt(2) */
-        k = VADD(k, VKEEP_LT(one, sqrt2, r));
-        r = VSUB(r, VKEEP_LT(VMUL(r, half), sqrt2, r)); /* r / 2 where r > sqrt(2), exact */
+    /* u / 2^i > sqrt(2) exactly where u > 2^i sqrt(2): the six halvings
+     * (u < 64 sqrt(2)) are found at once, not one after the other, and r is
+     * u times their product of 1s and 1/2s, exact */
+    V f[6], k = zero;
+    for (int i = 0; i < 6; i++) {
+        const V above = VSET((T)(1.41421356237309504880 * (1 << i)));
+        f[i] = VSUB(one, VKEEP_LT(half, above, u));
+        k = VADD(k, VKEEP_LT(one, above, u));
     }
+    const V r = VMUL(u, VMUL(VMUL(VMUL(f[0], f[1]), VMUL(f[2], f[3])), VMUL(f[4], f[5])));
     const V z = VDIV(VSUB(r, one), VADD(r, one)), z2 = VMUL(z, z);
     V q = VSET((T)(1.0 / (2 * FS_FEW_ATANH_TERMS - 1)));
     for (int i = FS_FEW_ATANH_TERMS - 2; i >= 0; i--)
@@ -211,130 +215,237 @@ static FS_TARGET void softmax_few_rows(const T *x, T *y, ptrdiff_t n_rows, ptrdi
 
 /* ------------------------------------------------------- cross-entropy -- */
 
+/* the vectors of double lanes that hold one V's lanes */
+#define FS_FEW_PARTS (W / DW)
+
 /*
  * What every block of one cross_entropy_few_rows call shares: the options,
- * the gathers' indices, the class (cls) and class factor (u: the weight,
- * or 1) of each element position of a block, and the block's scratch.
+ * the gathers' indices, the class factor of each class (wcol: its weight,
+ * or 1), the class (cls) and class factor (u) of each element position of
+ * a block, and the scratch: the columns of a block (t).
  */
 typedef struct {
-    const T *weight;
-    const double *row_scale;
-    double weight_sum, label_smoothing, scale;
-    double *loss, tot, comp;
+    /* b = keep w_t, a = b + ef_sum; ef = label_smoothing / n (see cross_entropy.h) */
+    double keep, ef, ef_sum, scale;
     ptrdiff_t n;
+    int weighted;
     int32_t col[W], sel[FS_FEW_SCRATCH];
-    T cls[FS_FEW_SCRATCH], u[FS_FEW_SCRATCH], xs[FS_FEW_SCRATCH], t[FS_FEW_SCRATCH];
+    T wcol[FS_FEW_CLASSES];
+    T cls[FS_FEW_SCRATCH], u[FS_FEW_SCRATCH], t[FS_FEW_SCRATCH];
 } few_ce_call;
 
 /*
- * One block of W rows (rows <= W of them real) of cross_entropy_rows:
- * logits x and grad g (NULL: the loss alone) at W n contiguous elements,
- * target[0..rows), rows r0.. of the call for loss and row_scale.  Adds the
- * rows' weighted losses to c->tot.  `smooth`, `stream` and whether g is
- * NULL are constants after inlining.
- *
- * Per row (see cross_entropy.h for a, b, e and u), lane by lane in double:
- * with o the exps of the classes other than the target t, s = e_t + o and
- * a p_t - b = (a - b) - a o / s, which does not cancel when p_t is close
- * to 1.  The gradient is cp exp(x_j - m) - cw u_j, gt at the target, 0 on
- * ignored rows (live 0) whatever their logits.
+ * A block's rows, lane by lane: the target (-1: ignored, matches no
+ * class), the maximum, the target's logit and class factor, the exps of
+ * the target and of the other classes (et, o), and sum u_j (m - x_j).
  */
-static FS_TARGET inline __attribute__((always_inline)) void
-few_ce_block(few_ce_call *c, const T *x, T *g, const int64_t *target, ptrdiff_t rows, ptrdiff_t r0,
-             int smooth, int stream)
+typedef struct {
+    V tv, m, xt, wt, et, o, acc;
+} few_ce_stats;
+
+/*
+ * s + c += v lane by lane, c gathering the rounding error of every sum
+ * (Knuth's TwoSum: exact whatever the magnitudes, so no compare as in
+ * fs_neumaier); the lanes are added up once per call.
+ */
+static FS_TARGET inline __attribute__((always_inline)) void few_two_sum(DV *s, DV *c, DV v)
+{
+    const DV t = DVADD(*s, v), vp = DVSUB(t, *s), sp = DVSUB(t, vp);
+    *c = DVADD(*c, DVADD(DVSUB(*s, sp), DVSUB(v, vp)));
+    *s = t;
+}
+
+/*
+ * The statistics of one block of W rows of cross_entropy_rows: logits x at
+ * W n contiguous elements, gathered where they lie, and their W
+ * targets.  The target's logit, class factor and exp are picked by a
+ * compare of the target with each class jv.  `smooth` is a constant after
+ * inlining.
+ */
+static FS_TARGET inline __attribute__((always_inline)) few_ce_stats
+few_ce_scan(few_ce_call *c, const T *x, const int64_t *target, int smooth)
 {
     const ptrdiff_t n = c->n;
-    T *xs = c->xs, *t = c->t;
-    T tl[W];
-    for (ptrdiff_t l = 0; l < W; l++) {
-        const int64_t k = l < rows ? target[l] : -1;
-        tl[l] = k >= 0 && k < n ? (T)k : (T)-1; /* -1: ignored, matches no class */
-    }
-    const V tv = VLOAD(tl);
-    few_load(x, xs, n);
-    V m = VSET((T)-INFINITY), nan = VSET((T)0), xt = VSET((T)0);
+    const int weighted = c->weighted;
+    T *t = c->t;
+    const V zero = VSET((T)0), one = VSET((T)1);
+    few_ce_stats st;
+    st.tv = VINDEX(target, n);
+    V m = VSET((T)-INFINITY), xt = zero, wt = one, jv = zero;
     for (ptrdiff_t j = 0; j < n; j++) {
-        const V v = VGATHER(xs + j, c->col);
+        const V v = VGATHER(x + j, c->col);
         VSTORE(t + j * W, v);
         m = VMAX(m, v);
-        nan = VNAN_ACC(nan, v, v);
-        xt = VSELECT_EQ(xt, v, tv, VSET((T)j)); /* the target's logit, by a compare */
+        xt = VSELECT_EQ(xt, v, st.tv, jv);
+        if (weighted)
+            wt = VSELECT_EQ(wt, VSET(c->wcol[j]), st.tv, jv);
+        jv = VADD(jv, one);
     }
-    const V unfinite = VSUB(m, m); /* NaN where m is not finite */
-    nan = VNAN_ACC(nan, unfinite, unfinite);
-    /* et = the target's exp, o = the other classes', acc = sum u_j (m - x_j) */
-    V et = VSET((T)0), o = VSET((T)0), acc = VSET((T)0);
+    V et = zero, o = zero, acc = zero;
+    jv = zero;
     for (ptrdiff_t j = 0; j < n; j++) {
         const V v = VLOAD(t + j * W);
         const V e = VEXP(VSUB(v, m));
-        et = VSELECT_EQ(et, e, tv, VSET((T)j));
-        o = VADD(o, VSELECT_EQ(e, VSET((T)0), tv, VSET((T)j)));
+        et = VSELECT_EQ(et, e, st.tv, jv);
+        o = VADD(o, VSELECT_EQ(e, zero, st.tv, jv));
         if (smooth)
-            acc = VADD(acc, VMUL(VSET(c->weight ? c->weight[j] : (T)1), VSUB(m, v)));
+            acc = VADD(acc, VMUL(VSET(c->wcol[j]), VSUB(m, v)));
+        jv = VADD(jv, one);
     }
-    /* log(s) = log1p((e_t - 1) + o): exact log1p(o) when the target is a
-     * maximum and the loss small, where s rounded near 1 would lose it */
-    const V lg = few_log1p(VADD(VSUB(et, VSET((T)1)), o));
-    T etl[W], ol[W], al[W], ml[W], xl[W], nl[W], lgl[W], cpl[W], cwl[W], gtl[W], live[W];
-    VSTORE(lgl, lg);
-    VSTORE(etl, et);
-    VSTORE(ol, o);
-    VSTORE(al, acc);
-    VSTORE(ml, m);
-    VSTORE(xl, xt);
-    VSTORE(nl, nan);
-    const double ef = c->label_smoothing / (double)n;
-    for (ptrdiff_t l = 0; l < W; l++) {
-        cpl[l] = cwl[l] = gtl[l] = live[l] = 0;
-        if (l >= rows)
-            continue;
-        const ptrdiff_t r = r0 + l;
-        if (tl[l] < 0) {
-            cross_entropy_put_loss(c->loss, c->row_scale, r, 0.0, &c->tot, &c->comp);
-            continue;
+    st.m = m;
+    st.xt = xt;
+    st.wt = wt;
+    st.et = et;
+    st.o = o;
+    st.acc = acc;
+    return st;
+}
+
+/*
+ * The rest of a block after few_ce_scan: its loss, added to the lanes of
+ * (tot, comp) times row_scale and stored to loss (each row's, or NULL),
+ * and its gradient to g (NULL: the loss alone) from the logits x again.
+ * `smooth`, `stream` and whether g is NULL are constants after inlining.
+ *
+ * Per row (see cross_entropy.h for a, b, e and u), every lane at once,
+ * the loss and the gradient's constants in double, W / DW rows to a
+ * vector.  With o the exps of the classes other than the target t,
+ * s = e_t + o and a p_t - b = (a - b) - a o / s, which does not cancel
+ * when p_t is close to 1.  The gradient is cp exp(x_j - m) - cw u_j, gt at
+ * the target, 0 on ignored rows whatever their logits.
+ */
+static FS_TARGET inline __attribute__((always_inline)) void
+few_ce_finish(const few_ce_call *c, const few_ce_stats *st, const T *x, T *g,
+              const double *row_scale, double *loss, DV *tot, DV *comp, int smooth, int stream)
+{
+    const ptrdiff_t n = c->n;
+    /*
+     * log(s) = log1p((e_t - 1) + o): exact log1p(o) when the target is a
+     * maximum and the loss small, where s rounded near 1 would lose it.  A
+     * NaN, a +inf or all -inf make the sum NaN (some x - m is NaN), and
+     * with it log(s), the loss and the gradient, as in the row kernels.
+     */
+    const V lg = few_log1p(VADD(VSUB(st->et, VSET((T)1)), st->o));
+    const DV keep = DVSET(c->keep), efs = DVSET(c->ef_sum), vef = DVSET(c->ef);
+    const DV minus = DVSET(-1.0), scale = DVSET(c->scale);
+    DV cp[FS_FEW_PARTS], cw[FS_FEW_PARTS], gt[FS_FEW_PARTS];
+    for (int k = 0; k < FS_FEW_PARTS; k++) {
+        const DV wk = DV_PART(st->wt, k), b = DVMUL(keep, wk), a = DVADD(b, efs);
+        DV value =
+            DVADD(DVMUL(b, DVSUB(DV_PART(st->m, k), DV_PART(st->xt, k))), DVMUL(a, DV_PART(lg, k)));
+        if (smooth)
+            value = DVADD(value, DVMUL(vef, DV_PART(st->acc, k)));
+        value = DVKEEP_LT(value, minus, DV_PART(st->tv, k)); /* ignored: 0 */
+        if (loss)
+            DVSTORE(loss + k * DW, value);
+        DV sc = scale;
+        if (row_scale) {
+            const DV rs = DVLOAD(row_scale + k * DW);
+            few_two_sum(tot + k, comp + k, DVMUL(rs, value));
+            sc = DVMUL(scale, rs);
+        } else {
+            few_two_sum(tot + k, comp + k, value);
         }
-        live[l] = 1;
-        if (nl[l] != 0) { /* a NaN, +inf or all -inf: NaN, as the row kernels */
-            cross_entropy_put_loss(c->loss, c->row_scale, r, NAN, &c->tot, &c->comp);
-            cpl[l] = gtl[l] = (T)NAN;
+        if (!g)
             continue;
-        }
-        const double wt = c->weight ? (double)c->weight[(ptrdiff_t)tl[l]] : 1.0;
-        const double b = (1.0 - c->label_smoothing) * wt, a = b + ef * c->weight_sum;
-        const double sum = (double)etl[l] + (double)ol[l];
-        const double value = b * ((double)ml[l] - (double)xl[l]) + a * (double)lgl[l] +
-                             (smooth ? ef * (double)al[l] : 0.0);
-        cross_entropy_put_loss(c->loss, c->row_scale, r, value, &c->tot, &c->comp);
-        const double sc = c->row_scale ? c->scale * c->row_scale[r] : c->scale;
-        cpl[l] = (T)(sc * a / sum);
-        cwl[l] = (T)(sc * ef);
-        gtl[l] = (T)(sc * ((a - b) - a * (double)ol[l] / sum - (smooth ? ef * wt : 0.0)));
+        const DV o = DV_PART(st->o, k), sum = DVADD(DV_PART(st->et, k), o);
+        DV q = DVSUB(DVSUB(a, b), DVDIV(DVMUL(a, o), sum));
+        if (smooth)
+            q = DVSUB(q, DVMUL(vef, wk));
+        cp[k] = DVDIV(DVMUL(sc, a), sum);
+        cw[k] = DVMUL(sc, vef);
+        gt[k] = DVMUL(sc, q);
     }
     if (!g)
         return;
-    const V cp = VLOAD(cpl), cw = VLOAD(cwl), gt = VLOAD(gtl), lv = VLOAD(live);
-    const V zero = VSET((T)0);
+    const V vcp = V_OF_DV(cp), vgt = V_OF_DV(gt), vcw = smooth ? V_OF_DV(cw) : VSET((T)0);
+    const V ignored = VSET((T)-1);
     /* in row order, each element with its row's constants moved to its lane */
     for (ptrdiff_t k = 0; k < n; k++) {
         const int32_t *rk = c->sel + k * W;
-        const V e = VEXP(VSUB(VLOAD(xs + k * W), VPERM(m, rk)));
-        V gk = VMUL(e, VPERM(cp, rk));
+        const V tk = VPERM(st->tv, rk);
+        /* x is read before g is written: g may be x itself (in place) */
+        const V e = VEXP(VSUB(VLOAD(x + k * W), VPERM(st->m, rk)));
+        V gk = VMUL(e, VPERM(vcp, rk));
         if (smooth)
-            gk = VSUB(gk, VMUL(VLOAD(c->u + k * W), VPERM(cw, rk)));
-        gk = VSELECT_EQ(gk, VPERM(gt, rk), VLOAD(c->cls + k * W), VPERM(tv, rk));
-        few_store(g, k, VKEEP_LT(gk, zero, VPERM(lv, rk)), stream);
+            gk = VSUB(gk, VMUL(VLOAD(c->u + k * W), VPERM(vcw, rk)));
+        gk = VSELECT_EQ(gk, VPERM(vgt, rk), VLOAD(c->cls + k * W), tk);
+        few_store(g, k, VKEEP_LT(gk, ignored, tk), stream);
     }
 }
 
-/* The full blocks; `smooth`, `stream` and whether grad is NULL constant after inlining. */
+/*
+ * The gathers read the logits where they lie, and a gather that misses the
+ * cache waits for each of its lines in turn (loss alone, logits beyond L2:
+ * 31 ns a row of 10 float32, not 6, AMD EPYC Zen 5): the block
+ * FS_FEW_AHEAD blocks on is asked for while this one is worked on.
+ */
+#define FS_FEW_AHEAD 4
+#if defined(__GNUC__) || defined(__clang__)
+static inline void few_prefetch(const T *x, ptrdiff_t len)
+{
+    for (ptrdiff_t i = 0; i < len; i += 64 / (ptrdiff_t)sizeof(T))
+        __builtin_prefetch(x + i, 0, 3);
+}
+#else
+#define few_prefetch(x, len) ((void)0)
+#endif
+
+/*
+ * The full blocks, software-pipelined: block b + 1 is scanned before block
+ * b is finished, so that the long chain of a block's finish (its log, its
+ * divisions, then the gradient) overlaps the next block's loads and exps
+ * instead of waiting for them.  `smooth`, `stream` and whether grad is
+ * NULL constant after inlining.
+ */
 static FS_TARGET inline __attribute__((always_inline)) void
-few_ce_blocks(few_ce_call *c, const T *logits, const int64_t *target, T *grad, ptrdiff_t n_blocks,
-              int smooth, int stream)
+few_ce_blocks(few_ce_call *c, const T *logits, const int64_t *target, const double *row_scale,
+              double *loss, T *grad, ptrdiff_t n_blocks, DV *tot, DV *comp, int smooth, int stream)
 {
     const ptrdiff_t n = c->n;
-    for (ptrdiff_t b = 0; b < n_blocks; b++)
-        few_ce_block(c, logits + b * W * n, grad ? grad + b * W * n : NULL, target + b * W, W,
-                     b * W, smooth, stream);
+    if (n_blocks == 0)
+        return;
+    few_ce_stats st = few_ce_scan(c, logits, target, smooth);
+    for (ptrdiff_t b = 0; b < n_blocks; b++) {
+        few_ce_stats next = st;
+        if (b + 1 + FS_FEW_AHEAD < n_blocks)
+            few_prefetch(logits + (b + 1 + FS_FEW_AHEAD) * W * n, W * n);
+        if (b + 1 < n_blocks)
+            next = few_ce_scan(c, logits + (b + 1) * W * n, target + (b + 1) * W, smooth);
+        few_ce_finish(c, &st, logits + b * W * n, grad ? grad + b * W * n : NULL,
+                      row_scale ? row_scale + b * W : NULL, loss ? loss + b * W : NULL, tot, comp,
+                      smooth, stream);
+        st = next;
+    }
+}
+
+/*
+ * rows < W rows of the call as one zero-padded block (the padding is
+ * ignored): the head before the first block that starts where VSTREAM may
+ * store, or the tail after the last full block.  The pointers are at the
+ * part's first row.
+ */
+static FS_TARGET inline void few_ce_part(few_ce_call *c, const T *logits, const int64_t *target,
+                                         const double *row_scale, double *loss, T *grad,
+                                         ptrdiff_t rows, DV *tot, DV *comp, int smooth)
+{
+    const ptrdiff_t n = c->n;
+    T xb[FS_FEW_SCRATCH], gb[FS_FEW_SCRATCH];
+    int64_t tb[W];
+    double rb[W], lb[W];
+    memset(xb, 0, sizeof(xb));
+    memcpy(xb, logits, (size_t)(rows * n) * sizeof(T));
+    for (ptrdiff_t l = 0; l < W; l++) {
+        tb[l] = l < rows ? target[l] : -1;
+        rb[l] = l < rows && row_scale ? row_scale[l] : 0.0;
+    }
+    const few_ce_stats st = few_ce_scan(c, xb, tb, smooth);
+    few_ce_finish(c, &st, xb, grad ? gb : NULL, row_scale ? rb : NULL, loss ? lb : NULL, tot, comp,
+                  smooth, 0);
+    if (grad)
+        memcpy(grad, gb, (size_t)(rows * n) * sizeof(T));
+    if (loss)
+        memcpy(loss, lb, (size_t)rows * sizeof(double));
 }
 
 /*
@@ -352,44 +463,74 @@ static FS_TARGET void cross_entropy_few_rows(const T *logits, const int64_t *tar
                        loss_sum, grad, NULL, n_rows, n, flags);
 #else
     few_ce_call c;
-    c.weight = weight;
-    c.row_scale = row_scale;
-    c.weight_sum = weight_sum;
-    c.label_smoothing = label_smoothing;
+    c.keep = 1.0 - label_smoothing;
+    c.ef = label_smoothing / (double)n;
+    c.ef_sum = c.ef * weight_sum;
     c.scale = scale;
-    c.loss = loss;
-    c.tot = c.comp = 0.0;
+    c.weighted = weight != NULL;
     c.n = n;
     few_indices(c.col, c.sel, n);
+    for (ptrdiff_t j = 0; j < n; j++)
+        c.wcol[j] = weight ? weight[j] : (T)1;
     for (ptrdiff_t i = 0; i < n * W; i++) {
         c.cls[i] = (T)(i % n);
-        c.u[i] = weight ? weight[i % n] : (T)1;
+        c.u[i] = c.wcol[i % n];
     }
-    const ptrdiff_t n_blocks = n_rows / W, done = n_blocks * W;
+    DV tot[FS_FEW_PARTS], comp[FS_FEW_PARTS];
+    for (int k = 0; k < FS_FEW_PARTS; k++)
+        tot[k] = comp[k] = DVSET(0.0);
     const int smooth = label_smoothing != 0.0;
-    const int stream = grad && (flags & FS_FLAG_STREAM) && VHEAD(grad) == 0;
+    /*
+     * Streamed, the gradient's blocks must start where VSTREAM may store:
+     * the first h < W rows, if some h puts the first block there (6 rows of
+     * 10 float32 from a NumPy array's usual 16 bytes past a line), go first
+     * as a part of a block.  A block is a whole number of vectors, so the
+     * others follow.  Non-temporal stores do not read the gradient's lines
+     * before writing them: a third less memory traffic.
+     */
+    ptrdiff_t head = 0;
+    int stream = 0;
+    if (grad && (flags & FS_FLAG_STREAM)) {
+        for (ptrdiff_t h = 0; h < W && h < n_rows && !stream; h++) {
+            stream = VHEAD(grad + h * n) == 0;
+            head = h;
+        }
+        head = stream ? head : 0;
+    }
+    if (head > 0)
+        few_ce_part(&c, logits, target, row_scale, loss, grad, head, tot, comp, smooth);
+    const ptrdiff_t n_blocks = (n_rows - head) / W, done = head + n_blocks * W;
+    const T *x0 = logits + head * n;
+    const int64_t *t0 = target + head;
+    const double *rs0 = row_scale ? row_scale + head : NULL;
+    double *l0 = loss ? loss + head : NULL;
+    T *g0 = grad ? grad + head * n : NULL;
+#define FS_FEW_CE(G, S, ST) few_ce_blocks(&c, x0, t0, rs0, l0, G, n_blocks, tot, comp, S, ST)
     if (!grad)
-        smooth ? few_ce_blocks(&c, logits, target, NULL, n_blocks, 1, 0)
-               : few_ce_blocks(&c, logits, target, NULL, n_blocks, 0, 0);
+        smooth ? FS_FEW_CE(NULL, 1, 0) : FS_FEW_CE(NULL, 0, 0);
     else if (stream)
-        smooth ? few_ce_blocks(&c, logits, target, grad, n_blocks, 1, 1)
-               : few_ce_blocks(&c, logits, target, grad, n_blocks, 0, 1);
+        smooth ? FS_FEW_CE(g0, 1, 1) : FS_FEW_CE(g0, 0, 1);
     else
-        smooth ? few_ce_blocks(&c, logits, target, grad, n_blocks, 1, 0)
-               : few_ce_blocks(&c, logits, target, grad, n_blocks, 0, 0);
+        smooth ? FS_FEW_CE(g0, 1, 0) : FS_FEW_CE(g0, 0, 0);
+#undef FS_FEW_CE
     if (stream)
         VFENCE();
-    if (done < n_rows) {
-        /* the last rows, zero-padded to a block */
-        T xb[FS_FEW_SCRATCH], gb[FS_FEW_SCRATCH];
-        const ptrdiff_t rows = n_rows - done;
-        memset(xb, 0, sizeof(xb));
-        memcpy(xb, logits + done * n, (size_t)(rows * n) * sizeof(T));
-        few_ce_block(&c, xb, grad ? gb : NULL, target + done, rows, done, smooth, 0);
-        if (grad)
-            memcpy(grad + done * n, gb, (size_t)(rows * n) * sizeof(T));
+    if (done < n_rows)
+        few_ce_part(&c, logits + done * n, target + done, row_scale ? row_scale + done : NULL,
+                    loss ? loss + done : NULL, grad ? grad + done * n : NULL, n_rows - done, tot,
+                    comp, smooth);
+    if (loss_sum) {
+        /* the lanes' compensated sums, added up as the row kernels add rows */
+        double s = 0.0, err = 0.0, lane[DW], lane_err[DW];
+        for (int k = 0; k < FS_FEW_PARTS; k++) {
+            DVSTORE(lane, tot[k]);
+            DVSTORE(lane_err, comp[k]);
+            for (ptrdiff_t l = 0; l < DW; l++) {
+                fs_neumaier(&s, &err, lane[l]);
+                err += lane_err[l];
+            }
+        }
+        *loss_sum = fs_neumaier_total(s, err);
     }
-    if (loss_sum)
-        *loss_sum = fs_neumaier_total(c.tot, c.comp);
 #endif
 }

@@ -224,6 +224,61 @@ static FS_TARGET inline __m256d fs_perm_f64_avx2(__m256d v, const int32_t *idx)
 #define VSELECT_EQ(v, w, a, b) _mm256_blendv_pd((v), (w), _mm256_cmp_pd((a), (b), _CMP_EQ_OQ))
 #endif
 
+/*
+ * W int64 class indices as T lanes, -1 where one is outside [0, n): the
+ * outside ones are set to -1 as int64 (two signed compares), then the low
+ * 32 bits of each, exact now, are packed (vpermd) and converted.
+ */
+static FS_TARGET inline __m128i fs_index_i32_avx2(const int64_t *p, int64_t n)
+{
+    const __m256i t = _mm256_loadu_si256((const __m256i *)p), minus = _mm256_set1_epi64x(-1);
+    const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi64(t, minus),
+                                        _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), t));
+    const __m256i low = _mm256_permutevar8x32_epi32(_mm256_blendv_epi8(minus, t, in),
+                                                    _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+    return _mm256_castsi256_si128(low);
+}
+
+#if FS_DTYPE == 32
+static FS_TARGET inline __m256 fs_index_f32_avx2(const int64_t *p, int64_t n)
+{
+    return _mm256_cvtepi32_ps(_mm256_inserti128_si256(
+        _mm256_castsi128_si256(fs_index_i32_avx2(p, n)), fs_index_i32_avx2(p + 4, n), 1));
+}
+
+/* 4 of the 8 float lanes as double: k = 0 the low half, k = 1 the high */
+static FS_TARGET inline __m256d fs_part_pd_avx2(__m256 v, int k)
+{
+    return _mm256_cvtps_pd(k == 0 ? _mm256_castps256_ps128(v) : _mm256_extractf128_ps(v, 1));
+}
+
+static FS_TARGET inline __m256 fs_ps_of_pd_avx2(const __m256d *d)
+{
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(d[0])),
+                                _mm256_cvtpd_ps(d[1]), 1);
+}
+
+#define VINDEX(p, n)  fs_index_f32_avx2((p), (n))
+#define DV_PART(v, k) fs_part_pd_avx2((v), (k))
+#define V_OF_DV(d)    fs_ps_of_pd_avx2(d)
+#else
+#define VINDEX(p, n)  _mm256_cvtepi32_pd(fs_index_i32_avx2((p), (n)))
+#define DV_PART(v, k) ((void)(k), (v))
+#define V_OF_DV(d)    ((d)[0])
+#endif
+
+/* lanes in double (the few-class cross-entropy's per-row terms) */
+#define DV                 __m256d
+#define DW                 4
+#define DVLOAD(p)          _mm256_loadu_pd(p)
+#define DVSTORE(p, d)      _mm256_storeu_pd((p), (d))
+#define DVSET(c)           _mm256_set1_pd(c)
+#define DVADD(a, b)        _mm256_add_pd((a), (b))
+#define DVSUB(a, b)        _mm256_sub_pd((a), (b))
+#define DVMUL(a, b)        _mm256_mul_pd((a), (b))
+#define DVDIV(a, b)        _mm256_div_pd((a), (b))
+#define DVKEEP_LT(v, a, b) _mm256_and_pd((v), _mm256_cmp_pd((a), (b), _CMP_LT_OQ))
+
 #else /* not x86 with GCC or clang */
 #define FS_ISA_BUILT 0
 #endif

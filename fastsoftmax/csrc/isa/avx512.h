@@ -141,6 +141,63 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
     _mm512_mask_mov_pd((v), _mm512_cmp_pd_mask((a), (b), _CMP_EQ_OQ), (w))
 #endif
 
+/*
+ * W int64 class indices as T lanes, -1 where one is outside [0, n): an
+ * unsigned compare puts the negative ones outside too; the conversion
+ * (vcvtqq2ps/pd) is exact for the indices that are kept.
+ */
+#if FS_DTYPE == 32
+static FS_TARGET inline __m512 fs_index_f32_avx512(const int64_t *p, int64_t n)
+{
+    const __m512i lo = _mm512_loadu_si512(p), hi = _mm512_loadu_si512(p + 8);
+    const __m512i vn = _mm512_set1_epi64(n);
+    const __mmask16 in = (__mmask16)(_mm512_cmp_epu64_mask(lo, vn, _MM_CMPINT_LT) |
+                                     (_mm512_cmp_epu64_mask(hi, vn, _MM_CMPINT_LT) << 8));
+    const __m512 t = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtepi64_ps(lo)),
+                                        _mm512_cvtepi64_ps(hi), 1);
+    return _mm512_mask_blend_ps(in, _mm512_set1_ps(-1.0f), t);
+}
+
+/* 8 of the 16 float lanes as double: k = 0 the low half, k = 1 the high */
+static FS_TARGET inline __m512d fs_part_pd_avx512(__m512 v, int k)
+{
+    return _mm512_cvtps_pd(k == 0 ? _mm512_castps512_ps256(v) : _mm512_extractf32x8_ps(v, 1));
+}
+
+static FS_TARGET inline __m512 fs_ps_of_pd_avx512(const __m512d *d)
+{
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(d[0])), _mm512_cvtpd_ps(d[1]),
+                              1);
+}
+
+#define VINDEX(p, n)  fs_index_f32_avx512((p), (n))
+#define DV_PART(v, k) fs_part_pd_avx512((v), (k))
+#define V_OF_DV(d)    fs_ps_of_pd_avx512(d)
+#else
+static FS_TARGET inline __m512d fs_index_f64_avx512(const int64_t *p, int64_t n)
+{
+    const __m512i t = _mm512_loadu_si512(p);
+    const __mmask8 in = _mm512_cmp_epu64_mask(t, _mm512_set1_epi64(n), _MM_CMPINT_LT);
+    return _mm512_mask_blend_pd(in, _mm512_set1_pd(-1.0), _mm512_cvtepi64_pd(t));
+}
+
+#define VINDEX(p, n)  fs_index_f64_avx512((p), (n))
+#define DV_PART(v, k) ((void)(k), (v))
+#define V_OF_DV(d)    ((d)[0])
+#endif
+
+/* lanes in double (the few-class cross-entropy's per-row terms) */
+#define DV                 __m512d
+#define DW                 8
+#define DVLOAD(p)          _mm512_loadu_pd(p)
+#define DVSTORE(p, d)      _mm512_storeu_pd((p), (d))
+#define DVSET(c)           _mm512_set1_pd(c)
+#define DVADD(a, b)        _mm512_add_pd((a), (b))
+#define DVSUB(a, b)        _mm512_sub_pd((a), (b))
+#define DVMUL(a, b)        _mm512_mul_pd((a), (b))
+#define DVDIV(a, b)        _mm512_div_pd((a), (b))
+#define DVKEEP_LT(v, a, b) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (v))
+
 /* one exp for every t: no range check to skip */
 #define VEXPN(t)       VEXP(t)
 #define VEXPN_FAST(t)  VEXP(t)

@@ -21,6 +21,15 @@
  *   VPERM(v, idx)                         lanes v[idx[0]], ..., v[idx[W - 1]], idx a
  *                                         const int32_t * to W lane numbers
  *   VSELECT_EQ(v, w, a, b)                w where a == b, else v (lane-wise)
+ *   VINDEX(p, n)                          the W int64_t class indices at p as T lanes,
+ *                                         -1 where one is outside [0, n)
+ *   DV, DW                                a vector of double lanes and its number of lanes
+ *                                         (W / DW of them hold the lanes of one V)
+ *   DV_PART(v, k)                         lanes [k DW, (k + 1) DW) of v as double, k constant
+ *   V_OF_DV(d)                            d[0], ..., d[W / DW - 1] rounded to T, as one V
+ *   DVLOAD(p) DVSTORE(p, d)               DW doubles from / to p
+ *   DVSET(c) DVADD(a, b) DVSUB(a, b) DVMUL(a, b) DVDIV(a, b)   as V's, in double
+ *   DVKEEP_LT(v, a, b)                    v where a < b, else 0 (lane-wise, double)
  *   VHMAX(v) VHMIN(v)                     largest / smallest lane (NaN handled by the caller)
  *   VEXP(t)                               exp of any t
  *   VEXPN(t)                              exp of t <= 0 (or NaN) only
@@ -94,3 +103,18 @@
 #define VGATHER(p, idx)        ((p)[(idx)[0]])
 #define VPERM(v, idx)          ((void)(idx), (v))
 #define VSELECT_EQ(v, w, a, b) ((a) == (b) ? (w) : (v))
+#define VINDEX(p, n)           (*(p) >= 0 && *(p) < (n) ? (T) * (p) : (T) - 1)
+
+/* lanes in double (the few-class cross-entropy's per-row terms) */
+#define DV                 double
+#define DW                 1
+#define DV_PART(v, k)      ((void)(k), (double)(v))
+#define V_OF_DV(d)         ((T)(d)[0])
+#define DVLOAD(p)          (*(p))
+#define DVSTORE(p, d)      (*(p) = (d))
+#define DVSET(c)           ((double)(c))
+#define DVADD(a, b)        ((a) + (b))
+#define DVSUB(a, b)        ((a) - (b))
+#define DVMUL(a, b)        ((a) * (b))
+#define DVDIV(a, b)        ((a) / (b))
+#define DVKEEP_LT(v, a, b) ((a) < (b) ? (v) : 0.0)
