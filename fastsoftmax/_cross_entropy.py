@@ -193,7 +193,7 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
             row_scale=sample_weight, scale=scale, loss=loss_rows,
             grad=None if grad is None else grad.reshape(-1),
             n_rows=n_rows // inner, n=n, num_threads=threads,
-            stream=grad is not None and not columns and streams(grad),
+            stream=grad is not None and streams(grad, inner, columns),
             inner=inner, tile=column_tile(n_rows // inner, inner, threads) if columns else 1)
     loss = _reduce(loss_rows, total, sample_weight, a.reduction, denom, sample_shape, a.result)
     if not a.return_grad:

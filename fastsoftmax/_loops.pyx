@@ -324,7 +324,7 @@ cdef void _cross_entropy_cols_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
             fs_f64.cross_entropy_cols(
                 <const double *>c.a + base, target, <const double *>probs,
                 <const double *>c.weight, c.weight_sum, c.label_smoothing, row_scale, c.scale,
-                loss, &part, <double *>grad, c.n, c.inner, width)
+                loss, &part, <double *>grad, c.n, c.inner, width, c.flags)
         else:
             if c.b != NULL:
                 probs = <const float *>c.b + base
@@ -333,7 +333,7 @@ cdef void _cross_entropy_cols_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
             fs_f32.cross_entropy_cols(
                 <const float *>c.a + base, target, <const float *>probs,
                 <const float *>c.weight, c.weight_sum, c.label_smoothing, row_scale, c.scale,
-                loss, &part, <float *>grad, c.n, c.inner, width)
+                loss, &part, <float *>grad, c.n, c.inner, width, c.flags)
         total += part
     c.loss_part[t] += total
 

@@ -41,7 +41,8 @@
  *                       lie `stride` apart (class axis not last): target
  *                       (class indices) or target_probs (laid out like the
  *                       logits, target NULL); row_scale, loss and target
- *                       per sample; grad laid out like the logits.
+ *                       per sample; grad laid out like the logits
+ *                       (FS_FLAG_STREAM: its whole aligned lines streamed).
  *   exp_array:          y = exp(x) elementwise (the accuracy tests' hook)
  *   softmax_few_rows:   softmax_rows for n <= FS_FEW_CLASSES, one row per
  *                       vector lane (the scalar path: softmax_rows itself)
@@ -74,7 +75,7 @@
     X(cross_entropy_cols, (const FS_T *logits, const int64_t *target, const FS_T *target_probs,    \
                            const FS_T *weight, double weight_sum, double label_smoothing,          \
                            const double *row_scale, double scale, double *loss, double *loss_sum,  \
-                           FS_T *grad, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width))            \
+                           FS_T *grad, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)) \
     X(exp_array, (const FS_T *x, FS_T *y, ptrdiff_t n))                                            \
     X(softmax_few_rows, (const FS_T *x, FS_T *y, ptrdiff_t n_rows, ptrdiff_t n, int flags))        \
     X(cross_entropy_few_rows,                                                                      \

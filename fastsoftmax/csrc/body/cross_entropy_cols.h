@@ -5,54 +5,231 @@
  * across the samples, so the logits are read where they lie (no copy with
  * the class axis moved last) and the gradient is written in their layout.
  *
- * The same loss and gradient as the rows (body/cross_entropy.h), with the
- * per-class factor u_c of a row now the same for every lane of a class row
- * (u_c = weight[c], or 1) or, for probability targets, one per lane
- * (u_c = weight[c] ((1 - eps) q_c + eps / n)).  The column maxima and sums
- * come from cols_stats (body/softmax.h); one more pass writes the gradient
- * and adds up sum_c u_c (m - x_c); the target's entry of each sample is
- * then written again in double, as in the rows.
+ * The same loss and gradient as the rows (body/cross_entropy.h), with every
+ * per-sample step lane-wise, W samples at a time (no call to libm):
+ *  1. the column maxima m, the tile row by row: the one read from memory
+ *     (the tile, n width elements, 43 KiB at 21 float classes, then stays
+ *     in L2);
+ *  2. each strip of W samples down its n classes, in registers: the exp of
+ *     the target class (et) and the sum of the others' (o), the target's
+ *     logit xt -- the target picked by comparing the class with the
+ *     sample's target index, both as T --, sum_c u_c (m - x_c) and, for
+ *     probability targets, the mass sum_c u_c; then the strip's losses and
+ *     the gradient's factors, with a vector log;
+ *  3. the gradient, the tile row by row again (from L2): one write.
+ * So n width elements are read from memory once and, with the gradient,
+ * written once.
+ *
+ * Per sample, s = et + o, and with a, b, e and u as in cross_entropy.h:
+ *   L = b (m - xt) + a log1p((et - 1) + o) + e sum_c u_c (m - x_c)
+ *   dL/dx_c = cp exp(x_c - m) - cw u_c, cp = sc a / s, cw = sc e,
+ *   at the target sc ((a - b) - a o / s - e w_t)
+ * (sc the sample's scale): neither log(s) near 1 nor a p_t - b near 0
+ * loses the small o when the target dominates.  A sample whose logits hold
+ * a NaN or +inf, or are all -inf, has a NaN s (an exp of NaN, or of
+ * inf - inf), hence a NaN loss and gradient; an ignored sample (target
+ * outside [0, n)) is not live: loss and gradient 0 whatever its logits.
+ *
+ * Class indices are compared as T: exact for n <= 2^24 in float32 (the
+ * caller sends more classes as rows).
  */
 
+/* Classes per block of the strips' sums: FS_CE_COL_BLOCK terms in T, then a compensated add. */
+#define FS_CE_COL_BLOCK 4
+
+/* The tile's per-sample lanes, FS_TILE_PAD long: the strips' inputs and results. */
+typedef struct {
+    T m[FS_TILE_PAD];    /* column maxima */
+    T tv[FS_TILE_PAD];   /* target class as T; -1: none (ignored, soft targets, past width) */
+    T live[FS_TILE_PAD]; /* 1 for samples with a loss and gradient, else 0 */
+    T wt[FS_TILE_PAD];   /* the target class's weight (with weights) */
+    T rs[FS_TILE_PAD];   /* the sample's weight row_scale (with row_scale) */
+    T cp[FS_TILE_PAD], cw[FS_TILE_PAD], gt[FS_TILE_PAD]; /* the gradient's factors */
+    T loss[FS_TILE_PAD];
+    double tot[W]; /* the losses times rs, per lane */
+} ce_cols_lanes;
+
+/* s + c += v by Kahan's compensated sum; once s is inf or NaN it stays so and c is 0. */
+static FS_TARGET inline __attribute__((always_inline)) void ce_cols_add(V *s, V *c, V v)
+{
+    const V zero = VSET((T)0);
+    const V y = VSUB(v, *c), t = VADD(*s, y);
+    *c = VSELECT_EQ(zero, VSUB(VSUB(t, *s), y), VSUB(t, t), zero);
+    *s = t;
+}
+
+/* u for class c of the lanes at j (k of them); `mode` is a constant after inlining. */
+static FS_TARGET inline __attribute__((always_inline)) V ce_cols_u(int mode, const T *weight,
+                                                                   const T *qc, ptrdiff_t c,
+                                                                   ptrdiff_t k, V c1, V c2)
+{
+    switch (mode) {
+    case FS_CE_UNIFORM:
+        return VSET((T)1);
+    case FS_CE_WEIGHT:
+        return VSET(weight[c]);
+    case FS_CE_SOFT:
+        return VADD(VMUL(load_k(qc, k), c1), c2);
+    default: /* FS_CE_SOFT_WEIGHT */
+        return VMUL(VSET(weight[c]), VADD(VMUL(load_k(qc, k), c1), c2));
+    }
+}
+
 /*
- * The pass over the tile's classes: grad = cp exp(x - m) - cw u (0 where a
- * sample is not live) when grad is not NULL, and acc += u (m - x) unless
- * FS_CE_PLAIN.  `mode` is a constant after inlining.
+ * Sweep 2 for the strip of k <= W samples at j: its losses to l->loss and
+ * l->tot, and with `grad` its gradient's factors to l->cp, l->cw, l->gt.
+ * `mode`, `grad` and k == W are constants after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) void
-cross_entropy_cols_pass(const T *logits, const T *q, const T *weight, T *grad, ptrdiff_t n,
-                        ptrdiff_t stride, ptrdiff_t width, const T *m, const T *cp, const T *cw,
-                        const T *live, T c1, T c2, double *acc, int mode)
+ce_cols_strip(ce_cols_lanes *l, const T *logits, const T *q, const T *weight,
+              const double *row_scale, ptrdiff_t n, ptrdiff_t stride, double label_smoothing,
+              double weight_sum, double scale, ptrdiff_t j, ptrdiff_t k, int mode, int grad)
 {
-    const V zero = VSET((T)0), one = VSET((T)1), vc1 = VSET(c1), vc2 = VSET(c2);
+    const int soft = mode == FS_CE_SOFT || mode == FS_CE_SOFT_WEIGHT;
+    const double e = label_smoothing / (double)n;
+    const V zero = VSET((T)0), one = VSET((T)1), vm = VLOAD(l->m + j), tv = VLOAD(l->tv + j);
+    const V c1 = VSET((T)(1.0 - label_smoothing)), c2 = VSET((T)e);
+    V o = zero, oc = zero, acc = zero, accc = zero, mass = zero, massc = zero;
+    V et = zero, xt = zero, cv = zero; /* cv: the class c, in every lane */
+    for (ptrdiff_t c0 = 0; c0 < n; c0 += FS_CE_COL_BLOCK) {
+        const ptrdiff_t c_end = c0 + FS_CE_COL_BLOCK < n ? c0 + FS_CE_COL_BLOCK : n;
+        V ob = zero, accb = zero, massb = zero;
+        for (ptrdiff_t c = c0; c < c_end; c++, cv = VADD(cv, one)) {
+            const V x = load_k(logits + c * stride + j, k);
+            const V ex = VEXPN(VSUB(x, vm));
+            if (soft) {
+                ob = VADD(ob, ex);
+            } else {
+                et = VSELECT_EQ(et, ex, tv, cv);
+                xt = VSELECT_EQ(xt, x, tv, cv);
+                ob = VADD(ob, VSELECT_EQ(ex, zero, tv, cv));
+            }
+            if (mode != FS_CE_PLAIN) {
+                const V u = ce_cols_u(mode, weight, q ? q + c * stride + j : NULL, c, k, c1, c2);
+                accb = VADD(accb, VMUL(u, VSUB(vm, x)));
+                if (soft)
+                    massb = VADD(massb, u);
+            }
+        }
+        ce_cols_add(&o, &oc, ob);
+        if (mode != FS_CE_PLAIN)
+            ce_cols_add(&acc, &accc, accb);
+        if (soft)
+            ce_cols_add(&mass, &massc, massb);
+    }
+    /* the compensated sums (inf and NaN as they are) */
+    o = VSELECT_EQ(o, VADD(o, oc), VSUB(o, o), zero);
+    acc = VSELECT_EQ(acc, VADD(acc, accc), VSUB(acc, acc), zero);
+    mass = VSELECT_EQ(mass, VADD(mass, massc), VSUB(mass, mass), zero);
+
+    const V s = VADD(et, o), live = VLOAD(l->live + j), rs = row_scale ? VLOAD(l->rs + j) : one;
+    const V lg = vlog1p(VADD(VSUB(et, one), o)); /* log(s) */
+    V a, loss;
+    if (soft) {
+        a = mass;
+        loss = VADD(VMUL(a, lg), acc);
+    } else {
+        /* b = (1 - eps) w_t, a = b + e sum(weight) */
+        const V b = weight ? VMUL(c1, VLOAD(l->wt + j)) : c1;
+        a = VADD(b, VSET((T)(e * weight_sum)));
+        loss = VADD(VMUL(b, VSUB(vm, xt)), VMUL(a, lg));
+        if (mode != FS_CE_PLAIN)
+            loss = VADD(loss, VMUL(c2, acc));
+    }
+    loss = VKEEP_LT(loss, zero, live);
+    VSTORE(l->loss + j, loss);
+    SACC(l->tot, VMUL(loss, rs));
+    if (!grad)
+        return;
+    const V sc = VMUL(VSET((T)scale), rs), inv_s = VDIV(one, s);
+    VSTORE(l->cp + j, VMUL(VMUL(a, sc), inv_s));
+    VSTORE(l->cw + j, soft ? sc : VMUL(sc, c2));
+    if (!soft) {
+        /* (a - b) - a o / s - e w_t, a - b = e sum(weight) */
+        const V r = VSUB(VSET((T)(e * weight_sum)), VMUL(c2, weight ? VLOAD(l->wt + j) : one));
+        VSTORE(l->gt + j, VMUL(sc, VSUB(r, VMUL(a, VMUL(o, inv_s)))));
+    }
+}
+
+/*
+ * Sweep 3, the gradient: grad = cp exp(x - m) - cw u, gt at the target,
+ * 0 where a sample is not live.  With `stream` the rows go out with
+ * non-temporal stores (no read of the gradient's lines before they are
+ * written): every row starts `head` elements before a W-aligned boundary
+ * (rows are whole lines apart), so one masked store, then whole aligned
+ * vectors, as cols_apply.  `mode` and `stream` are constants after inlining.
+ */
+static FS_TARGET inline __attribute__((always_inline)) void
+ce_cols_grad(const ce_cols_lanes *l, const T *logits, const T *q, const T *weight, T *grad,
+             ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, double label_smoothing, int mode,
+             int stream)
+{
+    const int soft = mode == FS_CE_SOFT || mode == FS_CE_SOFT_WEIGHT;
+    const V zero = VSET((T)0), c1 = VSET((T)(1.0 - label_smoothing)),
+            c2 = VSET((T)(label_smoothing / (double)n));
+    const ptrdiff_t head = stream ? (VHEAD(grad) < width ? VHEAD(grad) : width) : 0;
     for (ptrdiff_t c = 0; c < n; c++) {
         const T *xc = logits + c * stride, *qc = q ? q + c * stride : NULL;
-        T *gc = grad ? grad + c * stride : NULL;
-        const V wc = VSET(weight ? weight[c] : (T)1);
+        T *gc = grad + c * stride;
+        const V cv = VSET((T)c);
         cols_prefetch(logits, c, n, stride, width);
-#define FS_CE_COL_STEP(LOAD, STORE)                                                                \
+/* g for the k lanes at j */
+#define FS_CE_GRAD(g, j, k)                                                                        \
     do {                                                                                           \
-        const V xv = LOAD(xc + j), vm = VLOAD(m + j);                                              \
-        const V u = mode == FS_CE_PLAIN     ? zero                                                 \
-                    : mode == FS_CE_UNIFORM ? one                                                  \
-                    : mode == FS_CE_WEIGHT  ? wc                                                   \
-                    : mode == FS_CE_SOFT    ? VADD(VMUL(LOAD(qc + j), vc1), vc2)                   \
-                                            : VMUL(wc, VADD(VMUL(LOAD(qc + j), vc1), vc2));           \
-        if (gc) {                                                                                  \
-            const V g = VSUB(VMUL(VEXP(VSUB(xv, vm)), VLOAD(cp + j)), VMUL(u, VLOAD(cw + j)));     \
-            STORE(gc + j, VKEEP_LT(g, zero, VLOAD(live + j)));                                     \
-        }                                                                                          \
+        g = VMUL(VEXPN(VSUB(load_k(xc + (j), (k)), VLOAD(l->m + (j)))), VLOAD(l->cp + (j)));       \
         if (mode != FS_CE_PLAIN)                                                                   \
-            SACC(acc + j, VKEEP_LT(VMUL(u, VSUB(vm, xv)), zero, VLOAD(live + j)));                 \
+            g = VSUB(g, VMUL(ce_cols_u(mode, weight, qc ? qc + (j) : NULL, c, (k), c1, c2),        \
+                             VLOAD(l->cw + (j))));                                                 \
+        if (!soft)                                                                                 \
+            g = VSELECT_EQ(g, VLOAD(l->gt + (j)), VLOAD(l->tv + (j)), cv);                         \
+        g = VKEEP_LT(g, zero, VLOAD(l->live + (j)));                                               \
     } while (0)
-#define FS_CE_LOADN(p)     VLOADN((p), k)
-#define FS_CE_STOREN(p, v) VSTOREN((p), (v), k)
-        FS_FOR_TILE_ROW(
-            width, { FS_CE_COL_STEP(VLOAD, VSTORE); },
-            { FS_CE_COL_STEP(FS_CE_LOADN, FS_CE_STOREN); });
-#undef FS_CE_COL_STEP
-#undef FS_CE_LOADN
-#undef FS_CE_STOREN
+        V g;
+        ptrdiff_t j = 0;
+        if (head > 0) {
+            FS_CE_GRAD(g, 0, head);
+            VSTOREN(gc, g, head);
+        }
+        for (j = head; j + W <= width; j += W) {
+            FS_CE_GRAD(g, j, W);
+            if (stream)
+                VSTREAM(gc + j, g);
+            else
+                VSTORE(gc + j, g);
+        }
+        if (j < width) {
+            FS_CE_GRAD(g, j, width - j);
+            VSTOREN(gc + j, g, width - j);
+        }
+#undef FS_CE_GRAD
+    }
+    if (stream)
+        VFENCE();
+}
+
+/* Sweeps 2 and 3 of one tile for one `mode` (a constant after inlining). */
+static FS_TARGET inline __attribute__((always_inline)) void
+ce_cols_sweeps(ce_cols_lanes *l, const T *logits, const T *q, const T *weight,
+               const double *row_scale, T *grad, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width,
+               double label_smoothing, double weight_sum, double scale, int mode, int stream)
+{
+    ptrdiff_t j = 0;
+    for (; j + W <= width; j += W) {
+        if (grad)
+            ce_cols_strip(l, logits, q, weight, row_scale, n, stride, label_smoothing, weight_sum,
+                          scale, j, W, mode, 1);
+        else
+            ce_cols_strip(l, logits, q, weight, row_scale, n, stride, label_smoothing, weight_sum,
+                          scale, j, W, mode, 0);
+    }
+    if (j < width)
+        ce_cols_strip(l, logits, q, weight, row_scale, n, stride, label_smoothing, weight_sum,
+                      scale, j, width - j, mode, grad != NULL);
+    if (grad) {
+        if (stream)
+            ce_cols_grad(l, logits, q, weight, grad, n, stride, width, label_smoothing, mode, 1);
+        else
+            ce_cols_grad(l, logits, q, weight, grad, n, stride, width, label_smoothing, mode, 0);
     }
 }
 
@@ -60,102 +237,81 @@ static FS_TARGET void cross_entropy_cols(const T *logits, const int64_t *target,
                                          const T *target_probs, const T *weight, double weight_sum,
                                          double label_smoothing, const double *row_scale,
                                          double scale, double *loss, double *loss_sum, T *grad,
-                                         ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width)
+                                         ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)
 {
-    T m[FS_TILE_PAD], cp[FS_TILE_PAD], cw[FS_TILE_PAD], live[FS_TILE_PAD];
-    double s[FS_TILE_PAD], acc[FS_TILE_PAD], a[FS_TILE_PAD];
+    ce_cols_lanes l;
+    /* rows whole lines apart: each starts as far before a line boundary */
+    const int stream = (flags & FS_FLAG_STREAM) && ((size_t)stride * sizeof(T)) % 64 == 0;
     const T *q = target_probs;
-    const double e = label_smoothing / (double)n;
-    const T c1 = (T)(1.0 - label_smoothing), c2 = (T)e;
     const int mode =
         q ? (weight ? FS_CE_SOFT_WEIGHT : FS_CE_SOFT)
           : (label_smoothing == 0.0 ? FS_CE_PLAIN : (weight ? FS_CE_WEIGHT : FS_CE_UNIFORM));
-    cols_stats(logits, n, stride, width, m, s);
-    for (ptrdiff_t j = 0; j < width + W; j++)
-        acc[j] = a[j] = 0.0;
+    /* the samples' lanes; those past width are not live (loops the compiler vectorises) */
     if (q) {
-        /* a = sum_c u_c, each sample's target mass */
-        for (ptrdiff_t c = 0; c < n; c++) {
-            const T *qc = q + c * stride;
-            const V wc = VSET(weight ? weight[c] : (T)1), vc1 = VSET(c1), vc2 = VSET(c2);
-            FS_FOR_TILE_ROW(
-                width, { SACC(a + j, VMUL(wc, VADD(VMUL(VLOAD(qc + j), vc1), vc2))); },
-                { SACC(a + j, VMUL(wc, VADD(VMUL(VLOADN(qc + j, k), vc1), vc2))); });
+        for (ptrdiff_t j = 0; j < width + W; j++) {
+            l.tv[j] = (T)-1;
+            l.live[j] = (T)(j < width);
+        }
+    } else {
+        for (ptrdiff_t j = 0; j < width; j++) {
+            const int64_t t = target[j];
+            l.tv[j] = t >= 0 && t < n ? (T)t : (T)-1;
+        }
+        for (ptrdiff_t j = width; j < width + W; j++)
+            l.tv[j] = (T)-1;
+        for (ptrdiff_t j = 0; j < width + W; j++)
+            l.live[j] = (T)(l.tv[j] >= 0);
+        if (weight) {
+            for (ptrdiff_t j = 0; j < width + W; j++)
+                l.wt[j] = l.live[j] != 0 ? weight[target[j]] : (T)1;
         }
     }
-    /* per sample: the gradient's factors; ignored samples are not live (gradient 0) */
-    for (ptrdiff_t j = 0; j < width + W; j++) {
-        const int64_t t = q || j >= width ? 0 : target[j];
-        const int finite = j < width && m[j] > (T)-INFINITY && m[j] < (T)INFINITY;
-        live[j] = (T)(j < width && (q || (t >= 0 && t < n)));
-        if (!finite) {
-            cp[j] = cw[j] = (T)NAN;
-            continue;
-        }
-        const double sc = row_scale ? scale * row_scale[j] : scale;
-        if (q) {
-            cp[j] = (T)(sc * a[j] / s[j]);
-            cw[j] = (T)sc;
-        } else {
-            const double wt = weight && live[j] != 0 ? (double)weight[t] : 1.0;
-            const double b = (1.0 - label_smoothing) * wt;
-            a[j] = b + e * weight_sum;
-            cp[j] = (T)(sc * a[j] / s[j]);
-            cw[j] = (T)(sc * e);
-        }
+    if (row_scale) {
+        for (ptrdiff_t j = 0; j < width + W; j++)
+            l.rs[j] = j < width ? (T)row_scale[j] : (T)1;
     }
-    /* grad = cp exp(x - m) - cw u, and acc = sum_c u_c (m - x_c) */
+    for (ptrdiff_t j = 0; j < W; j++)
+        l.tot[j] = 0.0;
+    /* sweep 1: the column maxima (lanes past width -inf) */
+    FS_FOR_TILE_ROW(
+        width, { VSTORE(l.m + j, VLOAD(logits + j)); },
+        { VSTORE(l.m + j, VLOADN(logits + j, k)); });
+    for (ptrdiff_t c = 1; c < n; c++) {
+        const T *xc = logits + c * stride;
+        cols_prefetch(logits, c, n, stride, width);
+        FS_FOR_TILE_ROW(
+            width, { VSTORE(l.m + j, VMAX(VLOAD(l.m + j), VLOAD(xc + j))); },
+            { VSTORE(l.m + j, VMAX(VLOAD(l.m + j), VLOADN(xc + j, k))); });
+    }
     switch (mode) {
     case FS_CE_PLAIN:
-        if (grad)
-            cross_entropy_cols_pass(logits, q, weight, grad, n, stride, width, m, cp, cw, live, c1,
-                                    c2, acc, FS_CE_PLAIN);
+        ce_cols_sweeps(&l, logits, q, weight, row_scale, grad, n, stride, width, label_smoothing,
+                       weight_sum, scale, FS_CE_PLAIN, stream);
         break;
     case FS_CE_UNIFORM:
-        cross_entropy_cols_pass(logits, q, weight, grad, n, stride, width, m, cp, cw, live, c1, c2,
-                                acc, FS_CE_UNIFORM);
+        ce_cols_sweeps(&l, logits, q, weight, row_scale, grad, n, stride, width, label_smoothing,
+                       weight_sum, scale, FS_CE_UNIFORM, stream);
         break;
     case FS_CE_WEIGHT:
-        cross_entropy_cols_pass(logits, q, weight, grad, n, stride, width, m, cp, cw, live, c1, c2,
-                                acc, FS_CE_WEIGHT);
+        ce_cols_sweeps(&l, logits, q, weight, row_scale, grad, n, stride, width, label_smoothing,
+                       weight_sum, scale, FS_CE_WEIGHT, stream);
         break;
     case FS_CE_SOFT:
-        cross_entropy_cols_pass(logits, q, weight, grad, n, stride, width, m, cp, cw, live, c1, c2,
-                                acc, FS_CE_SOFT);
+        ce_cols_sweeps(&l, logits, q, weight, row_scale, grad, n, stride, width, label_smoothing,
+                       weight_sum, scale, FS_CE_SOFT, stream);
         break;
     default:
-        cross_entropy_cols_pass(logits, q, weight, grad, n, stride, width, m, cp, cw, live, c1, c2,
-                                acc, FS_CE_SOFT_WEIGHT);
+        ce_cols_sweeps(&l, logits, q, weight, row_scale, grad, n, stride, width, label_smoothing,
+                       weight_sum, scale, FS_CE_SOFT_WEIGHT, stream);
     }
-    /* per sample: the loss, and the target's entry of the gradient in double */
-    double tot = 0.0, comp = 0.0;
-    for (ptrdiff_t j = 0; j < width; j++) {
-        if (live[j] == 0) {
-            cross_entropy_put_loss(loss, row_scale, j, 0.0, &tot, &comp);
-            continue;
-        }
-        if (!(m[j] > (T)-INFINITY && m[j] < (T)INFINITY)) {
-            cross_entropy_put_loss(loss, row_scale, j, NAN, &tot, &comp);
-            continue;
-        }
-        const double ls = log(s[j]);
-        if (q) {
-            cross_entropy_put_loss(loss, row_scale, j, a[j] * ls + acc[j], &tot, &comp);
-            continue;
-        }
-        const int64_t t = target[j];
-        const T xt = logits[t * stride + j];
-        const double wt = weight ? (double)weight[t] : 1.0;
-        const double b = (1.0 - label_smoothing) * wt;
-        const double value = b * ((double)m[j] - (double)xt) + a[j] * ls + e * acc[j];
-        cross_entropy_put_loss(loss, row_scale, j, value, &tot, &comp);
-        if (grad) {
-            /* a p_t - b cancels when p_t ~ 1: computed again in double */
-            const double sc = row_scale ? scale * row_scale[j] : scale;
-            const double pt = exp((double)xt - (double)m[j]) / s[j];
-            grad[t * stride + j] = (T)(sc * (a[j] * pt - b - e * wt));
-        }
+    if (loss) {
+        for (ptrdiff_t j = 0; j < width; j++)
+            loss[j] = (double)l.loss[j];
     }
-    if (loss_sum)
+    if (loss_sum) {
+        double tot = 0.0, comp = 0.0;
+        for (ptrdiff_t j = 0; j < W; j++)
+            fs_neumaier(&tot, &comp, l.tot[j]);
         *loss_sum = fs_neumaier_total(tot, comp);
+    }
 }
