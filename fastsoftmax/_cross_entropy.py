@@ -38,6 +38,9 @@ _loops = _runtime.kernels
 _I64 = np.dtype(np.int64)
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _REDUCTIONS = ("mean", "sum", "none")
+# The column kernel compares class indices in the logits' dtype: exact up to
+# 2**24 in float32.  More classes than that go through the rows.
+_COLUMN_CLASSES = 1 << 24
 
 
 def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, ignore_index=-100,
@@ -151,7 +154,7 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
     # lie, as column tiles of the (outer, n, inner) layout; any other layout
     # becomes rows of classes
     inner = math.prod(logits.shape[a.axis + 1:])
-    columns = inner > 1 and logits.flags.c_contiguous
+    columns = inner > 1 and logits.flags.c_contiguous and n <= _COLUMN_CLASSES
     if not columns:
         logits, inner = rows_along(logits, a.axis, compute), 1
     sample_shape = a.logits.shape[:a.axis] + a.logits.shape[a.axis + 1:]

@@ -16,9 +16,10 @@
  *     sample's target index, both as T --, sum_c u_c (m - x_c) and, for
  *     probability targets, the mass sum_c u_c; then the strip's losses and
  *     the gradient's factors, with a vector log;
- *  3. the gradient, the tile row by row again (from L2): one write.
+ *  3. the gradient, the tile row by row again: one write, from the exps
+ *     kept by sweep 2 in a scratch (see cross_entropy_cols).
  * So n width elements are read from memory once and, with the gradient,
- * written once.
+ * written once (streamed past STREAM_BYTES).
  *
  * Per sample, s = et + o, and with a, b, e and u as in cross_entropy.h:
  *   L = b (m - xt) + a log1p((et - 1) + o) + e sum_c u_c (m - x_c)
@@ -37,7 +38,32 @@
 /* Classes per block of the strips' sums: FS_CE_COL_BLOCK terms in T, then a compensated add. */
 #define FS_CE_COL_BLOCK 4
 
-/* The tile's per-sample lanes, FS_TILE_PAD long: the strips' inputs and results. */
+/* What every strip and sweep of one call reads. */
+typedef struct {
+    const T *logits, *q, *weight; /* the (sub-)tile's first column */
+    const double *row_scale;
+    double label_smoothing, weight_sum, scale;
+    ptrdiff_t n, stride;
+    T *es; /* the exps, class c of sample j at es[c * es_stride + j], or NULL */
+    ptrdiff_t es_stride;
+    ptrdiff_t next; /* the next (sub-)tile starts `next` columns on (see ce_cols_ahead) */
+} ce_cols_call;
+
+/*
+ * Sweep 1 is the one read from memory, sweeps 2 and 3 compute on cached
+ * data: left to itself the memory would idle while they run.  So the strips
+ * of sweep 2 ask for the next (sub-)tile's lines as they go, one line of
+ * each class row per strip (the next tile the caller hands over is the
+ * adjacent one, `next` columns on; at the end of a row of tiles the lines
+ * asked for are not used, and a prefetch never faults).
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define ce_cols_ahead(p) __builtin_prefetch((p), 0, 2)
+#else
+#define ce_cols_ahead(p) ((void)(p))
+#endif
+
+/* The (sub-)tile's per-sample lanes, FS_TILE_PAD long: the strips' inputs and results. */
 typedef struct {
     T m[FS_TILE_PAD];    /* column maxima */
     T tv[FS_TILE_PAD];   /* target class as T; -1: none (ignored, soft targets, past width) */
@@ -58,7 +84,7 @@ static FS_TARGET inline __attribute__((always_inline)) void ce_cols_add(V *s, V 
     *s = t;
 }
 
-/* u for class c of the lanes at j (k of them); `mode` is a constant after inlining. */
+/* u for class c of the k lanes at qc; `mode` is a constant after inlining. */
 static FS_TARGET inline __attribute__((always_inline)) V ce_cols_u(int mode, const T *weight,
                                                                    const T *qc, ptrdiff_t c,
                                                                    ptrdiff_t k, V c1, V c2)
@@ -77,26 +103,32 @@ static FS_TARGET inline __attribute__((always_inline)) V ce_cols_u(int mode, con
 
 /*
  * Sweep 2 for the strip of k <= W samples at j: its losses to l->loss and
- * l->tot, and with `grad` its gradient's factors to l->cp, l->cw, l->gt.
- * `mode`, `grad` and k == W are constants after inlining.
+ * l->tot, with `grad` its gradient's factors to l->cp, l->cw, l->gt, and
+ * with `keep` its exps to c->es.  `mode`, `grad`, `keep` and k == W are
+ * constants after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) void
-ce_cols_strip(ce_cols_lanes *l, const T *logits, const T *q, const T *weight,
-              const double *row_scale, ptrdiff_t n, ptrdiff_t stride, double label_smoothing,
-              double weight_sum, double scale, ptrdiff_t j, ptrdiff_t k, int mode, int grad)
+ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k, int mode,
+              int grad, int keep)
 {
     const int soft = mode == FS_CE_SOFT || mode == FS_CE_SOFT_WEIGHT;
-    const double e = label_smoothing / (double)n;
+    const ptrdiff_t n = cl->n, stride = cl->stride;
+    const double e = cl->label_smoothing / (double)n;
     const V zero = VSET((T)0), one = VSET((T)1), vm = VLOAD(l->m + j), tv = VLOAD(l->tv + j);
-    const V c1 = VSET((T)(1.0 - label_smoothing)), c2 = VSET((T)e);
+    const V c1 = VSET((T)(1.0 - cl->label_smoothing)), c2 = VSET((T)e);
     V o = zero, oc = zero, acc = zero, accc = zero, mass = zero, massc = zero;
     V et = zero, xt = zero, cv = zero; /* cv: the class c, in every lane */
     for (ptrdiff_t c0 = 0; c0 < n; c0 += FS_CE_COL_BLOCK) {
         const ptrdiff_t c_end = c0 + FS_CE_COL_BLOCK < n ? c0 + FS_CE_COL_BLOCK : n;
         V ob = zero, accb = zero, massb = zero;
         for (ptrdiff_t c = c0; c < c_end; c++, cv = VADD(cv, one)) {
-            const V x = load_k(logits + c * stride + j, k);
+            ce_cols_ahead(cl->logits + cl->next + c * stride + j);
+            if (soft)
+                ce_cols_ahead(cl->q + cl->next + c * stride + j);
+            const V x = load_k(cl->logits + c * stride + j, k);
             const V ex = VEXPN(VSUB(x, vm));
+            if (keep)
+                VSTORE(cl->es + c * cl->es_stride + j, ex);
             if (soft) {
                 ob = VADD(ob, ex);
             } else {
@@ -105,7 +137,8 @@ ce_cols_strip(ce_cols_lanes *l, const T *logits, const T *q, const T *weight,
                 ob = VADD(ob, VSELECT_EQ(ex, zero, tv, cv));
             }
             if (mode != FS_CE_PLAIN) {
-                const V u = ce_cols_u(mode, weight, q ? q + c * stride + j : NULL, c, k, c1, c2);
+                const T *qc = soft ? cl->q + c * stride + j : NULL;
+                const V u = ce_cols_u(mode, cl->weight, qc, c, k, c1, c2);
                 accb = VADD(accb, VMUL(u, VSUB(vm, x)));
                 if (soft)
                     massb = VADD(massb, u);
@@ -122,7 +155,9 @@ ce_cols_strip(ce_cols_lanes *l, const T *logits, const T *q, const T *weight,
     acc = VSELECT_EQ(acc, VADD(acc, accc), VSUB(acc, acc), zero);
     mass = VSELECT_EQ(mass, VADD(mass, massc), VSUB(mass, mass), zero);
 
-    const V s = VADD(et, o), live = VLOAD(l->live + j), rs = row_scale ? VLOAD(l->rs + j) : one;
+    const V s = VADD(et, o), live = VLOAD(l->live + j);
+    const V rs = cl->row_scale ? VLOAD(l->rs + j) : one;
+    const V wt = cl->weight && !soft ? VLOAD(l->wt + j) : one;
     const V lg = vlog1p(VADD(VSUB(et, one), o)); /* log(s) */
     V a, loss;
     if (soft) {
@@ -130,8 +165,8 @@ ce_cols_strip(ce_cols_lanes *l, const T *logits, const T *q, const T *weight,
         loss = VADD(VMUL(a, lg), acc);
     } else {
         /* b = (1 - eps) w_t, a = b + e sum(weight) */
-        const V b = weight ? VMUL(c1, VLOAD(l->wt + j)) : c1;
-        a = VADD(b, VSET((T)(e * weight_sum)));
+        const V b = VMUL(c1, wt);
+        a = VADD(b, VSET((T)(e * cl->weight_sum)));
         loss = VADD(VMUL(b, VSUB(vm, xt)), VMUL(a, lg));
         if (mode != FS_CE_PLAIN)
             loss = VADD(loss, VMUL(c2, acc));
@@ -141,44 +176,49 @@ ce_cols_strip(ce_cols_lanes *l, const T *logits, const T *q, const T *weight,
     SACC(l->tot, VMUL(loss, rs));
     if (!grad)
         return;
-    const V sc = VMUL(VSET((T)scale), rs), inv_s = VDIV(one, s);
+    const V sc = VMUL(VSET((T)cl->scale), rs), inv_s = VDIV(one, s);
     VSTORE(l->cp + j, VMUL(VMUL(a, sc), inv_s));
     VSTORE(l->cw + j, soft ? sc : VMUL(sc, c2));
     if (!soft) {
         /* (a - b) - a o / s - e w_t, a - b = e sum(weight) */
-        const V r = VSUB(VSET((T)(e * weight_sum)), VMUL(c2, weight ? VLOAD(l->wt + j) : one));
+        const V r = VSUB(VSET((T)(e * cl->weight_sum)), VMUL(c2, wt));
         VSTORE(l->gt + j, VMUL(sc, VSUB(r, VMUL(a, VMUL(o, inv_s)))));
     }
 }
 
 /*
- * Sweep 3, the gradient: grad = cp exp(x - m) - cw u, gt at the target,
- * 0 where a sample is not live.  With `stream` the rows go out with
- * non-temporal stores (no read of the gradient's lines before they are
- * written): every row starts `head` elements before a W-aligned boundary
- * (rows are whole lines apart), so one masked store, then whole aligned
- * vectors, as cols_apply.  `mode` and `stream` are constants after inlining.
+ * Sweep 3, the gradient: grad = cp exp(x - m) - cw u (the exps from c->es
+ * with `keep`, else computed again), gt at the target, 0 where a sample is
+ * not live.  With `stream` the rows go out with non-temporal stores (no
+ * read of the gradient's lines before they are written): every row starts
+ * `head` elements before a W-aligned boundary (rows are whole lines apart),
+ * so one masked store, then whole aligned vectors, as cols_apply.  `mode`,
+ * `keep` and `stream` are constants after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) void
-ce_cols_grad(const ce_cols_lanes *l, const T *logits, const T *q, const T *weight, T *grad,
-             ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, double label_smoothing, int mode,
-             int stream)
+ce_cols_grad(const ce_cols_call *cl, const ce_cols_lanes *l, T *grad, ptrdiff_t width, int mode,
+             int keep, int stream)
 {
     const int soft = mode == FS_CE_SOFT || mode == FS_CE_SOFT_WEIGHT;
-    const V zero = VSET((T)0), c1 = VSET((T)(1.0 - label_smoothing)),
-            c2 = VSET((T)(label_smoothing / (double)n));
+    const ptrdiff_t n = cl->n, stride = cl->stride;
+    const V zero = VSET((T)0), c1 = VSET((T)(1.0 - cl->label_smoothing)),
+            c2 = VSET((T)(cl->label_smoothing / (double)n));
     const ptrdiff_t head = stream ? (VHEAD(grad) < width ? VHEAD(grad) : width) : 0;
     for (ptrdiff_t c = 0; c < n; c++) {
-        const T *xc = logits + c * stride, *qc = q ? q + c * stride : NULL;
+        const T *xc = cl->logits + c * stride, *qc = soft ? cl->q + c * stride : NULL;
+        const T *ec = keep ? cl->es + c * cl->es_stride : NULL;
         T *gc = grad + c * stride;
         const V cv = VSET((T)c);
-        cols_prefetch(logits, c, n, stride, width);
+        if (!keep)
+            cols_prefetch(cl->logits, c, n, stride, width);
 /* g for the k lanes at j */
 #define FS_CE_GRAD(g, j, k)                                                                        \
     do {                                                                                           \
-        g = VMUL(VEXPN(VSUB(load_k(xc + (j), (k)), VLOAD(l->m + (j)))), VLOAD(l->cp + (j)));       \
+        const V ex =                                                                               \
+            keep ? VLOAD(ec + (j)) : VEXPN(VSUB(load_k(xc + (j), (k)), VLOAD(l->m + (j))));        \
+        g = VMUL(ex, VLOAD(l->cp + (j)));                                                          \
         if (mode != FS_CE_PLAIN)                                                                   \
-            g = VSUB(g, VMUL(ce_cols_u(mode, weight, qc ? qc + (j) : NULL, c, (k), c1, c2),        \
+            g = VSUB(g, VMUL(ce_cols_u(mode, cl->weight, qc ? qc + (j) : NULL, c, (k), c1, c2),    \
                              VLOAD(l->cw + (j))));                                                 \
         if (!soft)                                                                                 \
             g = VSELECT_EQ(g, VLOAD(l->gt + (j)), VLOAD(l->tv + (j)), cv);                         \
@@ -203,111 +243,150 @@ ce_cols_grad(const ce_cols_lanes *l, const T *logits, const T *q, const T *weigh
         }
 #undef FS_CE_GRAD
     }
-    if (stream)
-        VFENCE();
 }
 
-/* Sweeps 2 and 3 of one tile for one `mode` (a constant after inlining). */
-static FS_TARGET inline __attribute__((always_inline)) void
-ce_cols_sweeps(ce_cols_lanes *l, const T *logits, const T *q, const T *weight,
-               const double *row_scale, T *grad, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width,
-               double label_smoothing, double weight_sum, double scale, int mode, int stream)
+/* Sweeps 2 and 3 of one (sub-)tile; `mode` and `stream` are constants after inlining. */
+static FS_TARGET inline __attribute__((always_inline)) void ce_cols_sweeps(const ce_cols_call *cl,
+                                                                           ce_cols_lanes *l,
+                                                                           T *grad, ptrdiff_t width,
+                                                                           int mode, int stream)
 {
     ptrdiff_t j = 0;
-    for (; j + W <= width; j += W) {
-        if (grad)
-            ce_cols_strip(l, logits, q, weight, row_scale, n, stride, label_smoothing, weight_sum,
-                          scale, j, W, mode, 1);
-        else
-            ce_cols_strip(l, logits, q, weight, row_scale, n, stride, label_smoothing, weight_sum,
-                          scale, j, W, mode, 0);
-    }
-    if (j < width)
-        ce_cols_strip(l, logits, q, weight, row_scale, n, stride, label_smoothing, weight_sum,
-                      scale, j, width - j, mode, grad != NULL);
-    if (grad) {
-        if (stream)
-            ce_cols_grad(l, logits, q, weight, grad, n, stride, width, label_smoothing, mode, 1);
-        else
-            ce_cols_grad(l, logits, q, weight, grad, n, stride, width, label_smoothing, mode, 0);
+    if (!grad) {
+        for (; j + W <= width; j += W)
+            ce_cols_strip(cl, l, j, W, mode, 0, 0);
+        if (j < width)
+            ce_cols_strip(cl, l, j, width - j, mode, 0, 0);
+    } else if (cl->es) {
+        for (; j + W <= width; j += W)
+            ce_cols_strip(cl, l, j, W, mode, 1, 1);
+        if (j < width)
+            ce_cols_strip(cl, l, j, width - j, mode, 1, 1);
+        ce_cols_grad(cl, l, grad, width, mode, 1, stream);
+    } else {
+        for (; j + W <= width; j += W)
+            ce_cols_strip(cl, l, j, W, mode, 1, 0);
+        if (j < width)
+            ce_cols_strip(cl, l, j, width - j, mode, 1, 0);
+        ce_cols_grad(cl, l, grad, width, mode, 0, stream);
     }
 }
 
+/*
+ * One sub-tile of `width` samples (cl's pointers at its first column):
+ * sweeps 1 to 3, its losses to loss[0..width), their sum per lane added to
+ * l->tot.
+ */
+static FS_TARGET void ce_cols_tile(const ce_cols_call *cl, ce_cols_lanes *l, const int64_t *target,
+                                   double *loss, T *grad, ptrdiff_t width, int mode, int stream)
+{
+    const ptrdiff_t n = cl->n, stride = cl->stride;
+    const T *logits = cl->logits, *weight = cl->weight;
+    /* the samples' lanes; those past width are not live (loops the compiler vectorises) */
+    if (cl->q) {
+        for (ptrdiff_t j = 0; j < width + W; j++) {
+            l->tv[j] = (T)-1;
+            l->live[j] = (T)(j < width);
+        }
+    } else {
+        for (ptrdiff_t j = 0; j < width; j++) {
+            const int64_t t = target[j];
+            l->tv[j] = t >= 0 && t < n ? (T)t : (T)-1;
+        }
+        for (ptrdiff_t j = width; j < width + W; j++)
+            l->tv[j] = (T)-1;
+        for (ptrdiff_t j = 0; j < width + W; j++)
+            l->live[j] = (T)(l->tv[j] >= 0);
+        if (weight) {
+            for (ptrdiff_t j = 0; j < width + W; j++)
+                l->wt[j] = l->live[j] != 0 ? weight[target[j]] : (T)1;
+        }
+    }
+    if (cl->row_scale) {
+        for (ptrdiff_t j = 0; j < width + W; j++)
+            l->rs[j] = j < width ? (T)cl->row_scale[j] : (T)1;
+    }
+    /* sweep 1: the column maxima (lanes past width -inf) */
+    FS_FOR_TILE_ROW(
+        width, { VSTORE(l->m + j, VLOAD(logits + j)); },
+        { VSTORE(l->m + j, VLOADN(logits + j, k)); });
+    for (ptrdiff_t c = 1; c < n; c++) {
+        const T *xc = logits + c * stride;
+        cols_prefetch(logits, c, n, stride, width);
+        FS_FOR_TILE_ROW(
+            width, { VSTORE(l->m + j, VMAX(VLOAD(l->m + j), VLOAD(xc + j))); },
+            { VSTORE(l->m + j, VMAX(VLOAD(l->m + j), VLOADN(xc + j, k))); });
+    }
+#define FS_CE_SWEEPS(M)                                                                            \
+    case M:                                                                                        \
+        if (stream)                                                                                \
+            ce_cols_sweeps(cl, l, grad, width, M, 1);                                              \
+        else                                                                                       \
+            ce_cols_sweeps(cl, l, grad, width, M, 0);                                              \
+        break;
+    switch (mode) {
+        FS_CE_SWEEPS(FS_CE_PLAIN)
+        FS_CE_SWEEPS(FS_CE_UNIFORM)
+        FS_CE_SWEEPS(FS_CE_WEIGHT)
+        FS_CE_SWEEPS(FS_CE_SOFT)
+    default:
+        FS_CE_SWEEPS(FS_CE_SOFT_WEIGHT)
+    }
+#undef FS_CE_SWEEPS
+    if (loss) {
+        for (ptrdiff_t j = 0; j < width; j++)
+            loss[j] = (double)l->loss[j];
+    }
+}
+
+/*
+ * The tile, in sub-tiles whose exps fit in half of `work` (FS_ROW_CACHE_BYTES) when
+ * the gradient is wanted: the gradient sweep then reads them there, not the
+ * logits with an exp each.  Rows of the scratch are a line longer than the
+ * sub-tile, so that they do not lie a multiple of 4 KiB apart (the strips
+ * write down them).
+ */
 static FS_TARGET void cross_entropy_cols(const T *logits, const int64_t *target,
                                          const T *target_probs, const T *weight, double weight_sum,
                                          double label_smoothing, const double *row_scale,
                                          double scale, double *loss, double *loss_sum, T *grad,
-                                         ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width, int flags)
+                                         T *work, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width,
+                                         int flags)
 {
     ce_cols_lanes l;
+    const ptrdiff_t line = 64 / (ptrdiff_t)sizeof(T);
     /* rows whole lines apart: each starts as far before a line boundary */
     const int stream = (flags & FS_FLAG_STREAM) && ((size_t)stride * sizeof(T)) % 64 == 0;
     const T *q = target_probs;
     const int mode =
         q ? (weight ? FS_CE_SOFT_WEIGHT : FS_CE_SOFT)
           : (label_smoothing == 0.0 ? FS_CE_PLAIN : (weight ? FS_CE_WEIGHT : FS_CE_UNIFORM));
-    /* the samples' lanes; those past width are not live (loops the compiler vectorises) */
-    if (q) {
-        for (ptrdiff_t j = 0; j < width + W; j++) {
-            l.tv[j] = (T)-1;
-            l.live[j] = (T)(j < width);
+    ce_cols_call cl = {logits, q,    weight, row_scale, label_smoothing, weight_sum, scale, n,
+                       stride, NULL, 0,      width};
+    ptrdiff_t sub = width;
+    if (grad && work) {
+        /* half the scratch: this sub-tile, its exps and the next one's logits stay in L2 */
+        const ptrdiff_t fit = ((ptrdiff_t)(FS_ROW_CACHE_BYTES / 2 / sizeof(T)) / n - line) / W * W;
+        if (fit >= W) {
+            const ptrdiff_t parts = (width + fit - 1) / fit;
+            sub = ((width + parts - 1) / parts + W - 1) / W * W; /* balanced, <= fit */
+            cl.es = work;
+            cl.es_stride = sub + line;
         }
-    } else {
-        for (ptrdiff_t j = 0; j < width; j++) {
-            const int64_t t = target[j];
-            l.tv[j] = t >= 0 && t < n ? (T)t : (T)-1;
-        }
-        for (ptrdiff_t j = width; j < width + W; j++)
-            l.tv[j] = (T)-1;
-        for (ptrdiff_t j = 0; j < width + W; j++)
-            l.live[j] = (T)(l.tv[j] >= 0);
-        if (weight) {
-            for (ptrdiff_t j = 0; j < width + W; j++)
-                l.wt[j] = l.live[j] != 0 ? weight[target[j]] : (T)1;
-        }
-    }
-    if (row_scale) {
-        for (ptrdiff_t j = 0; j < width + W; j++)
-            l.rs[j] = j < width ? (T)row_scale[j] : (T)1;
     }
     for (ptrdiff_t j = 0; j < W; j++)
         l.tot[j] = 0.0;
-    /* sweep 1: the column maxima (lanes past width -inf) */
-    FS_FOR_TILE_ROW(
-        width, { VSTORE(l.m + j, VLOAD(logits + j)); },
-        { VSTORE(l.m + j, VLOADN(logits + j, k)); });
-    for (ptrdiff_t c = 1; c < n; c++) {
-        const T *xc = logits + c * stride;
-        cols_prefetch(logits, c, n, stride, width);
-        FS_FOR_TILE_ROW(
-            width, { VSTORE(l.m + j, VMAX(VLOAD(l.m + j), VLOAD(xc + j))); },
-            { VSTORE(l.m + j, VMAX(VLOAD(l.m + j), VLOADN(xc + j, k))); });
+    for (ptrdiff_t j0 = 0; j0 < width; j0 += sub) {
+        const ptrdiff_t w = sub < width - j0 ? sub : width - j0;
+        cl.logits = logits + j0;
+        cl.q = q ? q + j0 : NULL;
+        cl.row_scale = row_scale ? row_scale + j0 : NULL;
+        cl.next = w;
+        ce_cols_tile(&cl, &l, q ? NULL : target + j0, loss ? loss + j0 : NULL,
+                     grad ? grad + j0 : NULL, w, mode, stream);
     }
-    switch (mode) {
-    case FS_CE_PLAIN:
-        ce_cols_sweeps(&l, logits, q, weight, row_scale, grad, n, stride, width, label_smoothing,
-                       weight_sum, scale, FS_CE_PLAIN, stream);
-        break;
-    case FS_CE_UNIFORM:
-        ce_cols_sweeps(&l, logits, q, weight, row_scale, grad, n, stride, width, label_smoothing,
-                       weight_sum, scale, FS_CE_UNIFORM, stream);
-        break;
-    case FS_CE_WEIGHT:
-        ce_cols_sweeps(&l, logits, q, weight, row_scale, grad, n, stride, width, label_smoothing,
-                       weight_sum, scale, FS_CE_WEIGHT, stream);
-        break;
-    case FS_CE_SOFT:
-        ce_cols_sweeps(&l, logits, q, weight, row_scale, grad, n, stride, width, label_smoothing,
-                       weight_sum, scale, FS_CE_SOFT, stream);
-        break;
-    default:
-        ce_cols_sweeps(&l, logits, q, weight, row_scale, grad, n, stride, width, label_smoothing,
-                       weight_sum, scale, FS_CE_SOFT_WEIGHT, stream);
-    }
-    if (loss) {
-        for (ptrdiff_t j = 0; j < width; j++)
-            loss[j] = (double)l.loss[j];
-    }
+    if (stream && grad)
+        VFENCE();
     if (loss_sum) {
         double tot = 0.0, comp = 0.0;
         for (ptrdiff_t j = 0; j < W; j++)
