@@ -300,6 +300,9 @@ def index_shares(target, weight, sample_weight, n, ignore_index=None):
 def _index_denominator(target, weight, sample_weight, n):
     """The normaliser itself: the sum of :func:`index_shares` over the
     kernel's targets (ignored ones already outside [0, n))."""
+    if weight is None and sample_weight is None:
+        # a count: no float64 array of shares (0.6 ms of 2**20 targets)
+        return float(np.count_nonzero((target >= 0) & (target < n)))
     return float(np.sum(index_shares(target, weight, sample_weight, n)))
 
 

@@ -297,8 +297,8 @@ cdef void _cross_entropy_cols_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
     cdef const void *probs
     cdef void *grad
     cdef double *loss
-    # the exps of a tile, kept for its gradient sweep (NULL: computed again)
-    cdef void *work = malloc(FS_ROW_CACHE_BYTES) if c.out != NULL else NULL
+    # a contiguous copy of a tile, then its exps (NULL: read in place, exps computed twice)
+    cdef void *work = malloc(FS_ROW_CACHE_BYTES)
     for task in range(i0, i1):
         o = task // n_tiles
         j0 = (task % n_tiles) * c.tile

@@ -43,8 +43,9 @@
  *                       logits, target NULL); row_scale, loss and target
  *                       per sample; grad laid out like the logits
  *                       (FS_FLAG_STREAM: its whole aligned lines streamed);
- *                       work NULL or FS_ROW_CACHE_BYTES of scratch for the
- *                       exps (else computed twice).
+ *                       work NULL or FS_ROW_CACHE_BYTES of scratch for a
+ *                       copy of the tile (else read in place, the exps
+ *                       computed twice).
  *   exp_array:          y = exp(x) elementwise (the accuracy tests' hook)
  *   softmax_few_rows:   softmax_rows for n <= FS_FEW_CLASSES, one row per
  *                       vector lane (the scalar path: softmax_rows itself)

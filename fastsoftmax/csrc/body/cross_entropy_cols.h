@@ -2,24 +2,30 @@
  * body/cross_entropy_cols.h -- the fused cross-entropy with the class axis
  * not last: one tile of `width` samples (columns) of the (outer, n, inner)
  * layout, class c of sample j at logits[c * stride + j].  Vectors run
- * across the samples, so the logits are read where they lie (no copy with
- * the class axis moved last) and the gradient is written in their layout.
+ * across the samples, so the logits are read where they lie (no copy of
+ * the array with the class axis moved last) and the gradient is written in
+ * their layout.
  *
  * The same loss and gradient as the rows (body/cross_entropy.h), with every
  * per-sample step lane-wise, W samples at a time (no call to libm):
- *  1. the column maxima m, the tile row by row: the one read from memory
- *     (the tile, n width elements, 43 KiB at 21 float classes, then stays
- *     in L2);
+ *  1. the column maxima m, the tile row by row: the one read from memory.
+ *     The rows go on into a contiguous copy in the caller's scratch: the
+ *     tile's own rows lie `stride` apart, often a multiple of 64 KiB, so on
+ *     huge pages they all fall in one set of L2 (16 ways, 21 classes) and
+ *     the tile does not stay there for the next sweeps (sweep 2 waited on
+ *     its loads: 23% of the loss-only samples);
  *  2. each strip of W samples down its n classes, in registers: the exp of
  *     the target class (et) and the sum of the others' (o), the target's
  *     logit xt -- the target picked by comparing the class with the
  *     sample's target index, both as T --, sum_c u_c (m - x_c) and, for
  *     probability targets, the mass sum_c u_c; then the strip's losses and
- *     the gradient's factors, with a vector log;
- *  3. the gradient, the tile row by row again: one write, from the exps
- *     kept by sweep 2 in a scratch (see cross_entropy_cols).
- * So n width elements are read from memory once and, with the gradient,
- * written once (streamed past STREAM_BYTES).
+ *     the gradient's factors, with a vector log.  The exps overwrite the
+ *     copy;
+ *  3. the gradient from the exps, row by row: one write, streamed past
+ *     STREAM_BYTES.
+ * So the logits are read from memory once and the gradient written once:
+ * 2 n width elements (a copy's traffic), n width without the gradient.
+ * While sweeps 2 and 3 compute, the next tile is fetched (ce_cols_ahead).
  *
  * Per sample, s = et + o, and with a, b, e and u as in cross_entropy.h:
  *   L = b (m - xt) + a log1p((et - 1) + o) + e sum_c u_c (m - x_c)
@@ -44,8 +50,8 @@ typedef struct {
     const double *row_scale;
     double label_smoothing, weight_sum, scale;
     ptrdiff_t n, stride;
-    T *es; /* the exps, class c of sample j at es[c * es_stride + j], or NULL */
-    ptrdiff_t es_stride;
+    T *xs; /* the copy (then the exps): class c of sample j at xs[c * xs_stride + j], or NULL */
+    ptrdiff_t xs_stride;
     ptrdiff_t next; /* the next (sub-)tile starts `next` columns on (see ce_cols_ahead) */
 } ce_cols_call;
 
@@ -103,13 +109,14 @@ static FS_TARGET inline __attribute__((always_inline)) V ce_cols_u(int mode, con
 
 /*
  * Sweep 2 for the strip of k <= W samples at j: its losses to l->loss and
- * l->tot, with `grad` its gradient's factors to l->cp, l->cw, l->gt, and
- * with `keep` its exps to c->es.  `mode`, `grad`, `keep` and k == W are
+ * l->tot, and with `grad` its gradient's factors to l->cp, l->cw, l->gt.
+ * With `copy` the logits are read from cl->xs, and with `grad` too the
+ * exps overwrite them there.  `mode`, `grad`, `copy` and k == W are
  * constants after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) void
 ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k, int mode,
-              int grad, int keep)
+              int grad, int copy)
 {
     const int soft = mode == FS_CE_SOFT || mode == FS_CE_SOFT_WEIGHT;
     const ptrdiff_t n = cl->n, stride = cl->stride;
@@ -117,22 +124,26 @@ ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k
     const V zero = VSET((T)0), one = VSET((T)1), vm = VLOAD(l->m + j), tv = VLOAD(l->tv + j);
     const V c1 = VSET((T)(1.0 - cl->label_smoothing)), c2 = VSET((T)e);
     V o = zero, oc = zero, acc = zero, accc = zero, mass = zero, massc = zero;
-    V et = zero, xt = zero, cv = zero; /* cv: the class c, in every lane */
+    V et = zero, xt = vm, cv = zero; /* cv: the class c, in every lane */
     for (ptrdiff_t c0 = 0; c0 < n; c0 += FS_CE_COL_BLOCK) {
         const ptrdiff_t c_end = c0 + FS_CE_COL_BLOCK < n ? c0 + FS_CE_COL_BLOCK : n;
         V ob = zero, accb = zero, massb = zero;
         for (ptrdiff_t c = c0; c < c_end; c++, cv = VADD(cv, one)) {
+            T *xc = copy ? cl->xs + c * cl->xs_stride + j : NULL;
             ce_cols_ahead(cl->logits + cl->next + c * stride + j);
             if (soft)
                 ce_cols_ahead(cl->q + cl->next + c * stride + j);
-            const V x = load_k(cl->logits + c * stride + j, k);
+            /* the copy's lanes past width are -inf, as load_k's */
+            const V x = copy ? VLOAD(xc) : load_k(cl->logits + c * stride + j, k);
             const V ex = VEXPN(VSUB(x, vm));
-            if (keep)
-                VSTORE(cl->es + c * cl->es_stride + j, ex);
+            /* a strip of k < W lanes leaves the others' logits to their own strip */
+            if (copy && grad && k == W)
+                VSTORE(xc, ex);
+            else if (copy && grad)
+                VSTOREN(xc, ex, k);
             if (soft) {
                 ob = VADD(ob, ex);
             } else {
-                et = VSELECT_EQ(et, ex, tv, cv);
                 xt = VSELECT_EQ(xt, x, tv, cv);
                 ob = VADD(ob, VSELECT_EQ(ex, zero, tv, cv));
             }
@@ -150,12 +161,16 @@ ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k
         if (soft)
             ce_cols_add(&mass, &massc, massb);
     }
+    /* the target's exp, the same bits as the class loop's (ignored lanes: any value) */
+    if (!soft)
+        et = VEXPN(VSUB(xt, vm));
     /* the compensated sums (inf and NaN as they are) */
     o = VSELECT_EQ(o, VADD(o, oc), VSUB(o, o), zero);
     acc = VSELECT_EQ(acc, VADD(acc, accc), VSUB(acc, acc), zero);
     mass = VSELECT_EQ(mass, VADD(mass, massc), VSUB(mass, mass), zero);
 
-    const V s = VADD(et, o), live = VLOAD(l->live + j);
+    /* lanes past k (-inf) are another strip's: no loss here */
+    const V s = VADD(et, o), live = load_k(l->live + j, k);
     const V rs = cl->row_scale ? VLOAD(l->rs + j) : one;
     const V wt = cl->weight && !soft ? VLOAD(l->wt + j) : one;
     const V lg = vlog1p(VADD(VSUB(et, one), o)); /* log(s) */
@@ -187,90 +202,91 @@ ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k
 }
 
 /*
- * Sweep 3, the gradient: grad = cp exp(x - m) - cw u (the exps from c->es
- * with `keep`, else computed again), gt at the target, 0 where a sample is
- * not live.  With `stream` the rows go out with non-temporal stores (no
- * read of the gradient's lines before they are written): every row starts
- * `head` elements before a W-aligned boundary (rows are whole lines apart),
- * so one masked store, then whole aligned vectors, as cols_apply.  `mode`,
- * `keep` and `stream` are constants after inlining.
+ * Sweep 3 for the samples [j0, j1) (at most a line of them), the gradient:
+ * grad = cp exp(x - m) - cw u (the exps from cl->xs with `copy`, else
+ * computed again), gt at the target, 0 where a sample is not live.  With
+ * `nt` the line is whole and aligned and goes out with non-temporal
+ * stores (no read of the gradient's lines before they are written).
+ * `mode` and `copy` are constants after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) void
-ce_cols_grad(const ce_cols_call *cl, const ce_cols_lanes *l, T *grad, ptrdiff_t width, int mode,
-             int keep, int stream)
+ce_cols_grad(const ce_cols_call *cl, const ce_cols_lanes *l, T *grad, ptrdiff_t j0, ptrdiff_t j1,
+             int mode, int copy, int nt)
 {
     const int soft = mode == FS_CE_SOFT || mode == FS_CE_SOFT_WEIGHT;
     const ptrdiff_t n = cl->n, stride = cl->stride;
     const V zero = VSET((T)0), c1 = VSET((T)(1.0 - cl->label_smoothing)),
             c2 = VSET((T)(cl->label_smoothing / (double)n));
-    const ptrdiff_t head = stream ? (VHEAD(grad) < width ? VHEAD(grad) : width) : 0;
     for (ptrdiff_t c = 0; c < n; c++) {
         const T *xc = cl->logits + c * stride, *qc = soft ? cl->q + c * stride : NULL;
-        const T *ec = keep ? cl->es + c * cl->es_stride : NULL;
+        const T *ec = copy ? cl->xs + c * cl->xs_stride : NULL;
         T *gc = grad + c * stride;
         const V cv = VSET((T)c);
-        if (!keep)
-            cols_prefetch(cl->logits, c, n, stride, width);
-/* g for the k lanes at j */
-#define FS_CE_GRAD(g, j, k)                                                                        \
-    do {                                                                                           \
-        const V ex =                                                                               \
-            keep ? VLOAD(ec + (j)) : VEXPN(VSUB(load_k(xc + (j), (k)), VLOAD(l->m + (j))));        \
-        g = VMUL(ex, VLOAD(l->cp + (j)));                                                          \
-        if (mode != FS_CE_PLAIN)                                                                   \
-            g = VSUB(g, VMUL(ce_cols_u(mode, cl->weight, qc ? qc + (j) : NULL, c, (k), c1, c2),    \
-                             VLOAD(l->cw + (j))));                                                 \
-        if (!soft)                                                                                 \
-            g = VSELECT_EQ(g, VLOAD(l->gt + (j)), VLOAD(l->tv + (j)), cv);                         \
-        g = VKEEP_LT(g, zero, VLOAD(l->live + (j)));                                               \
-    } while (0)
-        V g;
-        ptrdiff_t j = 0;
-        if (head > 0) {
-            FS_CE_GRAD(g, 0, head);
-            VSTOREN(gc, g, head);
-        }
-        for (j = head; j + W <= width; j += W) {
-            FS_CE_GRAD(g, j, W);
-            if (stream)
+        for (ptrdiff_t j = j0; j < j1; j += W) {
+            const ptrdiff_t k = j1 - j < W ? j1 - j : W;
+            const V ex = copy ? VLOAD(ec + j) : VEXPN(VSUB(load_k(xc + j, k), VLOAD(l->m + j)));
+            V g = VMUL(ex, VLOAD(l->cp + j));
+            if (mode != FS_CE_PLAIN)
+                g = VSUB(g, VMUL(ce_cols_u(mode, cl->weight, qc ? qc + j : NULL, c, k, c1, c2),
+                                 VLOAD(l->cw + j)));
+            if (!soft)
+                g = VSELECT_EQ(g, VLOAD(l->gt + j), VLOAD(l->tv + j), cv);
+            g = VKEEP_LT(g, zero, VLOAD(l->live + j));
+            if (nt)
                 VSTREAM(gc + j, g);
-            else
+            else if (k == W)
                 VSTORE(gc + j, g);
+            else
+                VSTOREN(gc + j, g, k);
         }
-        if (j < width) {
-            FS_CE_GRAD(g, j, width - j);
-            VSTOREN(gc + j, g, width - j);
-        }
-#undef FS_CE_GRAD
     }
 }
 
-/* Sweeps 2 and 3 of one (sub-)tile; `mode` and `stream` are constants after inlining. */
-static FS_TARGET inline __attribute__((always_inline)) void ce_cols_sweeps(const ce_cols_call *cl,
-                                                                           ce_cols_lanes *l,
-                                                                           T *grad, ptrdiff_t width,
-                                                                           int mode, int stream)
+/* The line [j0, j1) of the gradient, streamed when it is whole and aligned. */
+#define FS_CE_GRAD_LINE(j0, j1)                                                                    \
+    ce_cols_grad(cl, l, grad, (j0), (j1), mode, copy,                                              \
+                 stream && (j1) - (j0) == line && ((j0) - head) % line == 0)
+
+/*
+ * Sweeps 2 and 3 of one (sub-)tile, a line of samples at a time: the
+ * strips of line i, then the gradient of line i - 1, whose factors are
+ * ready -- the gradient's writes spread over the computation rather than
+ * after it, and they need not wait on the strips' long chains (the vector
+ * log).  With `stream` the lines are the gradient's (the first one `head`
+ * samples long) and the whole ones are streamed.  `mode` and `copy` are
+ * constants after inlining.
+ */
+static FS_TARGET inline __attribute__((always_inline)) void
+ce_cols_sweeps(const ce_cols_call *cl, ce_cols_lanes *l, T *grad, ptrdiff_t width, int mode,
+               int copy, int stream)
 {
     ptrdiff_t j = 0;
     if (!grad) {
         for (; j + W <= width; j += W)
-            ce_cols_strip(cl, l, j, W, mode, 0, 0);
+            ce_cols_strip(cl, l, j, W, mode, 0, copy);
         if (j < width)
-            ce_cols_strip(cl, l, j, width - j, mode, 0, 0);
-    } else if (cl->es) {
-        for (; j + W <= width; j += W)
-            ce_cols_strip(cl, l, j, W, mode, 1, 1);
-        if (j < width)
-            ce_cols_strip(cl, l, j, width - j, mode, 1, 1);
-        ce_cols_grad(cl, l, grad, width, mode, 1, stream);
-    } else {
-        for (; j + W <= width; j += W)
-            ce_cols_strip(cl, l, j, W, mode, 1, 0);
-        if (j < width)
-            ce_cols_strip(cl, l, j, width - j, mode, 1, 0);
-        ce_cols_grad(cl, l, grad, width, mode, 0, stream);
+            ce_cols_strip(cl, l, j, width - j, mode, 0, copy);
+        return;
     }
+    const ptrdiff_t line = 64 / (ptrdiff_t)sizeof(T) > W ? 64 / (ptrdiff_t)sizeof(T) : W;
+    const ptrdiff_t head = stream ? VHEAD(grad) % line : 0;
+    ptrdiff_t prev0 = 0, prev1 = 0; /* the line whose gradient is due */
+    for (ptrdiff_t j0 = 0; j0 < width;) {
+        ptrdiff_t j1 = j0 == 0 && head > 0 ? head : j0 + line;
+        j1 = j1 < width ? j1 : width;
+        for (j = j0; j + W <= j1; j += W)
+            ce_cols_strip(cl, l, j, W, mode, 1, copy);
+        if (j < j1)
+            ce_cols_strip(cl, l, j, j1 - j, mode, 1, copy);
+        if (prev1 > prev0)
+            FS_CE_GRAD_LINE(prev0, prev1);
+        prev0 = j0;
+        prev1 = j1;
+        j0 = j1;
+    }
+    FS_CE_GRAD_LINE(prev0, prev1);
 }
+#undef FS_CE_GRAD_LINE
 
 /*
  * One sub-tile of `width` samples (cl's pointers at its first column):
@@ -306,23 +322,64 @@ static FS_TARGET void ce_cols_tile(const ce_cols_call *cl, ce_cols_lanes *l, con
         for (ptrdiff_t j = 0; j < width + W; j++)
             l->rs[j] = j < width ? (T)cl->row_scale[j] : (T)1;
     }
-    /* sweep 1: the column maxima (lanes past width -inf) */
-    FS_FOR_TILE_ROW(
-        width, { VSTORE(l->m + j, VLOAD(logits + j)); },
-        { VSTORE(l->m + j, VLOADN(logits + j, k)); });
-    for (ptrdiff_t c = 1; c < n; c++) {
+    /* the next tile's targets and sample weights (this loop waited on this tile's: 9%) */
+    for (ptrdiff_t j = 0; j < width; j += 8) {
+        if (target)
+            ce_cols_ahead(target + cl->next + j);
+        if (cl->row_scale)
+            ce_cols_ahead(cl->row_scale + cl->next + j);
+    }
+    /* sweep 1: the column maxima (lanes past width -inf), and the copy */
+    T *xs = cl->xs;
+    const ptrdiff_t xs_stride = cl->xs_stride;
+    for (ptrdiff_t c = 0; c < n; c++) {
         const T *xc = logits + c * stride;
         cols_prefetch(logits, c, n, stride, width);
-        FS_FOR_TILE_ROW(
-            width, { VSTORE(l->m + j, VMAX(VLOAD(l->m + j), VLOAD(xc + j))); },
-            { VSTORE(l->m + j, VMAX(VLOAD(l->m + j), VLOADN(xc + j, k))); });
+        if (c == 0 && xs)
+            FS_FOR_TILE_ROW(
+                width,
+                {
+                    const V v = VLOAD(xc + j);
+                    VSTORE(xs + j, v);
+                    VSTORE(l->m + j, v);
+                },
+                {
+                    const V v = VLOADN(xc + j, k);
+                    VSTORE(xs + j, v);
+                    VSTORE(l->m + j, v);
+                });
+        else if (c == 0)
+            FS_FOR_TILE_ROW(
+                width, { VSTORE(l->m + j, VLOAD(xc + j)); },
+                { VSTORE(l->m + j, VLOADN(xc + j, k)); });
+        else if (xs)
+            FS_FOR_TILE_ROW(
+                width,
+                {
+                    const V v = VLOAD(xc + j);
+                    VSTORE(xs + c * xs_stride + j, v);
+                    VSTORE(l->m + j, VMAX(VLOAD(l->m + j), v));
+                },
+                {
+                    const V v = VLOADN(xc + j, k);
+                    VSTORE(xs + c * xs_stride + j, v);
+                    VSTORE(l->m + j, VMAX(VLOAD(l->m + j), v));
+                });
+        else
+            FS_FOR_TILE_ROW(
+                width, { VSTORE(l->m + j, VMAX(VLOAD(l->m + j), VLOAD(xc + j))); },
+                { VSTORE(l->m + j, VMAX(VLOAD(l->m + j), VLOADN(xc + j, k))); });
     }
 #define FS_CE_SWEEPS(M)                                                                            \
     case M:                                                                                        \
-        if (stream)                                                                                \
-            ce_cols_sweeps(cl, l, grad, width, M, 1);                                              \
+        if (xs && stream)                                                                          \
+            ce_cols_sweeps(cl, l, grad, width, M, 1, 1);                                           \
+        else if (xs)                                                                               \
+            ce_cols_sweeps(cl, l, grad, width, M, 1, 0);                                           \
+        else if (stream)                                                                           \
+            ce_cols_sweeps(cl, l, grad, width, M, 0, 1);                                           \
         else                                                                                       \
-            ce_cols_sweeps(cl, l, grad, width, M, 0);                                              \
+            ce_cols_sweeps(cl, l, grad, width, M, 0, 0);                                           \
         break;
     switch (mode) {
         FS_CE_SWEEPS(FS_CE_PLAIN)
@@ -340,11 +397,12 @@ static FS_TARGET void ce_cols_tile(const ce_cols_call *cl, ce_cols_lanes *l, con
 }
 
 /*
- * The tile, in sub-tiles whose exps fit in half of `work` (FS_ROW_CACHE_BYTES) when
- * the gradient is wanted: the gradient sweep then reads them there, not the
- * logits with an exp each.  Rows of the scratch are a line longer than the
- * sub-tile, so that they do not lie a multiple of 4 KiB apart (the strips
- * write down them).
+ * The tile, in sub-tiles whose copy fits in half of `work`
+ * (FS_ROW_CACHE_BYTES): the sub-tile, its copy and the next one's logits
+ * then stay in L2.  Rows of the copy are a line longer than the sub-tile,
+ * so that they do not lie a multiple of 4 KiB apart (the strips read down
+ * them).  Without `work`, or with too many classes for one strip in it, the
+ * logits are read in place and their exps computed twice.
  */
 static FS_TARGET void cross_entropy_cols(const T *logits, const int64_t *target,
                                          const T *target_probs, const T *weight, double weight_sum,
@@ -364,14 +422,13 @@ static FS_TARGET void cross_entropy_cols(const T *logits, const int64_t *target,
     ce_cols_call cl = {logits, q,    weight, row_scale, label_smoothing, weight_sum, scale, n,
                        stride, NULL, 0,      width};
     ptrdiff_t sub = width;
-    if (grad && work) {
-        /* half the scratch: this sub-tile, its exps and the next one's logits stay in L2 */
+    if (work) {
         const ptrdiff_t fit = ((ptrdiff_t)(FS_ROW_CACHE_BYTES / 2 / sizeof(T)) / n - line) / W * W;
         if (fit >= W) {
             const ptrdiff_t parts = (width + fit - 1) / fit;
             sub = ((width + parts - 1) / parts + W - 1) / W * W; /* balanced, <= fit */
-            cl.es = work;
-            cl.es_stride = sub + line;
+            cl.xs = work;
+            cl.xs_stride = sub + line;
         }
     }
     for (ptrdiff_t j = 0; j < W; j++)
