@@ -280,10 +280,12 @@ def test_cross_entropy_class_axis_many_classes(n, dtype, simd):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_cross_entropy_class_axis_streamed_matches(dtype, simd, num_threads):
+@pytest.mark.parametrize("tile", [32, 8])
+def test_cross_entropy_class_axis_streamed_matches(tile, dtype, simd, num_threads):
     # large gradients leave the column kernel with non-temporal stores, each
-    # row a masked head and whole aligned vectors; on a small input, into a
+    # row a masked head and whole aligned lines; on a small input, into a
     # buffer one element off a line boundary, that path gives the same bits
+    # (tiles of 8: narrower than the head)
     rng = np.random.default_rng(9)
     outer, n, inner = 3, 7, 48
     x = (rng.standard_normal((outer, n, inner)) * 3).astype(dtype)
@@ -303,7 +305,7 @@ def test_cross_entropy_class_axis_streamed_matches(dtype, simd, num_threads):
                 target_probs=q.reshape(-1) if soft else None, weight=weight,
                 weight_sum=float(n if weight is None else weight.sum()), label_smoothing=eps,
                 row_scale=sw, scale=0.5, loss=loss, grad=grad, n_rows=outer, n=n,
-                num_threads=num_threads, stream=stream, inner=inner, tile=32)
+                num_threads=num_threads, stream=stream, inner=inner, tile=tile)
             out.append((total, loss, grad.reshape(x.shape).copy()))
         np.testing.assert_array_equal(out[0][2], out[1][2])
         np.testing.assert_array_equal(out[0][1], out[1][1])

@@ -133,7 +133,7 @@ ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k
             ce_cols_ahead(cl->logits + cl->next + c * stride + j);
             if (soft)
                 ce_cols_ahead(cl->q + cl->next + c * stride + j);
-            /* the copy's lanes past width are -inf, as load_k's */
+            /* lanes past k: another strip's samples, or past width -inf (as load_k's) */
             const V x = copy ? VLOAD(xc) : load_k(cl->logits + c * stride + j, k);
             const V ex = VEXPN(VSUB(x, vm));
             /* a strip of k < W lanes leaves the others' logits to their own strip */
@@ -201,20 +201,32 @@ ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k
     }
 }
 
+/* Vectors per 64-byte line (one where a vector is a line or more). */
+#define FS_CE_LINE_VECS ((64 / (int)sizeof(T)) > W ? (64 / (int)sizeof(T)) / W : 1)
+#ifndef FS_CE_GRAD_LINES
 /*
- * Sweep 3 for the samples [j0, j1) (at most a line of them), the gradient:
- * grad = cp exp(x - m) - cw u (the exps from cl->xs with `copy`, else
- * computed again), gt at the target, 0 where a sample is not live.  With
- * `nt` the line is whole and aligned and goes out with non-temporal
- * stores (no read of the gradient's lines before they are written).
- * `mode` and `copy` are constants after inlining.
+ * Lines of samples per round of sweep 3: each of the n gradient rows gets
+ * a run of this many lines at a time.  One line per round spread the writes
+ * best over the strips, but at 150 classes (rows 16 KiB apart) the memory
+ * took the 150 interleaved single-line writes at half speed.
+ */
+#define FS_CE_GRAD_LINES 8
+#endif
+
+/*
+ * Sweep 3 for the lines [j0, j1) of samples (j0 == 0 or a line boundary:
+ * head + i line), the gradient: grad = cp exp(x - m) - cw u (the exps from
+ * cl->xs with `copy`, else computed again), gt at the target, 0 where a
+ * sample is not live.  With `stream` the whole lines go out with
+ * non-temporal stores (no read of the gradient's lines before they are
+ * written).  `mode` and `copy` are constants after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) void
 ce_cols_grad(const ce_cols_call *cl, const ce_cols_lanes *l, T *grad, ptrdiff_t j0, ptrdiff_t j1,
-             int mode, int copy, int nt)
+             ptrdiff_t head, int mode, int copy, int stream)
 {
     const int soft = mode == FS_CE_SOFT || mode == FS_CE_SOFT_WEIGHT;
-    const ptrdiff_t n = cl->n, stride = cl->stride;
+    const ptrdiff_t n = cl->n, stride = cl->stride, line = FS_CE_LINE_VECS * W;
     const V zero = VSET((T)0), c1 = VSET((T)(1.0 - cl->label_smoothing)),
             c2 = VSET((T)(cl->label_smoothing / (double)n));
     for (ptrdiff_t c = 0; c < n; c++) {
@@ -222,39 +234,40 @@ ce_cols_grad(const ce_cols_call *cl, const ce_cols_lanes *l, T *grad, ptrdiff_t 
         const T *ec = copy ? cl->xs + c * cl->xs_stride : NULL;
         T *gc = grad + c * stride;
         const V cv = VSET((T)c);
-        for (ptrdiff_t j = j0; j < j1; j += W) {
-            const ptrdiff_t k = j1 - j < W ? j1 - j : W;
-            const V ex = copy ? VLOAD(ec + j) : VEXPN(VSUB(load_k(xc + j, k), VLOAD(l->m + j)));
-            V g = VMUL(ex, VLOAD(l->cp + j));
-            if (mode != FS_CE_PLAIN)
-                g = VSUB(g, VMUL(ce_cols_u(mode, cl->weight, qc ? qc + j : NULL, c, k, c1, c2),
-                                 VLOAD(l->cw + j)));
-            if (!soft)
-                g = VSELECT_EQ(g, VLOAD(l->gt + j), VLOAD(l->tv + j), cv);
-            g = VKEEP_LT(g, zero, VLOAD(l->live + j));
-            if (nt)
-                VSTREAM(gc + j, g);
-            else if (k == W)
-                VSTORE(gc + j, g);
-            else
-                VSTOREN(gc + j, g, k);
+        for (ptrdiff_t i0 = j0; i0 < j1;) {
+            /* the line [i0, i1): the first one is `head` long */
+            const ptrdiff_t e = i0 < head ? head : i0 + line, i1 = e < j1 ? e : j1;
+            const int nt = stream && i1 - i0 == line && i0 >= head;
+            for (ptrdiff_t j = i0; j < i1; j += W) {
+                const ptrdiff_t k = i1 - j < W ? i1 - j : W;
+                const V ex = copy ? VLOAD(ec + j) : VEXPN(VSUB(load_k(xc + j, k), VLOAD(l->m + j)));
+                V g = VMUL(ex, VLOAD(l->cp + j));
+                if (mode != FS_CE_PLAIN)
+                    g = VSUB(g, VMUL(ce_cols_u(mode, cl->weight, qc ? qc + j : NULL, c, k, c1, c2),
+                                     VLOAD(l->cw + j)));
+                if (!soft)
+                    g = VSELECT_EQ(g, VLOAD(l->gt + j), VLOAD(l->tv + j), cv);
+                g = VKEEP_LT(g, zero, VLOAD(l->live + j));
+                if (nt)
+                    VSTREAM(gc + j, g);
+                else if (k == W)
+                    VSTORE(gc + j, g);
+                else
+                    VSTOREN(gc + j, g, k);
+            }
+            i0 = i1;
         }
     }
 }
 
-/* The line [j0, j1) of the gradient, streamed when it is whole and aligned. */
-#define FS_CE_GRAD_LINE(j0, j1)                                                                    \
-    ce_cols_grad(cl, l, grad, (j0), (j1), mode, copy,                                              \
-                 stream && (j1) - (j0) == line && ((j0) - head) % line == 0)
-
 /*
- * Sweeps 2 and 3 of one (sub-)tile, a line of samples at a time: the
- * strips of line i, then the gradient of line i - 1, whose factors are
- * ready -- the gradient's writes spread over the computation rather than
- * after it, and they need not wait on the strips' long chains (the vector
- * log).  With `stream` the lines are the gradient's (the first one `head`
- * samples long) and the whole ones are streamed.  `mode` and `copy` are
- * constants after inlining.
+ * Sweeps 2 and 3 of one (sub-)tile, FS_CE_GRAD_LINES lines of samples at a
+ * time: the strips of round i, then the gradient of round i - 1, whose
+ * factors are ready -- the gradient's writes spread over the computation
+ * rather than after it, and they need not wait on the strips' long chains
+ * (the vector log).  With `stream` the lines are the gradient's (the first
+ * one `head` samples long), and the whole ones are streamed.  `mode` and
+ * `copy` are constants after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) void
 ce_cols_sweeps(const ce_cols_call *cl, ce_cols_lanes *l, T *grad, ptrdiff_t width, int mode,
@@ -268,25 +281,30 @@ ce_cols_sweeps(const ce_cols_call *cl, ce_cols_lanes *l, T *grad, ptrdiff_t widt
             ce_cols_strip(cl, l, j, width - j, mode, 0, copy);
         return;
     }
-    const ptrdiff_t line = 64 / (ptrdiff_t)sizeof(T) > W ? 64 / (ptrdiff_t)sizeof(T) : W;
+    const ptrdiff_t line = FS_CE_LINE_VECS * W;
     const ptrdiff_t head = stream ? VHEAD(grad) % line : 0;
-    ptrdiff_t prev0 = 0, prev1 = 0; /* the line whose gradient is due */
+    ptrdiff_t prev0 = 0, prev1 = 0; /* the round whose gradient is due */
     for (ptrdiff_t j0 = 0; j0 < width;) {
-        ptrdiff_t j1 = j0 == 0 && head > 0 ? head : j0 + line;
+        /* a round ends on a line boundary (the first one after the head) */
+        ptrdiff_t j1 = (j0 < head ? head : j0) + FS_CE_GRAD_LINES * line;
         j1 = j1 < width ? j1 : width;
-        for (j = j0; j + W <= j1; j += W)
-            ce_cols_strip(cl, l, j, W, mode, 1, copy);
-        if (j < j1)
-            ce_cols_strip(cl, l, j, j1 - j, mode, 1, copy);
+        for (ptrdiff_t i0 = j0; i0 < j1;) {
+            /* strips within a line, so that a partial one (the head) ends at its end */
+            const ptrdiff_t e = i0 < head ? head : i0 + line, i1 = e < j1 ? e : j1;
+            for (j = i0; j + W <= i1; j += W)
+                ce_cols_strip(cl, l, j, W, mode, 1, copy);
+            if (j < i1)
+                ce_cols_strip(cl, l, j, i1 - j, mode, 1, copy);
+            i0 = i1;
+        }
         if (prev1 > prev0)
-            FS_CE_GRAD_LINE(prev0, prev1);
+            ce_cols_grad(cl, l, grad, prev0, prev1, head, mode, copy, stream);
         prev0 = j0;
         prev1 = j1;
         j0 = j1;
     }
-    FS_CE_GRAD_LINE(prev0, prev1);
+    ce_cols_grad(cl, l, grad, prev0, prev1, head, mode, copy, stream);
 }
-#undef FS_CE_GRAD_LINE
 
 /*
  * One sub-tile of `width` samples (cl's pointers at its first column):
