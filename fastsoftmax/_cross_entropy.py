@@ -41,6 +41,9 @@ _loops = _runtime.kernels
 _I64 = np.dtype(np.int64)
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _REDUCTIONS = ("mean", "sum", "none")
+# The column kernel compares class indices in the logits' dtype: exact up to
+# 2**24 in float32.  More classes than that go through the rows.
+_COLUMN_CLASSES = 1 << 24
 
 
 def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, ignore_index=-100,
@@ -160,7 +163,7 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
     # lie, as column tiles of the (outer, n, inner) layout; any other layout
     # becomes rows of classes
     inner = math.prod(logits.shape[a.axis + 1:])
-    columns = inner > 1 and logits.flags.c_contiguous
+    columns = inner > 1 and logits.flags.c_contiguous and n <= _COLUMN_CLASSES
     if not columns:
         logits, inner = rows_along(logits, a.axis, compute), 1
     sample_shape = a.logits.shape[:a.axis] + a.logits.shape[a.axis + 1:]
@@ -202,7 +205,7 @@ def cross_entropy(logits, target, axis=-1, *, weight=None, sample_weight=None, i
             row_scale=sample_weight, scale=scale, loss=loss_rows,
             grad=None if grad is None else grad.reshape(-1),
             n_rows=n_rows // inner, n=n, num_threads=threads,
-            stream=grad is not None and not columns and streams(grad),
+            stream=grad is not None and streams(grad, inner, columns),
             inner=inner, tile=column_tile(n_rows // inner, inner, threads) if columns else 1)
     loss = _reduce(loss_rows, total, sample_weight, a.reduction, denom, sample_shape, a.result)
     if not a.return_grad:
@@ -303,11 +306,14 @@ def index_shares(target, weight, sample_weight, n, ignore_index=None):
 def _index_denominator(target, weight, sample_weight, n):
     """The normaliser itself: the sum of :func:`index_shares` over the
     kernel's targets (ignored ones already outside [0, n)).  Without
-    weights, the number of targets in [0, n), in one pass: viewed unsigned,
-    the negative ones lie above n (index_shares takes five, about the time
-    of copying the logits of 10 float32 classes)."""
-    if weight is None and sample_weight is None and target.dtype == np.int64:
-        return float(np.count_nonzero(target.view(np.uint64) < n))
+    weights, the number of targets in [0, n), counted without an array of
+    shares: for int64 in one pass (viewed unsigned, the negative ones lie
+    above n; index_shares takes five, about the time of copying the logits
+    of 10 float32 classes)."""
+    if weight is None and sample_weight is None:
+        if target.dtype == np.int64:
+            return float(np.count_nonzero(target.view(np.uint64) < n))
+        return float(np.count_nonzero((target >= 0) & (target < n)))
     return float(np.sum(index_shares(target, weight, sample_weight, n)))
 
 

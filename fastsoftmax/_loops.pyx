@@ -308,6 +308,8 @@ cdef void _cross_entropy_cols_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
     cdef const void *probs
     cdef void *grad
     cdef double *loss
+    # a contiguous copy of a tile, then its exps (NULL: read in place, exps computed twice)
+    cdef void *work = malloc(FS_ROW_CACHE_BYTES)
     for task in range(i0, i1):
         o = task // n_tiles
         j0 = (task % n_tiles) * c.tile
@@ -335,7 +337,7 @@ cdef void _cross_entropy_cols_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
             fs_f64.cross_entropy_cols(
                 <const double *>c.a + base, target, <const double *>probs,
                 <const double *>c.weight, c.weight_sum, c.label_smoothing, row_scale, c.scale,
-                loss, &part, <double *>grad, c.n, c.inner, width)
+                loss, &part, <double *>grad, <double *>work, c.n, c.inner, width, c.flags)
         else:
             if c.b != NULL:
                 probs = <const float *>c.b + base
@@ -344,8 +346,9 @@ cdef void _cross_entropy_cols_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
             fs_f32.cross_entropy_cols(
                 <const float *>c.a + base, target, <const float *>probs,
                 <const float *>c.weight, c.weight_sum, c.label_smoothing, row_scale, c.scale,
-                loss, &part, <float *>grad, c.n, c.inner, width)
+                loss, &part, <float *>grad, <float *>work, c.n, c.inner, width, c.flags)
         total += part
+    free(work)
     c.loss_part[t] += total
 
 

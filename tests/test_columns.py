@@ -13,7 +13,7 @@ import pytest
 from cases import assert_matches, tolerance
 
 import fastsoftmax as fs
-from fastsoftmax import _reference
+from fastsoftmax import _reference, _runtime
 
 # vectors of 8 / 16 lanes and their tails, tiles of 256 / 512 columns
 INNERS = (1, 3, 15, 16, 17, 255, 256, 257, 600)
@@ -214,3 +214,105 @@ def test_cross_entropy_class_axis_writes_in_place():
     assert_matches(loss, ref_loss, "loss")
     assert_matches(loss_only, ref_loss, "loss alone")
     assert peak < x.nbytes // 4, peak
+
+
+def _specials(x, t, cols):
+    """In the (N, C, inner) logits x (targets t), at sample columns ``cols``
+    of N-block 0: a NaN, a +inf, all -inf, an ignored target over NaN
+    logits, a -inf at the target, a dominating target; the rest normal."""
+    a, b, c, d, e, f = cols
+    x[0, 1, a] = np.nan
+    x[0, 2, b] = np.inf
+    x[0, :, c] = -np.inf
+    x[0, :, d] = np.nan
+    t[0, d] = -100
+    x[0, t[0, e], e] = -np.inf
+    x[0, t[0, f], f] = 40.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("inner,cols", [(37, (32, 33, 34, 35, 36, 31)),   # the tail of a vector
+                                        (21, (3, 5, 6, 7, 9, 10))])       # all in one vector
+def test_cross_entropy_class_axis_special_lanes(inner, cols, dtype, simd, num_threads):
+    # special samples beside ordinary ones in the same vector, and in the
+    # lanes of a partial last vector, under every option
+    rng = np.random.default_rng(8)
+    for target_kind, weighted, smoothing in itertools.product(("index", "soft"), (False, True),
+                                                              (0.0, 0.3)):
+        x, t, n, sample_shape = ce_inputs((2, 6, inner), 1, dtype, "index", False, rng)
+        _specials(x, t, cols)
+        if target_kind == "soft":
+            t = np.eye(n, dtype=dtype)[np.where(t < 0, 0, t)].transpose(0, 2, 1).copy()
+        kwargs = {"axis": 1, "reduction": "none", "label_smoothing": smoothing,
+                  "weight": rng.uniform(0.5, 2, n).astype(dtype) if weighted else None}
+        what = f"{target_kind} w={weighted} eps={smoothing}"
+        loss, grad = fs.cross_entropy(x, t, return_grad=True, num_threads=num_threads, **kwargs)
+        ref_loss, ref_grad = _reference.cross_entropy(x, t, return_grad=True, **kwargs)
+        assert_matches(loss, ref_loss, what)
+        assert_matches(grad, ref_grad, what)
+        assert_matches(fs.cross_entropy(x, t, num_threads=num_threads, **kwargs), ref_loss, what)
+        # the ordinary samples of the vectors that hold the special ones are finite
+        ordinary = np.ones(sample_shape, bool)
+        ordinary[0, list(cols)] = False
+        assert np.isfinite(loss[ordinary]).all()
+        assert np.isfinite(grad.transpose(0, 2, 1)[ordinary]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [200, 1000, 3000])
+def test_cross_entropy_class_axis_many_classes(n, dtype, simd):
+    # sums of exps past the few-class range of the vector log; tiles cut into
+    # sub-tiles whose exps fit the scratch, or (3000 float32 classes) too
+    # many classes for it, the exps computed again
+    rng = np.random.default_rng(n)
+    equal = np.zeros((1, n, 19), dtype)
+    t = rng.integers(0, n, (1, 19))
+    np.testing.assert_allclose(fs.cross_entropy(equal, t, axis=1, reduction="none"),
+                               np.full((1, 19), np.log(n), dtype), rtol=4 * np.finfo(dtype).eps)
+    x, t, _, _ = ce_inputs((2, n, 600 if n < 3000 else 40), 1, dtype, "index", True, rng)
+    for weighted, smoothing in itertools.product((False, True), (0.0, 0.3)):
+        kwargs = {"axis": 1, "label_smoothing": smoothing,
+                  "weight": rng.uniform(0.5, 2, n).astype(dtype) if weighted else None}
+        loss, grad = fs.cross_entropy(x, t, return_grad=True, **kwargs)
+        ref_loss, ref_grad = _reference.cross_entropy(x, t, return_grad=True, **kwargs)
+        assert_matches(loss, ref_loss, f"w={weighted} eps={smoothing}")
+        assert_matches(grad, ref_grad, f"w={weighted} eps={smoothing}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tile", [32, 8])
+def test_cross_entropy_class_axis_streamed_matches(tile, dtype, simd, num_threads):
+    # large gradients leave the column kernel with non-temporal stores, each
+    # row a masked head and whole aligned lines; on a small input, into a
+    # buffer one element off a line boundary, that path gives the same bits
+    # (tiles of 8: narrower than the head)
+    rng = np.random.default_rng(9)
+    outer, n, inner = 3, 7, 48
+    x = (rng.standard_normal((outer, n, inner)) * 3).astype(dtype)
+    t = rng.integers(0, n, (outer, inner))
+    t[0, 5] = -1
+    q = rng.random((outer, n, inner)).astype(dtype)
+    w = rng.uniform(0.5, 2, n).astype(dtype)
+    sw = rng.uniform(0.5, 2, outer * inner)
+    for soft, weight, eps in itertools.product((False, True), (None, w), (0.0, 0.2)):
+        out = []
+        for stream in (False, True):
+            loss = np.empty(outer * inner)
+            buf = np.empty(x.size + 1, dtype)
+            grad = buf[1:]
+            total = _runtime.kernels.cross_entropy(
+                logits=x.reshape(-1), target=None if soft else t.reshape(-1),
+                target_probs=q.reshape(-1) if soft else None, weight=weight,
+                weight_sum=float(n if weight is None else weight.sum()), label_smoothing=eps,
+                row_scale=sw, scale=0.5, loss=loss, grad=grad, n_rows=outer, n=n,
+                num_threads=num_threads, stream=stream, inner=inner, tile=tile)
+            out.append((total, loss, grad.reshape(x.shape).copy()))
+        np.testing.assert_array_equal(out[0][2], out[1][2])
+        np.testing.assert_array_equal(out[0][1], out[1][1])
+        ref_loss, ref_grad = _reference.cross_entropy(
+            x, q if soft else np.where(t < 0, -100, t), axis=1, weight=weight,
+            label_smoothing=eps, reduction="none", return_grad=True)
+        tol = tolerance(dtype)
+        np.testing.assert_allclose(out[1][1], ref_loss.reshape(-1), **tol)
+        np.testing.assert_allclose(out[1][0], np.sum(ref_loss.reshape(-1) * sw), **tol)
+        np.testing.assert_allclose(out[1][2], ref_grad * 0.5 * sw.reshape(outer, 1, inner), **tol)

@@ -41,7 +41,11 @@
  *                       lie `stride` apart (class axis not last): target
  *                       (class indices) or target_probs (laid out like the
  *                       logits, target NULL); row_scale, loss and target
- *                       per sample; grad laid out like the logits.
+ *                       per sample; grad laid out like the logits
+ *                       (FS_FLAG_STREAM: its whole aligned lines streamed);
+ *                       work NULL or FS_ROW_CACHE_BYTES of scratch for a
+ *                       copy of the tile (else read in place, the exps
+ *                       computed twice).
  *   exp_array:          y = exp(x) elementwise (the accuracy tests' hook)
  *   softmax_few_rows:   softmax_rows for n <= FS_FEW_CLASSES, one row per
  *                       vector lane (the scalar path: softmax_rows itself)
@@ -71,10 +75,11 @@
                             FS_T *work, ptrdiff_t n_rows, ptrdiff_t n, int flags))                 \
     X(logsumexp_masked_rows, (const FS_T *x, const uint8_t *mask, ptrdiff_t mask_stride,           \
                               FS_T *out, ptrdiff_t n_rows, ptrdiff_t n))                           \
-    X(cross_entropy_cols, (const FS_T *logits, const int64_t *target, const FS_T *target_probs,    \
-                           const FS_T *weight, double weight_sum, double label_smoothing,          \
-                           const double *row_scale, double scale, double *loss, double *loss_sum,  \
-                           FS_T *grad, ptrdiff_t n, ptrdiff_t stride, ptrdiff_t width))            \
+    X(cross_entropy_cols,                                                                          \
+      (const FS_T *logits, const int64_t *target, const FS_T *target_probs, const FS_T *weight,    \
+       double weight_sum, double label_smoothing, const double *row_scale, double scale,           \
+       double *loss, double *loss_sum, FS_T *grad, FS_T *work, ptrdiff_t n, ptrdiff_t stride,      \
+       ptrdiff_t width, int flags))                                                                \
     X(exp_array, (const FS_T *x, FS_T *y, ptrdiff_t n))                                            \
     X(softmax_few_rows, (const FS_T *x, FS_T *y, ptrdiff_t n_rows, ptrdiff_t n, int flags))        \
     X(cross_entropy_few_rows,                                                                      \

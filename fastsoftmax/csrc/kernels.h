@@ -23,6 +23,7 @@
 #include "body/cross_entropy.h"
 #include "body/cross_entropy_rows.h"
 #include "body/masked.h"
+#include "body/vlog.h"
 #include "body/cross_entropy_cols.h"
 #include "body/few_classes.h"
 

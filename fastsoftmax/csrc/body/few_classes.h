@@ -28,51 +28,6 @@
 /* Scratch of one block: n columns of W lanes. */
 #define FS_FEW_SCRATCH (FS_FEW_CLASSES * W)
 
-#include "isa/exp_coefficients.h" /* ln 2 in two parts */
-
-#if FS_DTYPE == 32
-#define FS_FEW_LN2_HI      FS_EXP_F32_LN2_HI
-#define FS_FEW_LN2_LO      FS_EXP_F32_LN2_LO
-#define FS_FEW_ATANH_TERMS 6 /* z^11 / 11 < 2e-9 for |z| <= 0.172 */
-#else
-#define FS_FEW_LN2_HI      FS_EXP_F64_LN2_HI
-#define FS_FEW_LN2_LO      FS_EXP_F64_LN2_LO
-#define FS_FEW_ATANH_TERMS 12 /* z^23 / 23 < 6e-19 */
-#endif
-
-/*
- * log1p(v), lane-wise, for 0 <= v < 63 or NaN: the log of the rows' sums of
- * exps, s = 1 + v.  u = 1 + v is halved down to r in [sqrt(1/2), sqrt(2)),
- * u = 2^k r; log r = 2 atanh(z), z = (r - 1) / (r + 1), |z| <= 0.172, by
- * its series; then Kahan's log1p(v) = log(u) v / (u - 1) makes up for the
- * rounding of 1 + v (and is v itself where u rounds to 1).  A few ulp.
- * Once per block of W rows: short rather than fast.
- */
-static FS_TARGET inline V few_log1p(V v)
-{
-    const V one = VSET((T)1), zero = VSET((T)0), half = VSET((T)0.5);
-    const V u = VADD(one, v);
-    /* u / 2^i > sqrt(2) exactly where u > 2^i sqrt(2): the six halvings
-     * (u < 64 sqrt(2)) are found at once, not one after the other, and r is
-     * u times their product of 1s and 1/2s, exact */
-    V f[6], k = zero;
-    for (int i = 0; i < 6; i++) {
-        const V above = VSET((T)(1.41421356237309504880 * (1 << i)));
-        f[i] = VSUB(one, VKEEP_LT(half, above, u));
-        k = VADD(k, VKEEP_LT(one, above, u));
-    }
-    const V r = VMUL(u, VMUL(VMUL(VMUL(f[0], f[1]), VMUL(f[2], f[3])), VMUL(f[4], f[5])));
-    const V z = VDIV(VSUB(r, one), VADD(r, one)), z2 = VMUL(z, z);
-    V q = VSET((T)(1.0 / (2 * FS_FEW_ATANH_TERMS - 1)));
-    for (int i = FS_FEW_ATANH_TERMS - 2; i >= 0; i--)
-        q = VADD(VMUL(q, z2), VSET((T)(1.0 / (2 * i + 1))));
-    /* k ln2 in two parts: k LN2_HI is exact */
-    const V log_u =
-        VADD(VMUL(k, VSET(FS_FEW_LN2_HI)), VADD(VMUL(k, VSET(FS_FEW_LN2_LO)), VMUL(VADD(z, z), q)));
-    const V d = VSUB(u, one);
-    return VSELECT_EQ(VMUL(log_u, VDIV(v, d)), v, d, zero);
-}
-
 /*
  * The indices of a block of rows of n classes.  col[l] = l n gathers column
  * j of the block from x + j.  sel[k W + l] = (k W + l) / n is the row of
@@ -132,7 +87,7 @@ static FS_TARGET inline __attribute__((always_inline)) void few_block(const T *x
         }
         /* log(s), s = below + (n - less): log1p of all but one of the maximum's
          * exact 1s keeps the small terms when the maximum dominates */
-        const V ls = few_log1p(VADD(below, VSUB(VSET((T)(n - 1)), less)));
+        const V ls = vlog1p(VADD(below, VSUB(VSET((T)(n - 1)), less)));
         nan = VNAN_ACC(nan, unfinite, unfinite);
         /* in row order: (x - m) - log(s), the shift exact for the largest entries */
         for (ptrdiff_t k = 0; k < n; k++) {
@@ -325,7 +280,7 @@ few_ce_finish(const few_ce_call *c, const few_ce_stats *st, const T *x, T *g,
      * NaN, a +inf or all -inf make the sum NaN (some x - m is NaN), and
      * with it log(s), the loss and the gradient, as in the row kernels.
      */
-    const V lg = few_log1p(VADD(VSUB(st->et, VSET((T)1)), st->o));
+    const V lg = vlog1p(VADD(VSUB(st->et, VSET((T)1)), st->o));
     const DV keep = DVSET(c->keep), efs = DVSET(c->ef_sum), vef = DVSET(c->ef);
     const DV minus = DVSET(-1.0), scale = DVSET(c->scale);
     DV cp[FS_FEW_PARTS], cw[FS_FEW_PARTS], gt[FS_FEW_PARTS];
