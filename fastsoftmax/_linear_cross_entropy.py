@@ -5,18 +5,21 @@ and then the cross-entropy of those logits.  With many classes the logits
 and their gradient are the largest arrays of the whole step.  Here they
 exist only a chunk of rows at a time, in one reused buffer:
 
-1. ``logits = x[chunk] @ linear_weight.T (+ linear_bias)``: one BLAS product
-   into the buffer;
-2. the one-pass cross-entropy kernel (:func:`fastsoftmax.cross_entropy`)
-   writes the gradient ``G`` over the logits in that same buffer, already
-   divided by the whole batch's normaliser (``normalizer=``), so that no
-   chunk needs a second pass;
-3. ``grad_weight += G.T @ x[chunk]``, ``grad_bias += G.sum(0)`` and
+1. ``logits = x[chunk] @ linear_weight.T``: one BLAS product into the
+   buffer;
+2. one pass of the head loop (``_loops.cross_entropy_head``) over the
+   chunk, a few rows at a time while they are in cache: the bias is added,
+   the one-pass cross-entropy kernel writes the gradient ``G`` over the
+   logits, already divided by the whole batch's normaliser (so that no
+   chunk needs a second pass), and the rows of ``G`` are added to each
+   thread's column sums (``grad_bias``);
+3. ``grad_weight += G.T @ x[chunk]``, a block of classes at a time, and
    ``grad_x[chunk] = G @ linear_weight``.
 
 Three matrix products in all, as with the whole logits, and nothing is
-recomputed.  The products are NumPy's ``matmul``: the BLAS NumPy was built
-with, on its own threads; ``num_threads`` goes to the cross-entropy kernel.
+recomputed; besides the products each chunk is read and written once.  The
+products are NumPy's ``matmul``: the BLAS NumPy was built with, on its own
+threads; ``num_threads`` goes to the head loop.
 """
 
 import math
@@ -67,7 +70,8 @@ def linear_cross_entropy(x, linear_weight, target, *, linear_bias=None, weight=N
     logits are made in one buffer, the fused cross-entropy kernel writes
     their gradient over them, and that gradient goes straight into the
     products of the backward pass.  Peak memory above the inputs and the
-    gradients is that buffer (``chunk_size x V``) and one ``V x H`` array.
+    gradients is that buffer (``chunk_size x V``), an 8 MiB block of
+    ``grad_weight``'s sums and ``V`` column sums per thread.
 
     Parameters
     ----------
@@ -100,8 +104,9 @@ def linear_cross_entropy(x, linear_weight, target, *, linear_bias=None, weight=N
         memory with the inputs or each other.  They are what the call
         returns.
     num_threads : int, optional
-        Threads of the cross-entropy kernel.  The matrix products run on
-        NumPy's BLAS, with its own thread count.
+        Threads of the cross-entropy kernel (with the bias and its
+        gradient).  The matrix products run on NumPy's BLAS, with its own
+        thread count.
 
     Returns
     -------
