@@ -30,6 +30,7 @@ cdef extern from "fastsoftmax.h" nogil:
         void (*exp_array)(const float *x, float *y, ptrdiff_t n) noexcept nogil
         void (*softmax_few_rows)(const float *x, float *y, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
         void (*cross_entropy_few_rows)(const float *logits, const int64_t *target, const float *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, float *grad, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*add_rows)(const float *x, ptrdiff_t x_stride, float *y, ptrdiff_t y_stride, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
 
     ctypedef struct fs_kernels_f64:
         void (*softmax_rows)(const double *x, double *y, double *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
@@ -46,6 +47,7 @@ cdef extern from "fastsoftmax.h" nogil:
         void (*exp_array)(const double *x, double *y, ptrdiff_t n) noexcept nogil
         void (*softmax_few_rows)(const double *x, double *y, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
         void (*cross_entropy_few_rows)(const double *logits, const int64_t *target, const double *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, double *grad, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
+        void (*add_rows)(const double *x, ptrdiff_t x_stride, double *y, ptrdiff_t y_stride, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
 
     const fs_kernels_f32 *fs_f32
     const fs_kernels_f64 *fs_f64

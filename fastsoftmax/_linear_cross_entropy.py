@@ -5,25 +5,28 @@ and then the cross-entropy of those logits.  With many classes the logits
 and their gradient are the largest arrays of the whole step.  Here they
 exist only a chunk of rows at a time, in one reused buffer:
 
-1. ``logits = x[chunk] @ linear_weight.T (+ linear_bias)``: one BLAS product
-   into the buffer;
-2. the one-pass cross-entropy kernel (:func:`fastsoftmax.cross_entropy`)
-   writes the gradient ``G`` over the logits in that same buffer, already
-   divided by the whole batch's normaliser (``normalizer=``), so that no
-   chunk needs a second pass;
-3. ``grad_weight += G.T @ x[chunk]``, ``grad_bias += G.sum(0)`` and
+1. ``logits = x[chunk] @ linear_weight.T``: one BLAS product into the
+   buffer;
+2. one pass of the head loop (``_loops.cross_entropy_head``) over the
+   chunk, a few rows at a time while they are in cache: the bias is added,
+   the one-pass cross-entropy kernel writes the gradient ``G`` over the
+   logits, already divided by the whole batch's normaliser (so that no
+   chunk needs a second pass), and the rows of ``G`` are added to each
+   thread's column sums (``grad_bias``);
+3. ``grad_weight += G.T @ x[chunk]``, a block of classes at a time, and
    ``grad_x[chunk] = G @ linear_weight``.
 
 Three matrix products in all, as with the whole logits, and nothing is
-recomputed.  The products are NumPy's ``matmul``: the BLAS NumPy was built
-with, on its own threads; ``num_threads`` goes to the cross-entropy kernel.
+recomputed; besides the products each chunk is read and written once.  The
+products are NumPy's ``matmul``: the BLAS NumPy was built with, on its own
+threads; ``num_threads`` goes to the head loop.
 """
 
 import math
 
 import numpy as np
 
-from . import _cross_entropy
+from . import _cross_entropy, _runtime
 from ._layout import aligned_empty
 from ._validation import check_linear_cross_entropy
 
@@ -35,6 +38,11 @@ __all__ = ["linear_cross_entropy", "chunk_rows"]
 # alone); 256 MiB bounds the buffer for huge vocabularies.
 CHUNK_ROWS = 2048
 CHUNK_BYTES = 256 << 20
+# Classes per block of the grad_weight sums after the first chunk: 8 MiB of
+# G.T @ x, which is still in the 32 MiB L3 when it is added.
+PRODUCT_BYTES = 8 << 20
+
+_loops = _runtime.kernels
 
 
 def chunk_rows(n_rows, n_classes, itemsize):
@@ -62,7 +70,8 @@ def linear_cross_entropy(x, linear_weight, target, *, linear_bias=None, weight=N
     logits are made in one buffer, the fused cross-entropy kernel writes
     their gradient over them, and that gradient goes straight into the
     products of the backward pass.  Peak memory above the inputs and the
-    gradients is that buffer (``chunk_size x V``) and one ``V x H`` array.
+    gradients is that buffer (``chunk_size x V``), an 8 MiB block of
+    ``grad_weight``'s sums and ``V`` column sums per thread.
 
     Parameters
     ----------
@@ -95,8 +104,9 @@ def linear_cross_entropy(x, linear_weight, target, *, linear_bias=None, weight=N
         memory with the inputs or each other.  They are what the call
         returns.
     num_threads : int, optional
-        Threads of the cross-entropy kernel.  The matrix products run on
-        NumPy's BLAS, with its own thread count.
+        Threads of the cross-entropy kernel (with the bias and its
+        gradient).  The matrix products run on NumPy's BLAS, with its own
+        thread count.
 
     Returns
     -------
@@ -152,25 +162,17 @@ def linear_cross_entropy_checked(a, grad_output=None):
     n_rows, n_classes = x.shape[0], w.shape[0]
     rows = a.chunk_size or chunk_rows(n_rows, n_classes, compute.itemsize)
     rows = max(1, min(rows, n_rows))
-    target = ce.target if ce.target is not None else ce.target_probs
-    sample_weight = ce.sample_weight
-    normalizer = _normalizer(ce, n_rows) if ce.reduction == "mean" else None
-    grad_output = (None if grad_output is None
-                   else np.asarray(grad_output, dtype=compute).reshape(n_rows, 1))
+    head_type = (_KernelHead if _runtime.runs_compiled(compute) and n_classes
+                 else _ReferenceHead)
+    head = head_type(a, b, n_rows, rows, grad_output)
 
-    loss_rows = np.empty(n_rows, a.result) if ce.reduction == "none" else None
-    total = 0.0
     grads = _gradient_buffers(a, x.shape, w.shape) if ce.return_grad else None
     if grads is not None:
         grad_x, grad_weight, grad_bias = grads
         if n_rows == 0:  # no chunk runs: nothing to add up
             grad_weight[...] = 0
-            if grad_bias is not None:
-                grad_bias[...] = 0
-        # G.T @ x of each chunk after the first, added to grad_weight (matmul
-        # cannot add into its out=)
-        product = np.empty_like(grad_weight) if n_rows > rows else None
-        bias_part = None if grad_bias is None else np.empty_like(grad_bias)
+        product = (np.empty((_product_rows(w.shape, compute.itemsize), w.shape[1]), compute)
+                   if n_rows > rows else None)
         # a strided grad_x (an out= view) gets each chunk's G @ W through a
         # contiguous scratch: NumPy's matmul rounds differently into strided
         # outputs on some versions (1.26), and the result must not depend on
@@ -182,45 +184,169 @@ def linear_cross_entropy_checked(a, grad_output=None):
         r1 = min(n_rows, r0 + rows)
         x_chunk, logits = x[r0:r1], buffer[:r1 - r0]
         np.matmul(x_chunk, w.T, out=logits)
-        if b is not None:
-            logits += b
+        g = head.run(logits, r0, r1)  # the gradient over the logits, or None
+        if g is None:
+            continue
+        if r0 == 0:
+            np.matmul(g.T, x_chunk, out=grad_weight)
+        else:
+            _add_product(g, x_chunk, grad_weight, product)
+        if x_part is None:
+            np.matmul(g, w, out=grad_x[r0:r1])
+        else:
+            grad_x[r0:r1] = np.matmul(g, w, out=x_part[:r1 - r0])
+    loss = head.loss()
+    if not ce.return_grad:
+        return loss
+    if grad_bias is not None:
+        head.grad_bias(grad_bias)
+    return loss, _results(a, grads)
+
+
+def _product_rows(w_shape, itemsize):
+    """Classes per block of :func:`_add_product`: ``PRODUCT_BYTES`` of
+    ``grad_weight`` rows, at least one, at most all."""
+    n_classes, n_features = w_shape
+    return max(1, min(n_classes, PRODUCT_BYTES // max(1, n_features * itemsize)))
+
+
+def _add_product(g, x_chunk, grad_weight, product):
+    """``grad_weight += g.T @ x_chunk``, a block of ``len(product)`` classes
+    at a time through ``product``: NumPy's matmul cannot add into its out=,
+    and a block's product is still in cache when it is added, where the
+    whole ``V x H`` product would be written to memory and read back."""
+    block = product.shape[0]
+    for v0 in range(0, grad_weight.shape[0], block):
+        v1 = min(grad_weight.shape[0], v0 + block)
+        part = product[:v1 - v0]
+        np.matmul(g[:, v0:v1].T, x_chunk, out=part)
+        grad_weight[v0:v1] += part
+
+
+class _KernelHead:
+    """The loss of each chunk of logits by the compiled head loop: the bias
+    added, the loss and the gradient over the logits, and the gradient's
+    column sums (grad_bias) in one pass over the chunk
+    (:func:`fastsoftmax._loops.cross_entropy_head`)."""
+
+    def __init__(self, a, bias, n_rows, rows, grad_output):
+        ce, n = a.ce, a.linear_weight.shape[0]
+        self.ce, self.result, self.one_sample, self.bias = ce, a.result, a.one_sample, bias
+        self.compute = a.compute
+        self.target = (None if ce.target is None
+                       else _cross_entropy._kernel_target(ce.target, ce.ignore_index, n))
+        self.weight = None if ce.weight is None else np.ascontiguousarray(ce.weight)
+        self.weight_sum = (float(n) if self.weight is None
+                           else float(np.sum(self.weight, dtype=np.float64)))
+        self.sample_weight = (None if ce.sample_weight is None
+                              else np.ascontiguousarray(ce.sample_weight.reshape(-1)))
+        # grad_output scales each row's gradient as a sample weight would
+        # (reduction "none" only: the rows' own losses are not scaled)
+        self.row_scale = self.sample_weight
+        if grad_output is not None:
+            grad_output = np.asarray(grad_output, dtype=np.float64).reshape(n_rows)
+            self.row_scale = (grad_output if self.sample_weight is None
+                              else self.sample_weight * grad_output)
+        self.normalizer = _normalizer(ce, n_rows) if ce.reduction == "mean" else None
+        with np.errstate(divide="ignore"):
+            # nothing to divide by: NaN loss and gradient, as PyTorch
+            self.scale = ((1.0 / self.normalizer if self.normalizer else np.nan)
+                          if ce.reduction == "mean" else 1.0)
+        self.loss_rows = np.zeros(n_rows) if ce.reduction == "none" else None
+        self.total = 0.0
+        self.threads = _runtime.threads_for(ce.num_threads, rows * n)
+        # each thread's column sums of the gradient, added up at the end
+        self.sums = (np.zeros((self.threads, n), a.compute)
+                     if ce.return_grad and bias is not None else None)
+
+    def run(self, logits, r0, r1):
+        """Chunk ``[r0, r1)``: its loss, and its gradient over ``logits``
+        (returned; None without ``return_grad``)."""
+        ce = self.ce
+        probs = (None if ce.target_probs is None
+                 else np.ascontiguousarray(ce.target_probs[r0:r1], dtype=self.compute))
+        n_rows, n = logits.shape
+        self.total += _loops.cross_entropy_head(
+            logits=logits.reshape(-1),
+            target=None if self.target is None else self.target[r0:r1],
+            target_probs=None if probs is None else probs.reshape(-1),
+            weight=self.weight, weight_sum=self.weight_sum,
+            label_smoothing=ce.label_smoothing,
+            row_scale=None if self.row_scale is None else self.row_scale[r0:r1],
+            scale=self.scale, loss=None if self.loss_rows is None else self.loss_rows[r0:r1],
+            bias=self.bias, grad_bias=None if self.sums is None else self.sums.reshape(-1),
+            return_grad=ce.return_grad, n_rows=n_rows, n=n,
+            num_threads=min(self.threads, _runtime.threads_for(ce.num_threads, logits.size)))
+        return logits if ce.return_grad else None
+
+    def loss(self):
+        """The loss of all the chunks, as :func:`fastsoftmax.cross_entropy` gives it."""
+        loss_rows = self.loss_rows
+        if loss_rows is not None:
+            if self.sample_weight is not None:
+                loss_rows = loss_rows * self.sample_weight
+            loss_rows = loss_rows.astype(self.result)
+            return loss_rows.reshape(()) if self.one_sample else loss_rows
+        if self.ce.reduction == "mean":
+            # nothing to divide by: NaN, as PyTorch
+            return self.result.type(self.total / self.normalizer if self.normalizer else np.nan)
+        return self.result.type(self.total)
+
+    def grad_bias(self, out):
+        """The gradient's column sums over all the chunks, into ``out``."""
+        np.sum(self.sums, axis=0, out=out)
+
+
+class _ReferenceHead:
+    """The same steps one after the other in NumPy and
+    :func:`fastsoftmax.cross_entropy`: for the NumPy backend, float16
+    computed as float32 without kernels, and heads of no classes."""
+
+    def __init__(self, a, bias, n_rows, rows, grad_output):
+        ce = a.ce
+        self.ce, self.result, self.one_sample, self.bias = ce, a.result, a.one_sample, bias
+        self.normalizer = _normalizer(ce, n_rows) if ce.reduction == "mean" else None
+        self.grad_output = (None if grad_output is None
+                            else np.asarray(grad_output, dtype=a.compute).reshape(n_rows, 1))
+        self.loss_rows = np.empty(n_rows, a.result) if ce.reduction == "none" else None
+        self.total = 0.0
+        self.sums = (np.zeros(a.linear_weight.shape[0], a.compute)
+                     if ce.return_grad and bias is not None else None)
+
+    def run(self, logits, r0, r1):
+        ce = self.ce
+        if self.bias is not None:
+            logits += self.bias
+        target = ce.target if ce.target is not None else ce.target_probs
         loss = _cross_entropy.cross_entropy(
             logits, target[r0:r1], weight=ce.weight,
-            sample_weight=None if sample_weight is None else sample_weight[r0:r1],
+            sample_weight=None if ce.sample_weight is None else ce.sample_weight[r0:r1],
             ignore_index=ce.ignore_index, reduction=ce.reduction,
             label_smoothing=ce.label_smoothing, return_grad=ce.return_grad,
             out=logits if ce.return_grad else None, num_threads=ce.num_threads,
-            normalizer=normalizer)
+            normalizer=self.normalizer)
+        g = None
         if ce.return_grad:
             loss, g = loss  # g is the buffer: the gradient over the logits
-            if grad_output is not None:
-                g *= grad_output[r0:r1]
-            if r0 == 0:
-                np.matmul(g.T, x_chunk, out=grad_weight)
-            else:
-                np.matmul(g.T, x_chunk, out=product)
-                grad_weight += product
-            if grad_bias is not None:
-                np.sum(g, axis=0, out=grad_bias if r0 == 0 else bias_part)
-                if r0:
-                    grad_bias += bias_part
-            if x_part is None:
-                np.matmul(g, w, out=grad_x[r0:r1])
-            else:
-                grad_x[r0:r1] = np.matmul(g, w, out=x_part[:r1 - r0])
-        if loss_rows is not None:
-            loss_rows[r0:r1] = loss
+            if self.grad_output is not None:
+                g *= self.grad_output[r0:r1]
+            if self.sums is not None:
+                self.sums += np.sum(g, axis=0)
+        if self.loss_rows is not None:
+            self.loss_rows[r0:r1] = loss
         else:
-            total += float(loss)
-    if loss_rows is not None:
-        loss = loss_rows.reshape(()) if a.one_sample else loss_rows
-    elif ce.reduction == "mean" and not normalizer:
-        loss = a.result.type(np.nan)  # nothing to divide by, as PyTorch (and no chunk ran)
-    else:
-        loss = a.result.type(total)
-    if not ce.return_grad:
-        return loss
-    return loss, _results(a, grads)
+            self.total += float(loss)
+        return g
+
+    def loss(self):
+        if self.loss_rows is not None:
+            return self.loss_rows.reshape(()) if self.one_sample else self.loss_rows
+        if self.ce.reduction == "mean" and not self.normalizer:
+            return self.result.type(np.nan)  # nothing to divide by, as PyTorch (and no chunk ran)
+        return self.result.type(self.total)
+
+    def grad_bias(self, out):
+        out[...] = self.sums
 
 
 def _operand(array, compute):

@@ -15,6 +15,7 @@ _Out = tuple[NDArray[Any] | None, NDArray[Any] | None] | tuple[
 
 CHUNK_ROWS: int
 CHUNK_BYTES: int
+PRODUCT_BYTES: int
 
 def chunk_rows(n_rows: int, n_classes: int, itemsize: int) -> int: ...
 

@@ -107,6 +107,11 @@ cdef struct Call:
     double weight_sum, label_smoothing, scale
     double *loss                # each row's loss, or NULL
     double *loss_part           # each thread's weighted loss total
+    # linear heads only (_head_part): the bias added to each row of logits
+    # before the loss, and each thread's column sums of the gradient (thread
+    # t's n at grad_bias + t * n); either may be NULL
+    const void *bias
+    void *grad_bias
     # masked rows only: row r's mask bytes start at mask + sum(i_d * mask_strides[d]),
     # (i_0, i_1, i_2) the digits of r in the radices mask_dims
     const uint8_t *mask
@@ -135,6 +140,12 @@ cdef enum:
 #   float64 cross-entropy 3.8 / 2.2 at 4, 2.1 / 1.8 at 10, 1.38 / 1.64 at 32 (the
 #                         loss alone 1.24 / 1.03 at 32: each element's exp twice
 #                         costs more than the row kernel's saves): never
+# A linear head's rows go through bias, loss and column sums in groups of
+# at most this many bytes of logits (at least a row): with the scratch row
+# and the column sums they stay in a 1 MiB L2 between the three steps.
+cdef enum:
+    HEAD_GROUP_BYTES = 64 << 10
+
 cdef enum:
     # softmax: fewer rows than a block of lanes go to the row kernel, which
     # may round a last bit differently; the few-rows kernel would pad them
@@ -352,8 +363,60 @@ cdef void _cross_entropy_cols_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
     c.loss_part[t] += total
 
 
+cdef inline bint _few_rows(const Call *c) noexcept nogil:
+    """Whether the call's rows go to the few-classes kernel (class indices
+    over few classes: one row per vector lane, see FEW_SOFTMAX_F32)."""
+    return c.b == NULL and c.n <= _few_classes(c.f64, 2)
+
+
 cdef void _cross_entropy_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
                               Py_ssize_t t) noexcept nogil:
+    cdef void *work = NULL
+    # the scratch row keeps the exps while the gradient is streamed, or
+    # while it overwrites the logits (out= the logits themselves)
+    if c.out != NULL and not _few_rows(c):
+        work = _row_scratch(c, c.out == c.a)
+    _cross_entropy_block(c, i0, i1, t, work)
+    free(work)
+
+
+cdef void _head_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t t) noexcept nogil:
+    """Rows [i0, i1) of a linear head's logits, in place, a group of rows
+    at a time while the group is in cache: the bias added, the loss and the
+    gradient written over the logits, the gradient rows added to thread t's
+    column sums.  Separate passes over the chunk would each read it from
+    memory again."""
+    cdef Py_ssize_t itemsize = 8 if c.f64 else 4
+    cdef Py_ssize_t group = max(1, HEAD_GROUP_BYTES // max(1, c.n * itemsize))
+    cdef Py_ssize_t g0 = i0, g1
+    cdef void *work = NULL
+    if c.out != NULL and not _few_rows(c):
+        work = _row_scratch(c, True)
+    while g0 < i1:
+        g1 = min(i1, g0 + group)
+        if c.bias != NULL:
+            if c.f64:
+                fs_f64.add_rows(<const double *>c.bias, 0, <double *>c.a + g0 * c.n, c.n,
+                                g1 - g0, c.n)
+            else:
+                fs_f32.add_rows(<const float *>c.bias, 0, <float *>c.a + g0 * c.n, c.n,
+                                g1 - g0, c.n)
+        _cross_entropy_block(c, g0, g1, t, work)
+        if c.grad_bias != NULL and c.out != NULL:
+            if c.f64:
+                fs_f64.add_rows(<const double *>c.out + g0 * c.n, c.n,
+                                <double *>c.grad_bias + t * c.n, 0, g1 - g0, c.n)
+            else:
+                fs_f32.add_rows(<const float *>c.out + g0 * c.n, c.n,
+                                <float *>c.grad_bias + t * c.n, 0, g1 - g0, c.n)
+        g0 = g1
+    free(work)
+
+
+cdef void _cross_entropy_block(const Call *c, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t t,
+                               void *work) noexcept nogil:
+    """Rows [i0, i1) of a row call, with the thread's scratch row ``work``
+    (see _row_scratch); adds their weighted loss to thread t's total."""
     cdef Py_ssize_t r0 = i0, r1 = i1
     cdef Py_ssize_t e0 = r0 * c.n
     cdef double total = 0.0
@@ -363,9 +426,8 @@ cdef void _cross_entropy_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
     cdef const double *row_scale = NULL
     if c.row_scale != NULL:
         row_scale = c.row_scale + r0
-    cdef void *work = NULL
     # class indices over few classes: one row per vector lane (see FEW_SOFTMAX_F32)
-    if c.b == NULL and c.n <= _few_classes(c.f64, 2):
+    if _few_rows(c):
         if c.f64:
             fs_f64.cross_entropy_few_rows(
                 <const double *>c.a + e0, c.target + r0, <const double *>c.weight, c.weight_sum,
@@ -378,10 +440,6 @@ cdef void _cross_entropy_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
                 NULL if c.out == NULL else <float *>c.out + e0, r1 - r0, c.n, c.flags)
         c.loss_part[t] += total
         return
-    # the scratch row keeps the exps while the gradient is streamed, or
-    # while it overwrites the logits (out= the logits themselves)
-    if c.out != NULL:
-        work = _row_scratch(c, c.out == c.a)
     if c.f64:
         if c.b == NULL:
             fs_f64.cross_entropy_rows(
@@ -408,7 +466,6 @@ cdef void _cross_entropy_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
                 c.label_smoothing, row_scale, c.scale, loss, &total,
                 NULL if c.out == NULL else <float *>c.out + e0, <float *>work, r1 - r0, c.n,
                 c.flags)
-    free(work)
     c.loss_part[t] += total    # thread t's parts of the call, chunk after chunk
 
 
@@ -539,6 +596,61 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
     try:
         with nogil:
             _run(_cross_entropy_cols_part if inner > 1 else _cross_entropy_part, &c, num_threads)
+        for i in range(n_parts):
+            total += parts[i]
+    finally:
+        free(parts)
+    return total
+
+
+def cross_entropy_head(floating[::1] logits, const int64_t[::1] target,
+                       const floating[::1] target_probs, const floating[::1] weight,
+                       double weight_sum, double label_smoothing,
+                       const double[::1] row_scale, double scale, double[::1] loss,
+                       const floating[::1] bias, floating[::1] grad_bias, bint return_grad,
+                       Py_ssize_t n_rows, Py_ssize_t n, int num_threads):
+    """The fused cross-entropy of a linear head's chunk of ``n_rows`` rows
+    of ``n`` logits, in place: ``bias`` (n, or None) is added to each row
+    first, and with ``return_grad`` the gradient overwrites the logits and
+    its rows are added to ``grad_bias`` (None, or ``num_threads`` rows of
+    n: thread t adds its rows to row t, so that the caller sums them once
+    after all its chunks).  The other arguments and the result are those
+    of :func:`cross_entropy`.
+    """
+    cdef const floating *probs = NULL
+    if target_probs is not None:
+        probs = &target_probs[0]
+    cdef Call c = _call(floating is double, False, False, &logits[0], probs,
+                        &logits[0] if return_grad else NULL, n_rows, n, 1, 1)
+    cdef double total = 0.0
+    cdef Py_ssize_t i
+    cdef Py_ssize_t n_parts = max(1, min(<Py_ssize_t>num_threads, n_rows))
+    if grad_bias is not None and grad_bias.shape[0] < n_parts * n:
+        raise ValueError("grad_bias needs a row of n per thread")
+    cdef double *parts = <double *>calloc(n_parts, sizeof(double))
+    if parts == NULL:
+        raise MemoryError()
+    c.target = NULL
+    c.weight = NULL
+    c.row_scale = NULL
+    if target is not None:
+        c.target = &target[0]
+    if weight is not None:
+        c.weight = &weight[0]
+    if row_scale is not None:
+        c.row_scale = &row_scale[0]
+    c.weight_sum = weight_sum
+    c.label_smoothing = label_smoothing
+    c.scale = scale
+    c.loss = NULL if loss is None else &loss[0]
+    c.loss_part = parts
+    if bias is not None:
+        c.bias = &bias[0]
+    if grad_bias is not None:
+        c.grad_bias = &grad_bias[0]
+    try:
+        with nogil:
+            _run(_head_part, &c, num_threads)
         for i in range(n_parts):
             total += parts[i]
     finally:

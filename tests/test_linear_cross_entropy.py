@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastsoftmax as fs
-from fastsoftmax import _reference
+from fastsoftmax import _linear_cross_entropy, _reference
 from fastsoftmax._linear_cross_entropy import chunk_rows
 
 RTOL = {np.float32: 2e-5, np.float64: 1e-12}
@@ -284,6 +284,41 @@ def test_the_logits_are_never_built(rng):
     logits = 4 * n_rows * n_classes
     budget = 4 * (chunk * n_classes + w.size) + 64 * 4 * n_rows + (1 << 16)
     assert peak - outputs <= budget < logits / 8
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grad_weight_is_added_up_in_blocks_of_classes(dtype, monkeypatch, num_threads, rng):
+    # blocks of 4 classes: the 23 classes in five blocks and a ragged one
+    monkeypatch.setattr(_linear_cross_entropy, "PRODUCT_BYTES", 4 * 11 * np.dtype(dtype).itemsize)
+    x, w, b, target = _problem(rng, dtype)
+    options = _options(rng, "all", 37, 23)
+    got = fs.linear_cross_entropy(x, w, target, linear_bias=b, return_grad=True, chunk_size=10,
+                                  num_threads=num_threads, **options)
+    want = _want(x, w, b, target, **options)
+    _close(got[0], want[0], RTOL[dtype])
+    for g, v in zip(got[1], want[1]):
+        _close(g, v, RTOL[dtype])
+
+
+def test_no_scratch_the_size_of_the_weight(monkeypatch, rng):
+    """Peak NumPy allocation: the chunk buffer, one block of the grad_weight
+    sums and each thread's column sums; no V x H product."""
+    n_rows, n_features, n_classes, chunk = 4000, 256, 3000, 250
+    block = 1 << 16
+    monkeypatch.setattr(_linear_cross_entropy, "PRODUCT_BYTES", block)
+    x, w, b, target = _problem(rng, np.float32, n_rows, n_features, n_classes)
+    call = lambda: fs.linear_cross_entropy(x, w, target, linear_bias=b, return_grad=True,  # noqa: E731
+                                           chunk_size=chunk, num_threads=2)
+    call()
+    tracemalloc.start()
+    try:
+        call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    outputs = 4 * (x.size + w.size + b.size)
+    budget = 4 * chunk * n_classes + block + 64 * 4 * n_rows + 2 * 4 * n_classes + (1 << 16)
+    assert peak - outputs <= budget < 4 * (chunk * n_classes + w.size)
 
 
 # --- cross_entropy writing its gradient over its logits --------------------------------

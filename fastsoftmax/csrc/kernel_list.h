@@ -51,6 +51,9 @@
  *                       vector lane (the scalar path: softmax_rows itself)
  *   cross_entropy_few_rows: cross_entropy_rows for n <= FS_FEW_CLASSES, the
  *                       same way
+ *   add_rows:           y[r * y_stride + i] += x[r * x_stride + i] over n_rows
+ *                       rows of n; a stride of 0 repeats one row (a bias onto
+ *                       rows of logits, gradient rows into column sums)
  */
 #define FS_KERNELS(X)                                                                              \
     X(softmax_rows,                                                                                \
@@ -85,4 +88,6 @@
     X(cross_entropy_few_rows,                                                                      \
       (const FS_T *logits, const int64_t *target, const FS_T *weight, double weight_sum,           \
        double label_smoothing, const double *row_scale, double scale, double *loss,                \
-       double *loss_sum, FS_T *grad, ptrdiff_t n_rows, ptrdiff_t n, int flags))
+       double *loss_sum, FS_T *grad, ptrdiff_t n_rows, ptrdiff_t n, int flags))                    \
+    X(add_rows, (const FS_T *x, ptrdiff_t x_stride, FS_T *y, ptrdiff_t y_stride, ptrdiff_t n_rows, \
+                 ptrdiff_t n))

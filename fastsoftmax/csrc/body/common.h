@@ -146,3 +146,19 @@ static FS_TARGET void exp_array(const T *x, T *y, ptrdiff_t n)
 {
     FS_ROW_APPLY(y, n, 0, x, x, VEXP(a));
 }
+
+/*
+ * y[r * y_stride + i] += x[r * x_stride + i] for r < n_rows, i < n.  A stride
+ * of 0 repeats one row: a bias added to rows of logits (x_stride 0), or rows
+ * of a gradient added up into one row of column sums (y_stride 0), row after
+ * row as NumPy's sum over the first axis adds them.
+ */
+static FS_TARGET void add_rows(const T *x, ptrdiff_t x_stride, T *y, ptrdiff_t y_stride,
+                               ptrdiff_t n_rows, ptrdiff_t n)
+{
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        T *yr = y + r * y_stride;
+        const T *xr = x + r * x_stride;
+        FS_ROW_APPLY(yr, n, 0, xr, yr, VADD(a, b));
+    }
+}
