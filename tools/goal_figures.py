@@ -150,6 +150,7 @@ def main():
         calls = {"copy": _timing.copy_call(x, dst=out),
                  "floor": _timing.floor_call(x, n_threads=threads, dst=out), "fs": call}
         if tcall is not None:
+            torch.set_num_threads(threads)
             calls["torch"] = tcall
         m = _timing.interleaved_medians(calls, repeat=args.repeat, warmup=2)
         vs_torch = f"{m['fs'] / m['torch']:8.2f}" if "torch" in m else f"{'-':>8s}"
