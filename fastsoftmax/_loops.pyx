@@ -548,6 +548,40 @@ def softmax_backward(const floating[::1] dy, const floating[::1] y, floating[::1
         _run(_backward_part, &c, num_threads)
 
 
+cdef int _ce_options(Call *c, const int64_t[::1] target, const floating[::1] weight,
+                     const double[::1] row_scale, double weight_sum, double label_smoothing,
+                     double scale, double[::1] loss) except -1:
+    """The cross-entropy's options into ``c`` (None: NULL)."""
+    c.target = NULL if target is None else &target[0]
+    c.weight = NULL if weight is None else &weight[0]
+    c.row_scale = NULL if row_scale is None else &row_scale[0]
+    c.weight_sum = weight_sum
+    c.label_smoothing = label_smoothing
+    c.scale = scale
+    c.loss = NULL if loss is None else &loss[0]
+    return 0
+
+
+cdef double _ce_run(Call *c, part_fn part, Py_ssize_t n_parts, int num_threads) except? -1:
+    """Runs a cross-entropy call whose items go to at most ``n_parts``
+    threads, each adding its losses to its own partial sum; returns their
+    total."""
+    cdef double total = 0.0
+    cdef Py_ssize_t i
+    cdef double *parts = <double *>calloc(n_parts, sizeof(double))
+    if parts == NULL:
+        raise MemoryError()
+    c.loss_part = parts
+    try:
+        with nogil:
+            _run(part, c, num_threads)
+        for i in range(n_parts):
+            total += parts[i]
+    finally:
+        free(parts)
+    return total
+
+
 def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
                   const floating[::1] target_probs, const floating[::1] weight,
                   double weight_sum, double label_smoothing,
@@ -573,34 +607,9 @@ def cross_entropy(const floating[::1] logits, const int64_t[::1] target,
         probs = &target_probs[0]
     cdef Call c = _call(floating is double, False, stream, &logits[0], probs,
                         NULL if grad is None else &grad[0], n_rows, n, inner, tile)
-    cdef double total = 0.0
-    cdef Py_ssize_t i
-    cdef Py_ssize_t n_parts = max(1, min(<Py_ssize_t>num_threads, _items(&c)))
-    cdef double *parts = <double *>calloc(n_parts, sizeof(double))
-    if parts == NULL:
-        raise MemoryError()
-    c.target = NULL
-    c.weight = NULL
-    c.row_scale = NULL
-    if target is not None:
-        c.target = &target[0]
-    if weight is not None:
-        c.weight = &weight[0]
-    if row_scale is not None:
-        c.row_scale = &row_scale[0]
-    c.weight_sum = weight_sum
-    c.label_smoothing = label_smoothing
-    c.scale = scale
-    c.loss = NULL if loss is None else &loss[0]
-    c.loss_part = parts
-    try:
-        with nogil:
-            _run(_cross_entropy_cols_part if inner > 1 else _cross_entropy_part, &c, num_threads)
-        for i in range(n_parts):
-            total += parts[i]
-    finally:
-        free(parts)
-    return total
+    _ce_options(&c, target, weight, row_scale, weight_sum, label_smoothing, scale, loss)
+    return _ce_run(&c, _cross_entropy_cols_part if inner > 1 else _cross_entropy_part,
+                   max(1, min(<Py_ssize_t>num_threads, _items(&c))), num_threads)
 
 
 def cross_entropy_head(floating[::1] logits, const int64_t[::1] target,
@@ -622,40 +631,15 @@ def cross_entropy_head(floating[::1] logits, const int64_t[::1] target,
         probs = &target_probs[0]
     cdef Call c = _call(floating is double, False, False, &logits[0], probs,
                         &logits[0] if return_grad else NULL, n_rows, n, 1, 1)
-    cdef double total = 0.0
-    cdef Py_ssize_t i
     cdef Py_ssize_t n_parts = max(1, min(<Py_ssize_t>num_threads, n_rows))
     if grad_bias is not None and grad_bias.shape[0] < n_parts * n:
         raise ValueError("grad_bias needs a row of n per thread")
-    cdef double *parts = <double *>calloc(n_parts, sizeof(double))
-    if parts == NULL:
-        raise MemoryError()
-    c.target = NULL
-    c.weight = NULL
-    c.row_scale = NULL
-    if target is not None:
-        c.target = &target[0]
-    if weight is not None:
-        c.weight = &weight[0]
-    if row_scale is not None:
-        c.row_scale = &row_scale[0]
-    c.weight_sum = weight_sum
-    c.label_smoothing = label_smoothing
-    c.scale = scale
-    c.loss = NULL if loss is None else &loss[0]
-    c.loss_part = parts
+    _ce_options(&c, target, weight, row_scale, weight_sum, label_smoothing, scale, loss)
     if bias is not None:
         c.bias = &bias[0]
     if grad_bias is not None:
         c.grad_bias = &grad_bias[0]
-    try:
-        with nogil:
-            _run(_head_part, &c, num_threads)
-        for i in range(n_parts):
-            total += parts[i]
-    finally:
-        free(parts)
-    return total
+    return _ce_run(&c, _head_part, n_parts, num_threads)
 
 
 cdef int _run_masked(Call *c, const uint8_t[::1] mask, tuple mask_dims, tuple mask_strides,

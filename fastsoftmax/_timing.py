@@ -27,7 +27,9 @@ checkout to benchmark a commit that predates it, the installed one).
 
 import functools
 import importlib
+import platform
 import statistics
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -176,6 +178,18 @@ def reference_function(name):
     if func is None and name == "cross_entropy":
         return _numpy_cross_entropy
     return func
+
+
+def cpu_name():
+    """The CPU's model name (``lscpu``), to head every figure with."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def copy_call(src, dst=None):

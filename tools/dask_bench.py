@@ -26,25 +26,13 @@ fastsoftmax.dask is data that does not fit one machine.
 
 import argparse
 import logging
-import platform
 import statistics
-import subprocess
 import time
 
 import numpy as np
 
 import fastsoftmax as fs
-
-
-def _cpu_name():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
+from fastsoftmax import _timing
 
 
 def _timed(fn):
@@ -130,7 +118,8 @@ def main():
                 getattr(fn, "release", lambda: None)()
         med = {name: statistics.median(t) for name, t in times.items()}
 
-    print(f"CPU: {_cpu_name()}; fastsoftmax {fs.__version__} simd={fs.get_config()['simd']}, "
+    print(f"CPU: {_timing.cpu_name()}; fastsoftmax {fs.__version__} "
+          f"simd={fs.get_config()['simd']}, "
           f"one process on {fs.get_config()['default_num_threads']} threads; "
           f"{args.workers} workers x 1 thread")
     print(f"({n_rows}, {n_cols}) float32, row chunks of {rows_per_chunk} rows, split-axis "

@@ -19,24 +19,11 @@ quiet machine and name its CPU (printed first).
 """
 
 import argparse
-import platform
-import subprocess
 
 import numpy as np
 
 import fastsoftmax as fs
 from fastsoftmax import _timing
-
-
-def _cpu():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _cases(dt, rng, torch, F):
@@ -106,22 +93,20 @@ def _cases(dt, rng, torch, F):
     yield ce("cross_entropy loss+grad (64, 21, 16384) axis 1", 2.0, (64, 21, 16384), axis=1)
     yield ce("cross_entropy loss only (4096, 4096)", 0.8, (4096, 4096), grad=False)
 
-    x, y = arr((16, 1024, 1024)), np.empty((16, 1024, 1024), dt)
-    causal = np.tril(np.ones((1024, 1024), bool))
-    tcall = None
-    if torch:
-        tx, tm = t(x), t(~causal)
-        tcall = lambda: torch.softmax(tx.masked_fill(tm, float("-inf")), -1)  # noqa: E731
-    yield ("softmax where=causal (16, 1024, 1024)", 1.6, x, y,
-           lambda: fs.softmax(x, where=causal, out=y, num_threads=2), tcall, 2)
-    x, y = arr((4096, 4096)), np.empty((4096, 4096), dt)
-    mask = rng.random((4096, 4096)) < 0.5
-    tcall = None
-    if torch:
-        tx, tm = t(x), t(~mask)
-        tcall = lambda: torch.softmax(tx.masked_fill(tm, float("-inf")), -1)  # noqa: E731
-    yield ("softmax where=random (4096, 4096)", 1.6, x, y,
-           lambda: fs.softmax(x, where=mask, out=y, num_threads=2), tcall, 2)
+    def masked(label, shape, mask):
+        x = arr(shape)
+        y = np.empty_like(x)
+        tcall = None
+        if torch:
+            tx, tm = t(x), t(~mask)
+            tcall = lambda: torch.softmax(tx.masked_fill(tm, float("-inf")), -1)  # noqa: E731
+        return (label, 1.6, x, y, lambda: fs.softmax(x, where=mask, out=y, num_threads=2),
+                tcall, 2)
+
+    yield masked("softmax where=causal (16, 1024, 1024)", (16, 1024, 1024),
+                 np.tril(np.ones((1024, 1024), bool)))
+    yield masked("softmax where=random (4096, 4096)", (4096, 4096),
+                 rng.random((4096, 4096)) < 0.5)
 
     yield soft("softmax (4096, 4096), 1 thread", 1.2, (4096, 4096), threads=1)
     yield soft("softmax (256, 32000), 1 thread", 1.2, (256, 32000), threads=1)
@@ -141,8 +126,8 @@ def main():
         torch = F = None
     dt = np.dtype(args.dtype)
     rng = np.random.default_rng(0)
-    print(f"CPU: {_cpu()}; fastsoftmax {fs.__version__} simd={fs.get_config()['simd']}; "
-          f"{dt.name}; medians of {args.repeat} interleaved rounds")
+    print(f"CPU: {_timing.cpu_name()}; fastsoftmax {fs.__version__} "
+          f"simd={fs.get_config()['simd']}; {dt.name}; medians of {args.repeat} interleaved rounds")
     print(f"{'case':50s} {'÷ copy':>7s} {'÷ floor':>8s} {'÷ torch':>8s} {'goal':>6s}")
     for label, goal, x, out, call, tcall, threads in _cases(dt, rng, torch, F):
         if args.only and args.only not in label:
