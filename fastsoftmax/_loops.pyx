@@ -551,10 +551,17 @@ def softmax_backward(const floating[::1] dy, const floating[::1] y, floating[::1
 cdef int _ce_options(Call *c, const int64_t[::1] target, const floating[::1] weight,
                      const double[::1] row_scale, double weight_sum, double label_smoothing,
                      double scale, double[::1] loss) except -1:
-    """The cross-entropy's options into ``c`` (None: NULL)."""
-    c.target = NULL if target is None else &target[0]
-    c.weight = NULL if weight is None else &weight[0]
-    c.row_scale = NULL if row_scale is None else &row_scale[0]
+    """The cross-entropy's options into ``c`` (None: NULL; if-statements,
+    not conditional expressions, whose temporaries would drop the const)."""
+    c.target = NULL
+    c.weight = NULL
+    c.row_scale = NULL
+    if target is not None:
+        c.target = &target[0]
+    if weight is not None:
+        c.weight = &weight[0]
+    if row_scale is not None:
+        c.row_scale = &row_scale[0]
     c.weight_sum = weight_sum
     c.label_smoothing = label_smoothing
     c.scale = scale
