@@ -114,17 +114,12 @@ sumexp_impl(const T *x, T *e, ptrdiff_t n, T m, int store, int fast, const T *ah
 
 static FS_TARGET double sumexp(const T *x, ptrdiff_t n, T m, int fast, const T *ahead)
 {
-    if (ahead)
-        return fast ? sumexp_impl(x, NULL, n, m, 0, 1, ahead)
-                    : sumexp_impl(x, NULL, n, m, 0, 0, ahead);
-    return fast ? sumexp_impl(x, NULL, n, m, 0, 1, NULL) : sumexp_impl(x, NULL, n, m, 0, 0, NULL);
+    return fast ? sumexp_impl(x, NULL, n, m, 0, 1, ahead) : sumexp_impl(x, NULL, n, m, 0, 0, ahead);
 }
 
 static FS_TARGET double sumexp_store(const T *x, T *e, ptrdiff_t n, T m, int fast, const T *ahead)
 {
-    if (ahead)
-        return fast ? sumexp_impl(x, e, n, m, 1, 1, ahead) : sumexp_impl(x, e, n, m, 1, 0, ahead);
-    return fast ? sumexp_impl(x, e, n, m, 1, 1, NULL) : sumexp_impl(x, e, n, m, 1, 0, NULL);
+    return fast ? sumexp_impl(x, e, n, m, 1, 1, ahead) : sumexp_impl(x, e, n, m, 1, 0, ahead);
 }
 
 /*
