@@ -6,9 +6,9 @@
  * A row of 10 floats is less than one AVX-512 vector, so a kernel that
  * walks one row at a time spends its time on masked tails and horizontal
  * reductions.  Here a block of W rows -- W n contiguous elements, exactly n
- * vectors -- is read column by column with gathers (lane l of column j is
- * x[l n + j]); the maximum, the exps, the sum and the reciprocal are then
- * lane-wise, with no horizontal step.  The output pass reads the block
+ * vectors -- is turned into its n columns (lane l of column j is x[l n + j])
+ * by VCOLUMNS, a transpose in registers; the maximum, the exps, the sum
+ * and the reciprocal are then lane-wise, with no horizontal step.  The output pass reads the block
  * again in row order and moves each row's constants (m, 1/s or log s) to
  * its elements' lanes with one permute each (VPERM): an exp more per
  * element, but cheaper than gathering the results back (measured), and
@@ -29,23 +29,14 @@
 #define FS_FEW_SCRATCH (FS_FEW_CLASSES * W)
 
 /*
- * The indices of a block of rows of n classes.  col[l] = l n gathers column
- * j of the block from x + j.  sel[k W + l] = (k W + l) / n is the row of
- * element k W + l of the block, the lane whose statistics it takes.
+ * The lanes of a block of rows of n classes: sel[k W + l] = (k W + l) / n
+ * is the row of element k W + l of the block, the lane whose statistics it
+ * takes.
  */
-static inline void few_indices(int32_t *col, int32_t *sel, ptrdiff_t n)
+static inline void few_rows_of(int32_t *sel, ptrdiff_t n)
 {
-    for (ptrdiff_t l = 0; l < W; l++)
-        col[l] = (int32_t)(l * n);
     for (ptrdiff_t i = 0; i < n * W; i++)
         sel[i] = (int32_t)(i / n);
-}
-
-/* The block's n vectors to an L1 copy, read there by the gathers and the output pass. */
-static FS_TARGET inline __attribute__((always_inline)) void few_load(const T *x, T *xs, ptrdiff_t n)
-{
-    for (ptrdiff_t k = 0; k < n; k++)
-        VSTORE(xs + k * W, VLOAD(x + k * W));
 }
 
 static FS_TARGET inline __attribute__((always_inline)) void few_store(T *y, ptrdiff_t k, V v,
@@ -59,19 +50,16 @@ static FS_TARGET inline __attribute__((always_inline)) void few_store(T *y, ptrd
 
 /*
  * One block of W rows of n classes: x and y point at W n contiguous
- * elements; xs and t are the block's scratch.  `log` and `stream` are
+ * elements (y may be x); t is the block's scratch.  `log` and `stream` are
  * constants after inlining.
  */
-static FS_TARGET inline __attribute__((always_inline)) void few_block(const T *x, T *y, ptrdiff_t n,
-                                                                      const int32_t *col,
-                                                                      const int32_t *sel, T *xs,
-                                                                      T *t, int log, int stream)
+static FS_TARGET inline __attribute__((always_inline)) void
+few_block(const T *x, T *y, ptrdiff_t n, const int32_t *sel, T *t, int log, int stream)
 {
-    few_load(x, xs, n);
+    VCOLUMNS(x, n, t);
     V m = VSET((T)-INFINITY), nan = VSET((T)0);
     for (ptrdiff_t j = 0; j < n; j++) {
-        const V c = VGATHER(xs + j, col);
-        VSTORE(t + j * W, c);
+        const V c = VLOAD(t + j * W);
         m = VMAX(m, c);
         if (log)
             nan = VNAN_ACC(nan, c, c);
@@ -89,10 +77,11 @@ static FS_TARGET inline __attribute__((always_inline)) void few_block(const T *x
          * exact 1s keeps the small terms when the maximum dominates */
         const V ls = vlog1p(VADD(below, VSUB(VSET((T)(n - 1)), less)));
         nan = VNAN_ACC(nan, unfinite, unfinite);
-        /* in row order: (x - m) - log(s), the shift exact for the largest entries */
+        /* in row order: (x - m) - log(s), the shift exact for the largest entries;
+         * each vector of x read before the same one of y is written */
         for (ptrdiff_t k = 0; k < n; k++) {
             const int32_t *rk = sel + k * W;
-            const V out = VSUB(VSUB(VLOAD(xs + k * W), VPERM(m, rk)), VPERM(ls, rk));
+            const V out = VSUB(VSUB(VLOAD(x + k * W), VPERM(m, rk)), VPERM(ls, rk));
             few_store(y, k, VNAN_APPLY(out, VPERM(nan, rk)), stream);
         }
         return;
@@ -113,18 +102,18 @@ static FS_TARGET inline __attribute__((always_inline)) void few_block(const T *x
      */
     for (ptrdiff_t k = 0; k < n; k++) {
         const int32_t *rk = sel + k * W;
-        const V e = VEXP(VSUB(VLOAD(xs + k * W), VPERM(m, rk)));
+        const V e = VEXP(VSUB(VLOAD(x + k * W), VPERM(m, rk)));
         few_store(y, k, VMUL(e, VPERM(inv, rk)), stream);
     }
 }
 
 /* The blocks of [0, n_rows - n_rows % W); `log` and `stream` constant after inlining. */
 static FS_TARGET inline __attribute__((always_inline)) void
-few_blocks(const T *x, T *y, ptrdiff_t n_blocks, ptrdiff_t n, const int32_t *col,
-           const int32_t *sel, T *xs, T *t, int log, int stream)
+few_blocks(const T *x, T *y, ptrdiff_t n_blocks, ptrdiff_t n, const int32_t *sel, T *t, int log,
+           int stream)
 {
     for (ptrdiff_t b = 0; b < n_blocks; b++)
-        few_block(x + b * W * n, y + b * W * n, n, col, sel, xs, t, log, stream);
+        few_block(x + b * W * n, y + b * W * n, n, sel, t, log, stream);
 }
 
 /*
@@ -136,21 +125,21 @@ static FS_TARGET void softmax_few_rows(const T *x, T *y, ptrdiff_t n_rows, ptrdi
 #if W == 1
     softmax_rows(x, y, NULL, n_rows, n, flags);
 #else
-    int32_t col[W], sel[FS_FEW_SCRATCH];
-    T xs[FS_FEW_SCRATCH], t[FS_FEW_SCRATCH];
-    few_indices(col, sel, n);
+    int32_t sel[FS_FEW_SCRATCH];
+    T t[FS_FEW_SCRATCH];
+    few_rows_of(sel, n);
     const ptrdiff_t n_blocks = n_rows / W, done = n_blocks * W * n;
     const int log = flags & FS_FLAG_LOG;
     /* every block starts a whole number of vectors after y */
     const int stream = (flags & FS_FLAG_STREAM) && VHEAD(y) == 0;
     if (log && stream)
-        few_blocks(x, y, n_blocks, n, col, sel, xs, t, 1, 1);
+        few_blocks(x, y, n_blocks, n, sel, t, 1, 1);
     else if (log)
-        few_blocks(x, y, n_blocks, n, col, sel, xs, t, 1, 0);
+        few_blocks(x, y, n_blocks, n, sel, t, 1, 0);
     else if (stream)
-        few_blocks(x, y, n_blocks, n, col, sel, xs, t, 0, 1);
+        few_blocks(x, y, n_blocks, n, sel, t, 0, 1);
     else
-        few_blocks(x, y, n_blocks, n, col, sel, xs, t, 0, 0);
+        few_blocks(x, y, n_blocks, n, sel, t, 0, 0);
     if (stream)
         VFENCE();
     if (n_rows % W != 0) {
@@ -160,9 +149,9 @@ static FS_TARGET void softmax_few_rows(const T *x, T *y, ptrdiff_t n_rows, ptrdi
         memset(xb, 0, sizeof(xb));
         memcpy(xb, x + done, (size_t)len * sizeof(T));
         if (log)
-            few_block(xb, yb, n, col, sel, xs, t, 1, 0);
+            few_block(xb, yb, n, sel, t, 1, 0);
         else
-            few_block(xb, yb, n, col, sel, xs, t, 0, 0);
+            few_block(xb, yb, n, sel, t, 0, 0);
         memcpy(y + done, yb, (size_t)len * sizeof(T));
     }
 #endif
@@ -175,7 +164,7 @@ static FS_TARGET void softmax_few_rows(const T *x, T *y, ptrdiff_t n_rows, ptrdi
 
 /*
  * What every block of one cross_entropy_few_rows call shares: the options,
- * the gathers' indices, the class factor of each class (wcol: its weight,
+ * the elements' rows (sel), the class factor of each class (wcol: its weight,
  * or 1), the class (cls) and class factor (u) of each element position of
  * a block, and the scratch: the columns of a block (t).
  */
@@ -184,7 +173,7 @@ typedef struct {
     double keep, ef, ef_sum, scale;
     ptrdiff_t n;
     int weighted;
-    int32_t col[W], sel[FS_FEW_SCRATCH];
+    int32_t sel[FS_FEW_SCRATCH];
     T wcol[FS_FEW_CLASSES];
     T cls[FS_FEW_SCRATCH], u[FS_FEW_SCRATCH], t[FS_FEW_SCRATCH];
 } few_ce_call;
@@ -212,10 +201,9 @@ static FS_TARGET inline __attribute__((always_inline)) void few_two_sum(DV *s, D
 
 /*
  * The statistics of one block of W rows of cross_entropy_rows: logits x at
- * W n contiguous elements, gathered where they lie, and their W
- * targets.  The target's logit, class factor and exp are picked by a
- * compare of the target with each class jv.  `smooth` is a constant after
- * inlining.
+ * W n contiguous elements, turned to columns, and their W targets.  The target's logit, class
+ * factor and exp are picked by a compare of the target with each class jv.  `smooth` is a constant
+ * after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) few_ce_stats
 few_ce_scan(few_ce_call *c, const T *x, const int64_t *target, int smooth)
@@ -227,9 +215,9 @@ few_ce_scan(few_ce_call *c, const T *x, const int64_t *target, int smooth)
     few_ce_stats st;
     st.tv = VINDEX(target, n);
     V m = VSET((T)-INFINITY), xt = zero, wt = one, jv = zero;
+    VCOLUMNS(x, n, t);
     for (ptrdiff_t j = 0; j < n; j++) {
-        const V v = VGATHER(x + j, c->col);
-        VSTORE(t + j * W, v);
+        const V v = VLOAD(t + j * W);
         m = VMAX(m, v);
         xt = VSELECT_EQ(xt, v, st.tv, jv);
         if (weighted)
@@ -424,7 +412,7 @@ static FS_TARGET void cross_entropy_few_rows(const T *logits, const int64_t *tar
     c.scale = scale;
     c.weighted = weight != NULL;
     c.n = n;
-    few_indices(c.col, c.sel, n);
+    few_rows_of(c.sel, n);
     for (ptrdiff_t j = 0; j < n; j++)
         c.wcol[j] = weight ? weight[j] : (T)1;
     for (ptrdiff_t i = 0; i < n * W; i++) {

@@ -16,8 +16,11 @@
  *   VLOADN(p, k) VSTOREN(p, v, k)         first k < W lanes; other lanes load as -inf
  *   VSET(c) VADD(a, b) VSUB(a, b) VMUL(a, b) VMAX(a, b) VMIN(a, b)
  *   VDIV(a, b)                            a / b, lane-wise, correctly rounded
- *   VGATHER(p, idx)                       lanes p[idx[0]], ..., p[idx[W - 1]], idx a
- *                                         const int32_t * to W indices
+ *   VCOLUMNS(x, n, t)                     the n <= FS_FEW_CLASSES columns of W rows of n
+ *                                         contiguous elements at x (reading only those
+ *                                         W n), column j's W lanes to t + j W; t holds
+ *                                         FS_FEW_CLASSES W, the lanes past column n - 1
+ *                                         may be overwritten
  *   VPERM(v, idx)                         lanes v[idx[0]], ..., v[idx[W - 1]], idx a
  *                                         const int32_t * to W lane numbers
  *   VSELECT_EQ(v, w, a, b)                w where a == b, else v (lane-wise)
@@ -100,7 +103,7 @@
 
 /* lane-wise division, and moving elements across lanes (the few-class kernels) */
 #define VDIV(a, b)             ((a) / (b))
-#define VGATHER(p, idx)        ((p)[(idx)[0]])
+#define VCOLUMNS(x, n, t)      memcpy((t), (x), (size_t)(n) * sizeof(T))
 #define VPERM(v, idx)          ((void)(idx), (v))
 #define VSELECT_EQ(v, w, a, b) ((a) == (b) ? (w) : (v))
 #define VINDEX(p, n)           (*(p) >= 0 && *(p) < (n) ? (T) * (p) : (T) - 1)
