@@ -130,16 +130,15 @@ cdef enum:
 # Rows of at most this many classes take the *_few_rows kernels (a row per
 # vector lane; FS_FEW_CLASSES = 32 at most), by function and dtype.  Measured
 # on AVX-512 (AMD EPYC Zen 5), one thread, in L2, ns per element, few-rows
-# kernel / row kernel:
-#   float32 softmax      0.67 / 0.88 at n = 12, 0.63 / 0.62 at 16, 0.62 / 0.43 at 32
-#   float32 log_softmax  0.73 / 1.70 at 12, 0.63 / 0.66 at 32
-#   float32 cross-entropy 0.82 / 1.93 at 10, 0.74 / 1.22 at 32 (loss and gradient;
-#                         the loss alone 0.60 / 1.75, 0.54 / 1.15)
-#   float64 softmax      1.64 / 2.86 at 4, 1.57 / 1.27 at 8
-#   float64 log_softmax  1.62 / 1.76 at 12, 1.53 / 1.34 at 16
-#   float64 cross-entropy 3.8 / 2.2 at 4, 2.1 / 1.8 at 10, 1.38 / 1.64 at 32 (the
-#                         loss alone 1.24 / 1.03 at 32: each element's exp twice
-#                         costs more than the row kernel's saves): never
+# kernel / row kernel, at n = 4, 10, 16, 32:
+#   float32 softmax        0.48 / 2.45, 0.38 / 1.01, 0.35 / 0.64, 0.33 / 0.42
+#   float32 log_softmax    0.63 / 10.3, 0.41 / 2.20, 0.36 / 1.16, 0.32 / 0.66
+#   float32 cross-entropy  1.06 / 3.70, 0.70 / 2.01, 0.59 / 1.53, 0.54 / 1.34
+#                          (loss and gradient; the loss alone 0.51 / 1.60 at 10)
+#   float64 softmax        1.22 / 2.62, 1.08 / 1.49, 1.07 / 0.92, 1.05 / 0.74
+#   float64 log_softmax    1.55 / 9.60, 1.12 / 2.38, 0.97 / 1.35, 0.87 / 0.94
+#   float64 cross-entropy  2.38 / 3.62, 1.67 / 2.28, 1.55 / 2.51, 1.51 / 1.61
+# (float64 softmax: the row kernel from 16 on, 12 the last measured ahead).
 # A linear head's rows go through bias, loss and column sums in groups of
 # at most this many bytes of logits (at least a row): with the scratch row
 # and the column sums they stay in a 1 MiB L2 between the three steps.
@@ -153,12 +152,12 @@ cdef enum:
     # on the row kernel, AMD EPYC Zen 5).  Cross-entropy keeps one kernel
     # whatever the rows (its small calls are far from that cost).
     FEW_MIN_ROWS = 16
-    FEW_SOFTMAX_F32 = 16
+    FEW_SOFTMAX_F32 = 32
     FEW_LOG_SOFTMAX_F32 = 32
     FEW_CROSS_ENTROPY_F32 = 32
-    FEW_SOFTMAX_F64 = 4
-    FEW_LOG_SOFTMAX_F64 = 12
-    FEW_CROSS_ENTROPY_F64 = 0
+    FEW_SOFTMAX_F64 = 12
+    FEW_LOG_SOFTMAX_F64 = 32
+    FEW_CROSS_ENTROPY_F64 = 32
 
 
 cdef inline Py_ssize_t _share(Py_ssize_t total, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
