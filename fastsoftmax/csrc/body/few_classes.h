@@ -107,13 +107,34 @@ few_block(const T *x, T *y, ptrdiff_t n, const int32_t *sel, T *t, int log, int 
     }
 }
 
+/*
+ * The hardware prefetchers do not follow the masked row loads of VCOLUMNS
+ * (and did not follow gathers before them): beyond L2 a block waits for
+ * its lines (softmax of 10 float64 beyond L2, one thread: 33 ns a row, 11
+ * in L2; AMD EPYC Zen 5).  The block FS_FEW_AHEAD blocks on is asked for
+ * while this one is worked on.
+ */
+#define FS_FEW_AHEAD 4
+#if defined(__GNUC__) || defined(__clang__)
+static inline void few_prefetch(const T *x, ptrdiff_t len)
+{
+    for (ptrdiff_t i = 0; i < len; i += 64 / (ptrdiff_t)sizeof(T))
+        __builtin_prefetch(x + i, 0, 3);
+}
+#else
+#define few_prefetch(x, len) ((void)0)
+#endif
+
 /* The blocks of [0, n_rows - n_rows % W); `log` and `stream` constant after inlining. */
 static FS_TARGET inline __attribute__((always_inline)) void
 few_blocks(const T *x, T *y, ptrdiff_t n_blocks, ptrdiff_t n, const int32_t *sel, T *t, int log,
            int stream)
 {
-    for (ptrdiff_t b = 0; b < n_blocks; b++)
+    for (ptrdiff_t b = 0; b < n_blocks; b++) {
+        if (b + FS_FEW_AHEAD < n_blocks)
+            few_prefetch(x + (b + FS_FEW_AHEAD) * W * n, W * n);
         few_block(x + b * W * n, y + b * W * n, n, sel, t, log, stream);
+    }
 }
 
 /*
@@ -316,23 +337,6 @@ few_ce_finish(const few_ce_call *c, const few_ce_stats *st, const T *x, T *g,
         few_store(g, k, VKEEP_LT(gk, ignored, tk), stream);
     }
 }
-
-/*
- * The gathers read the logits where they lie, and a gather that misses the
- * cache waits for each of its lines in turn (loss alone, logits beyond L2:
- * 31 ns a row of 10 float32, not 6, AMD EPYC Zen 5): the block
- * FS_FEW_AHEAD blocks on is asked for while this one is worked on.
- */
-#define FS_FEW_AHEAD 4
-#if defined(__GNUC__) || defined(__clang__)
-static inline void few_prefetch(const T *x, ptrdiff_t len)
-{
-    for (ptrdiff_t i = 0; i < len; i += 64 / (ptrdiff_t)sizeof(T))
-        __builtin_prefetch(x + i, 0, 3);
-}
-#else
-#define few_prefetch(x, len) ((void)0)
-#endif
 
 /*
  * The full blocks, software-pipelined: block b + 1 is scanned before block
