@@ -218,7 +218,7 @@ def aligned_empty(shape, dtype, align=64):
     return buf[offset:offset + nbytes].view(dtype).reshape(shape)
 
 
-def _same_view(a, b):
+def same_view(a, b):
     return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
             and a.strides == b.strides)
 
@@ -233,7 +233,7 @@ def output_into(out, plan, result, compute):
     """
     if out is not None and result == compute and out.flags.aligned:
         k = plan.kernel_view(out)
-        if k is not None and all(not np.may_share_memory(a, k) or _same_view(a, k)
+        if k is not None and all(not np.may_share_memory(a, k) or same_view(a, k)
                                  for a in plan.arrays):
             return k, True
     return aligned_empty(plan.kshape, compute), False

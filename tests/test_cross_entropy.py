@@ -452,6 +452,25 @@ def test_gradient_into_out(layout, simd, num_threads):
     np.testing.assert_array_equal(out, want)
 
 
+@pytest.mark.parametrize("shift", [1, 5, -3])
+@pytest.mark.parametrize("options", [{}, {"sample_weight": True}])
+def test_gradient_into_out_overlapping_the_logits(shift, options, simd):
+    # out= that overlaps the logits in part (not the logits themselves) is
+    # written only after every logit is read: the same result as disjoint
+    rng = np.random.default_rng(8)
+    n_rows, n = 40, 7
+    buf = rng.standard_normal(n_rows * n + abs(shift))
+    start = max(0, -shift)
+    x = buf[start:start + n_rows * n].reshape(n_rows, n)
+    out = buf[start + shift:start + shift + n_rows * n].reshape(n_rows, n)
+    t = rng.integers(0, n, n_rows)
+    kw = {"sample_weight": rng.random(n_rows)} if options else {}
+    want_loss, want = fs.cross_entropy(x.copy(), t, return_grad=True, **kw)
+    loss, grad = fs.cross_entropy(x, t, return_grad=True, out=out, **kw)
+    assert grad is out and loss == want_loss
+    np.testing.assert_array_equal(out, want)
+
+
 def test_out_errors():
     x = np.zeros((4, 3))
     t = np.zeros(4, np.int64)

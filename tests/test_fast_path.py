@@ -138,6 +138,26 @@ def test_cross_entropy_fast_cases_agree(simd, num_threads, rng, monkeypatch):
             _assert_identical(fast, general, f"{logits.shape} {logits.dtype} {kwargs}")
 
 
+def test_cross_entropy_into_out_agrees(simd, num_threads, rng, monkeypatch):
+    # out= a fresh array, or the logits themselves: the fast path writes the
+    # same gradient bytes as the general path, into out, and returns out
+    for logits, target, kwargs in _index_cases(rng):
+        if not kwargs.get("return_grad") or logits.ndim == 0 or not logits.flags.writeable:
+            continue
+        kwargs = dict(kwargs, num_threads=num_threads)
+        for in_place in (False, True):
+            results = []
+            for fast in (True, False):
+                x = logits.copy()
+                out = x if in_place else np.empty_like(x)
+                result = _call(fs.cross_entropy, (x, target), dict(kwargs, out=out), fast,
+                               monkeypatch)
+                if not isinstance(result[0], type):
+                    assert result[1] is out
+                results.append(result)
+            _assert_identical(*results, f"{logits.shape} {logits.dtype} {kwargs} {in_place}")
+
+
 def test_streamed_output_agrees(monkeypatch):
     """Outputs past STREAM_BYTES are written with non-temporal stores on
     both paths."""
@@ -226,6 +246,9 @@ def test_common_calls_take_the_fast_path(dtype, monkeypatch):
         getattr(fs, name)(x)
         getattr(fs, name)(x[0], axis=0, num_threads=2)
     fs.cross_entropy(x, np.arange(32) % 10, return_grad=True)
+    fs.cross_entropy(x, np.arange(32) % 10, return_grad=True, out=np.empty_like(x))
+    y = x.copy()
+    fs.cross_entropy(y, np.arange(32) % 10, return_grad=True, out=y)
     fs.cross_entropy(x[0], np.array(3), reduction="none", label_smoothing=0.1)
 
 
@@ -310,7 +333,12 @@ OTHER_CROSS_ENTROPY = {
     "weight": {"weight": np.ones(4)},
     "sample_weight": {"sample_weight": np.ones(3)},
     "normalizer": {"normalizer": 3.0},
-    "out": {"return_grad": True, "out": np.empty((3, 4))},
+    "out F-order": {"return_grad": True, "out": np.empty((3, 4), order="F")},
+    "out unaligned": {"return_grad": True, "out": _unaligned((3, 4), np.float64)},
+    "out float32": {"return_grad": True, "out": np.empty((3, 4), np.float32)},
+    "out without the gradient": {"out": np.empty((3, 4))},
+    "out in part the logits": {"logits": (_buf := np.ones(13))[:12].reshape(3, 4),
+                               "out": _buf[1:].reshape(3, 4), "return_grad": True},
     "return_grad 1": {"return_grad": 1},
     "smoothing numpy float": {"label_smoothing": np.float64(0.1)},
     "class axis 0": {"logits": np.ones((4, 3)), "axis": 0},
