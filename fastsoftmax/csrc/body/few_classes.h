@@ -185,18 +185,17 @@ static FS_TARGET void softmax_few_rows(const T *x, T *y, ptrdiff_t n_rows, ptrdi
 
 /*
  * What every block of one cross_entropy_few_rows call shares: the options,
- * the elements' rows (sel), the class factor of each class (wcol: its weight,
- * or 1), the class (cls) and class factor (u) of each element position of
- * a block, and the scratch: the columns of a block (t).
+ * the class factor of each class (wcol: its weight, or 1), and the
+ * scratch: the columns of two blocks (t: one scanned while the other is
+ * finished) and a block of gradient rows (gs), streamed from there.
  */
 typedef struct {
     /* b = keep w_t, a = b + ef_sum; ef = label_smoothing / n (see cross_entropy.h) */
     double keep, ef, ef_sum, scale;
     ptrdiff_t n;
     int weighted;
-    int32_t sel[FS_FEW_SCRATCH];
     T wcol[FS_FEW_CLASSES];
-    T cls[FS_FEW_SCRATCH], u[FS_FEW_SCRATCH], t[FS_FEW_SCRATCH];
+    T t[2][FS_FEW_SCRATCH], gs[FS_FEW_SCRATCH];
 } few_ce_call;
 
 /*
@@ -222,16 +221,16 @@ static FS_TARGET inline __attribute__((always_inline)) void few_two_sum(DV *s, D
 
 /*
  * The statistics of one block of W rows of cross_entropy_rows: logits x at
- * W n contiguous elements, turned to columns, and their W targets.  The target's logit, class
- * factor and exp are picked by a compare of the target with each class jv.  `smooth` is a constant
- * after inlining.
+ * W n contiguous elements, turned to columns in t, and their W targets.
+ * The target's logit, class factor and exp are picked by a compare of the
+ * target with each class jv; the columns' exps are left in t for the
+ * gradient.  `smooth` is a constant after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) few_ce_stats
-few_ce_scan(few_ce_call *c, const T *x, const int64_t *target, int smooth)
+few_ce_scan(const few_ce_call *c, const T *x, const int64_t *target, T *t, int smooth)
 {
     const ptrdiff_t n = c->n;
     const int weighted = c->weighted;
-    T *t = c->t;
     const V zero = VSET((T)0), one = VSET((T)1);
     few_ce_stats st;
     st.tv = VINDEX(target, n);
@@ -250,6 +249,7 @@ few_ce_scan(few_ce_call *c, const T *x, const int64_t *target, int smooth)
     for (ptrdiff_t j = 0; j < n; j++) {
         const V v = VLOAD(t + j * W);
         const V e = VEXP(VSUB(v, m));
+        VSTORE(t + j * W, e);
         et = VSELECT_EQ(et, e, st.tv, jv);
         o = VADD(o, VSELECT_EQ(e, zero, st.tv, jv));
         if (smooth)
@@ -268,19 +268,21 @@ few_ce_scan(few_ce_call *c, const T *x, const int64_t *target, int smooth)
 /*
  * The rest of a block after few_ce_scan: its loss, added to the lanes of
  * (tot, comp) times row_scale and stored to loss (each row's, or NULL),
- * and its gradient to g (NULL: the loss alone) from the logits x again.
- * `smooth`, `stream` and whether g is NULL are constants after inlining.
+ * and its gradient to g (NULL: the loss alone) from the exps the scan left
+ * in t.  `smooth`, `stream` and whether g is NULL are constants after
+ * inlining.
  *
  * Per row (see cross_entropy.h for a, b, e and u), every lane at once,
  * the loss and the gradient's constants in double, W / DW rows to a
  * vector.  With o the exps of the classes other than the target t,
  * s = e_t + o and a p_t - b = (a - b) - a o / s, which does not cancel
  * when p_t is close to 1.  The gradient is cp exp(x_j - m) - cw u_j, gt at
- * the target, 0 on ignored rows whatever their logits.
+ * the target, 0 on ignored rows whatever their logits: column by column,
+ * each lane its own row's constants, then back to rows (VROWS).
  */
 static FS_TARGET inline __attribute__((always_inline)) void
-few_ce_finish(const few_ce_call *c, const few_ce_stats *st, const T *x, T *g,
-              const double *row_scale, double *loss, DV *tot, DV *comp, int smooth, int stream)
+few_ce_finish(few_ce_call *c, const few_ce_stats *st, T *t, T *g, const double *row_scale,
+              double *loss, DV *tot, DV *comp, int smooth, int stream)
 {
     const ptrdiff_t n = c->n;
     /*
@@ -323,27 +325,34 @@ few_ce_finish(const few_ce_call *c, const few_ce_stats *st, const T *x, T *g,
     if (!g)
         return;
     const V vcp = V_OF_DV(cp), vgt = V_OF_DV(gt), vcw = smooth ? V_OF_DV(cw) : VSET((T)0);
-    const V ignored = VSET((T)-1);
-    /* in row order, each element with its row's constants moved to its lane */
-    for (ptrdiff_t k = 0; k < n; k++) {
-        const int32_t *rk = c->sel + k * W;
-        const V tk = VPERM(st->tv, rk);
-        /* x is read before g is written: g may be x itself (in place) */
-        const V e = VEXP(VSUB(VLOAD(x + k * W), VPERM(st->m, rk)));
-        V gk = VMUL(e, VPERM(vcp, rk));
+    const V one = VSET((T)1), ignored = VSET((T)-1);
+    V jv = VSET((T)0);
+    for (ptrdiff_t j = 0; j < n; j++) {
+        V gj = VMUL(VLOAD(t + j * W), vcp);
         if (smooth)
-            gk = VSUB(gk, VMUL(VLOAD(c->u + k * W), VPERM(vcw, rk)));
-        gk = VSELECT_EQ(gk, VPERM(vgt, rk), VLOAD(c->cls + k * W), tk);
-        few_store(g, k, VKEEP_LT(gk, ignored, tk), stream);
+            gj = VSUB(gj, VMUL(VSET(c->wcol[j]), vcw));
+        gj = VSELECT_EQ(gj, vgt, jv, st->tv);
+        VSTORE(t + j * W, VKEEP_LT(gj, ignored, st->tv));
+        jv = VADD(jv, one);
     }
+    /* g may be the logits themselves: the scan has read this block already */
+    if (!stream) {
+        VROWS(t, n, g);
+        return;
+    }
+    VROWS(t, n, c->gs);
+    for (ptrdiff_t k = 0; k < n; k++)
+        VSTREAM(g + k * W, VLOAD(c->gs + k * W));
 }
 
 /*
  * The full blocks, software-pipelined: block b + 1 is scanned before block
  * b is finished, so that the long chain of a block's finish (its log, its
  * divisions, then the gradient) overlaps the next block's loads and exps
- * instead of waiting for them.  `smooth`, `stream` and whether grad is
- * NULL constant after inlining.
+ * instead of waiting for them; the two blocks' columns alternate between
+ * c->t[0] and c->t[1].  The block FS_FEW_AHEAD on is prefetched, as in
+ * the softmax.  `smooth`, `stream` and whether grad is NULL constant after
+ * inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) void
 few_ce_blocks(few_ce_call *c, const T *logits, const int64_t *target, const double *row_scale,
@@ -352,14 +361,15 @@ few_ce_blocks(few_ce_call *c, const T *logits, const int64_t *target, const doub
     const ptrdiff_t n = c->n;
     if (n_blocks == 0)
         return;
-    few_ce_stats st = few_ce_scan(c, logits, target, smooth);
+    few_ce_stats st = few_ce_scan(c, logits, target, c->t[0], smooth);
     for (ptrdiff_t b = 0; b < n_blocks; b++) {
         few_ce_stats next = st;
         if (b + 1 + FS_FEW_AHEAD < n_blocks)
             few_prefetch(logits + (b + 1 + FS_FEW_AHEAD) * W * n, W * n);
         if (b + 1 < n_blocks)
-            next = few_ce_scan(c, logits + (b + 1) * W * n, target + (b + 1) * W, smooth);
-        few_ce_finish(c, &st, logits + b * W * n, grad ? grad + b * W * n : NULL,
+            next = few_ce_scan(c, logits + (b + 1) * W * n, target + (b + 1) * W, c->t[(b + 1) & 1],
+                               smooth);
+        few_ce_finish(c, &st, c->t[b & 1], grad ? grad + b * W * n : NULL,
                       row_scale ? row_scale + b * W : NULL, loss ? loss + b * W : NULL, tot, comp,
                       smooth, stream);
         st = next;
@@ -377,7 +387,7 @@ static FS_TARGET inline void few_ce_part(few_ce_call *c, const T *logits, const 
                                          ptrdiff_t rows, DV *tot, DV *comp, int smooth)
 {
     const ptrdiff_t n = c->n;
-    T xb[FS_FEW_SCRATCH], gb[FS_FEW_SCRATCH];
+    T xb[FS_FEW_SCRATCH];
     int64_t tb[W];
     double rb[W], lb[W];
     memset(xb, 0, sizeof(xb));
@@ -386,11 +396,11 @@ static FS_TARGET inline void few_ce_part(few_ce_call *c, const T *logits, const 
         tb[l] = l < rows ? target[l] : -1;
         rb[l] = l < rows && row_scale ? row_scale[l] : 0.0;
     }
-    const few_ce_stats st = few_ce_scan(c, xb, tb, smooth);
-    few_ce_finish(c, &st, xb, grad ? gb : NULL, row_scale ? rb : NULL, loss ? lb : NULL, tot, comp,
-                  smooth, 0);
+    const few_ce_stats st = few_ce_scan(c, xb, tb, c->t[0], smooth);
+    few_ce_finish(c, &st, c->t[0], grad ? xb : NULL, row_scale ? rb : NULL, loss ? lb : NULL, tot,
+                  comp, smooth, 0);
     if (grad)
-        memcpy(grad, gb, (size_t)(rows * n) * sizeof(T));
+        memcpy(grad, xb, (size_t)(rows * n) * sizeof(T));
     if (loss)
         memcpy(loss, lb, (size_t)rows * sizeof(double));
 }
@@ -416,13 +426,10 @@ static FS_TARGET void cross_entropy_few_rows(const T *logits, const int64_t *tar
     c.scale = scale;
     c.weighted = weight != NULL;
     c.n = n;
-    few_rows_of(c.sel, n);
     for (ptrdiff_t j = 0; j < n; j++)
         c.wcol[j] = weight ? weight[j] : (T)1;
-    for (ptrdiff_t i = 0; i < n * W; i++) {
-        c.cls[i] = (T)(i % n);
-        c.u[i] = c.wcol[i % n];
-    }
+    /* VROWS reads the columns of a whole group, some past n: all defined */
+    memset(c.t, 0, sizeof(c.t));
     DV tot[FS_FEW_PARTS], comp[FS_FEW_PARTS];
     for (int k = 0; k < FS_FEW_PARTS; k++)
         tot[k] = comp[k] = DVSET(0.0);

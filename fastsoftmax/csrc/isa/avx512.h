@@ -126,74 +126,116 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
 #endif /* FS_DTYPE */
 
 /*
- * The columns of 16 rows of n floats (VCOLUMNS): each group of up to 16
- * columns is 16 masked row loads and a 16 x 16 transpose in registers
- * (unpack in 32-bit then 64-bit pairs, then two rounds of 128-bit lane
- * shuffles: 64 shuffles).  A gather per column, its alternative, waits
- * for one load per lane: it took a third of the few-class cross-entropy's
- * time (AMD EPYC Zen 5).
+ * The columns of 16 rows of n floats (VCOLUMNS), and back (VROWS): each
+ * group of up to 16 columns is 16 masked row loads (stores) and a 16 x 16
+ * transpose in registers (unpack in 32-bit then 64-bit pairs, then two
+ * rounds of 128-bit lane shuffles: 64 shuffles).  A gather per column,
+ * its alternative, waits for one load per lane: it took a third of the
+ * few-class cross-entropy's time (AMD EPYC Zen 5).
  */
 #if FS_DTYPE == 32
+static FS_TARGET inline void fs_transpose16_avx512(__m512 *r)
+{
+    __m512 a[16], b[16];
+    for (int i = 0; i < 16; i += 2) {
+        a[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        a[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* b[4 g + c]: in 128-bit lane q, element 4 q + c of vectors 4 g .. 4 g + 3 */
+    for (int g = 0; g < 16; g += 4) {
+        const __m512d a0 = _mm512_castps_pd(a[g]), a1 = _mm512_castps_pd(a[g + 1]);
+        const __m512d a2 = _mm512_castps_pd(a[g + 2]), a3 = _mm512_castps_pd(a[g + 3]);
+        b[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+        b[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+        b[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+        b[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    }
+    for (int c = 0; c < 4; c++) {
+        const __m512 d = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x88);
+        const __m512 e = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xdd);
+        const __m512 f = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x88);
+        const __m512 h = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xdd);
+        r[c] = _mm512_shuffle_f32x4(d, f, 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(d, f, 0xdd);
+        r[4 + c] = _mm512_shuffle_f32x4(e, h, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(e, h, 0xdd);
+    }
+}
+
 static FS_TARGET inline void fs_columns_f32_avx512(const float *x, ptrdiff_t n, float *t)
 {
     for (ptrdiff_t j0 = 0; j0 < n; j0 += 16) {
         const ptrdiff_t cnt = n - j0 < 16 ? n - j0 : 16;
         const __mmask16 k = (__mmask16)((1u << cnt) - 1u);
-        __m512 r[16], a[16], b[16];
+        __m512 r[16];
         for (int l = 0; l < 16; l++)
             r[l] = _mm512_maskz_loadu_ps(k, x + l * n + j0);
-        for (int i = 0; i < 16; i += 2) {
-            a[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-            a[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-        }
-        /* b[4 g + c]: in 128-bit lane q, column 4 q + c of rows 4 g .. 4 g + 3 */
-        for (int g = 0; g < 16; g += 4) {
-            const __m512d a0 = _mm512_castps_pd(a[g]), a1 = _mm512_castps_pd(a[g + 1]);
-            const __m512d a2 = _mm512_castps_pd(a[g + 2]), a3 = _mm512_castps_pd(a[g + 3]);
-            b[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
-            b[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
-            b[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
-            b[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
-        }
-        float *tj = t + j0 * 16;
-        for (int c = 0; c < 4; c++) {
-            const __m512 d = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x88);
-            const __m512 e = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xdd);
-            const __m512 f = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x88);
-            const __m512 h = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xdd);
-            _mm512_storeu_ps(tj + c * 16, _mm512_shuffle_f32x4(d, f, 0x88));
-            _mm512_storeu_ps(tj + (8 + c) * 16, _mm512_shuffle_f32x4(d, f, 0xdd));
-            _mm512_storeu_ps(tj + (4 + c) * 16, _mm512_shuffle_f32x4(e, h, 0x88));
-            _mm512_storeu_ps(tj + (12 + c) * 16, _mm512_shuffle_f32x4(e, h, 0xdd));
-        }
+        fs_transpose16_avx512(r);
+        for (int c = 0; c < 16; c++)
+            _mm512_storeu_ps(t + (j0 + c) * 16, r[c]);
+    }
+}
+
+static FS_TARGET inline void fs_rows_f32_avx512(const float *t, ptrdiff_t n, float *y)
+{
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 16) {
+        const ptrdiff_t cnt = n - j0 < 16 ? n - j0 : 16;
+        const __mmask16 k = (__mmask16)((1u << cnt) - 1u);
+        __m512 r[16];
+        for (int c = 0; c < 16; c++)
+            r[c] = _mm512_loadu_ps(t + (j0 + c) * 16);
+        fs_transpose16_avx512(r);
+        for (int l = 0; l < 16; l++)
+            _mm512_mask_storeu_ps(y + l * n + j0, k, r[l]);
     }
 }
 #else
 /* the same for 8 rows of n doubles: 8 x 8 transposes (24 shuffles) */
+static FS_TARGET inline void fs_transpose8_avx512(__m512d *r)
+{
+    __m512d a[8];
+    /* a[i + c]: in 128-bit lane q, element 2 q + c of vectors i, i + 1 */
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);
+        a[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]);
+    }
+    for (int c = 0; c < 2; c++) {
+        const __m512d d = _mm512_shuffle_f64x2(a[c], a[2 + c], 0x88);
+        const __m512d e = _mm512_shuffle_f64x2(a[c], a[2 + c], 0xdd);
+        const __m512d f = _mm512_shuffle_f64x2(a[4 + c], a[6 + c], 0x88);
+        const __m512d h = _mm512_shuffle_f64x2(a[4 + c], a[6 + c], 0xdd);
+        r[c] = _mm512_shuffle_f64x2(d, f, 0x88);
+        r[4 + c] = _mm512_shuffle_f64x2(d, f, 0xdd);
+        r[2 + c] = _mm512_shuffle_f64x2(e, h, 0x88);
+        r[6 + c] = _mm512_shuffle_f64x2(e, h, 0xdd);
+    }
+}
+
 static FS_TARGET inline void fs_columns_f64_avx512(const double *x, ptrdiff_t n, double *t)
 {
     for (ptrdiff_t j0 = 0; j0 < n; j0 += 8) {
         const ptrdiff_t cnt = n - j0 < 8 ? n - j0 : 8;
         const __mmask8 k = (__mmask8)((1u << cnt) - 1u);
-        __m512d r[8], a[8];
+        __m512d r[8];
         for (int l = 0; l < 8; l++)
             r[l] = _mm512_maskz_loadu_pd(k, x + l * n + j0);
-        /* a[i + c]: in 128-bit lane q, column 2 q + c of rows i, i + 1 */
-        for (int i = 0; i < 8; i += 2) {
-            a[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);
-            a[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]);
-        }
-        double *tj = t + j0 * 8;
-        for (int c = 0; c < 2; c++) {
-            const __m512d d = _mm512_shuffle_f64x2(a[c], a[2 + c], 0x88);
-            const __m512d e = _mm512_shuffle_f64x2(a[c], a[2 + c], 0xdd);
-            const __m512d f = _mm512_shuffle_f64x2(a[4 + c], a[6 + c], 0x88);
-            const __m512d h = _mm512_shuffle_f64x2(a[4 + c], a[6 + c], 0xdd);
-            _mm512_storeu_pd(tj + c * 8, _mm512_shuffle_f64x2(d, f, 0x88));
-            _mm512_storeu_pd(tj + (4 + c) * 8, _mm512_shuffle_f64x2(d, f, 0xdd));
-            _mm512_storeu_pd(tj + (2 + c) * 8, _mm512_shuffle_f64x2(e, h, 0x88));
-            _mm512_storeu_pd(tj + (6 + c) * 8, _mm512_shuffle_f64x2(e, h, 0xdd));
-        }
+        fs_transpose8_avx512(r);
+        for (int c = 0; c < 8; c++)
+            _mm512_storeu_pd(t + (j0 + c) * 8, r[c]);
+    }
+}
+
+static FS_TARGET inline void fs_rows_f64_avx512(const double *t, ptrdiff_t n, double *y)
+{
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 8) {
+        const ptrdiff_t cnt = n - j0 < 8 ? n - j0 : 8;
+        const __mmask8 k = (__mmask8)((1u << cnt) - 1u);
+        __m512d r[8];
+        for (int c = 0; c < 8; c++)
+            r[c] = _mm512_loadu_pd(t + (j0 + c) * 8);
+        fs_transpose8_avx512(r);
+        for (int l = 0; l < 8; l++)
+            _mm512_mask_storeu_pd(y + l * n + j0, k, r[l]);
     }
 }
 #endif
@@ -202,12 +244,14 @@ static FS_TARGET inline void fs_columns_f64_avx512(const double *x, ptrdiff_t n,
 #if FS_DTYPE == 32
 #define VDIV(a, b)        _mm512_div_ps((a), (b))
 #define VCOLUMNS(x, n, t) fs_columns_f32_avx512((x), (n), (t))
+#define VROWS(t, n, y)    fs_rows_f32_avx512((t), (n), (y))
 #define VPERM(v, idx)     _mm512_permutexvar_ps(_mm512_loadu_si512(idx), (v))
 #define VSELECT_EQ(v, w, a, b)                                                                     \
     _mm512_mask_mov_ps((v), _mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (w))
 #else
 #define VDIV(a, b)        _mm512_div_pd((a), (b))
 #define VCOLUMNS(x, n, t) fs_columns_f64_avx512((x), (n), (t))
+#define VROWS(t, n, y)    fs_rows_f64_avx512((t), (n), (y))
 #define VPERM(v, idx)                                                                              \
     _mm512_permutexvar_pd(_mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(idx))), (v))
 #define VSELECT_EQ(v, w, a, b)                                                                     \
