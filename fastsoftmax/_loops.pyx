@@ -131,14 +131,14 @@ cdef enum:
 # vector lane; FS_FEW_CLASSES = 32 at most), by function and dtype.  Measured
 # on AVX-512 (AMD EPYC Zen 5), one thread, in L2, ns per element, few-rows
 # kernel / row kernel, at n = 4, 10, 16, 32:
-#   float32 softmax        0.48 / 2.45, 0.38 / 1.01, 0.35 / 0.64, 0.33 / 0.42
+#   float32 softmax        0.48 / 2.45, 0.36 / 1.01, 0.31 / 0.64, 0.31 / 0.42
 #   float32 log_softmax    0.63 / 10.3, 0.41 / 2.20, 0.36 / 1.16, 0.32 / 0.66
-#   float32 cross-entropy  1.06 / 3.70, 0.70 / 2.01, 0.59 / 1.53, 0.54 / 1.34
-#                          (loss and gradient; the loss alone 0.51 / 1.60 at 10)
-#   float64 softmax        1.22 / 2.62, 1.08 / 1.49, 1.07 / 0.92, 1.05 / 0.74
+#   float32 cross-entropy  1.05 / 3.70, 0.60 / 2.01, 0.47 / 1.53, 0.42 / 1.34
+#                          (loss and gradient; the loss alone 0.42 / 1.60 at 10)
+#   float64 softmax        1.00 / 2.62, 0.86 / 1.49, 0.78 / 0.92, 0.77 / 0.74
 #   float64 log_softmax    1.55 / 9.60, 1.12 / 2.38, 0.97 / 1.35, 0.87 / 0.94
-#   float64 cross-entropy  2.38 / 3.62, 1.67 / 2.28, 1.55 / 2.51, 1.51 / 1.61
-# (float64 softmax: the row kernel from 16 on, 12 the last measured ahead).
+#   float64 cross-entropy  2.41 / 3.62, 1.49 / 2.28, 1.20 / 2.51, 1.00 / 1.61
+# (float64 softmax level at 32: the few-rows kernel, as for every other).
 # A linear head's rows go through bias, loss and column sums in groups of
 # at most this many bytes of logits (at least a row): with the scratch row
 # and the column sums they stay in a 1 MiB L2 between the three steps.
@@ -155,7 +155,7 @@ cdef enum:
     FEW_SOFTMAX_F32 = 32
     FEW_LOG_SOFTMAX_F32 = 32
     FEW_CROSS_ENTROPY_F32 = 32
-    FEW_SOFTMAX_F64 = 12
+    FEW_SOFTMAX_F64 = 32
     FEW_LOG_SOFTMAX_F64 = 32
     FEW_CROSS_ENTROPY_F64 = 32
 
