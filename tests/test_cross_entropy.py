@@ -471,6 +471,25 @@ def test_gradient_into_out_overlapping_the_logits(shift, options, simd):
     np.testing.assert_array_equal(out, want)
 
 
+@pytest.mark.parametrize("where", [0, 40000, 99999])
+def test_targets_counted_over_threads(where):
+    # the fast path counts the targets before the kernel, shared over the
+    # threads past 2**15 rows: a bad target in any share is reported, and
+    # ignored ones in any share leave the mean's normaliser
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((100000, 3)).astype(np.float32)
+    t = rng.integers(0, 3, 100000)
+    t[where] = 3
+    with pytest.raises(IndexError, match=f"position \\({where},\\)"):
+        fs.cross_entropy(x, t, num_threads=2)
+    t[where] = -100
+    t[::7] = -100
+    kept = t != -100
+    loss = fs.cross_entropy(x, t, num_threads=2)
+    want = fs.cross_entropy(x[kept], t[kept], reduction="sum", num_threads=1) / kept.sum()
+    np.testing.assert_allclose(loss, want, rtol=1e-6)
+
+
 def test_out_errors():
     x = np.zeros((4, 3))
     t = np.zeros(4, np.int64)
