@@ -75,6 +75,27 @@ def test_large_output_streams_correctly(simd):
             np.testing.assert_allclose(out, ref(xd, axis=-1), **tolerance(dtype))
 
 
+@pytest.mark.parametrize("n", [3, 10, 32])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_few_classes_stream_from_any_offset(n, dtype, simd):
+    """Rows of few classes past the streaming threshold, into outputs at
+    every element offset from a cache line: the rows before the first
+    block that starts on a line go as a part of a block, the rest stream."""
+    rng = np.random.default_rng(4)
+    itemsize = np.dtype(dtype).itemsize
+    n_rows = fs._runtime.STREAM_BYTES // (n * itemsize) + 37
+    x = rng.standard_normal((n_rows, n)).astype(dtype)
+    want = scipy_special.softmax(x.astype(np.float64), axis=-1)
+    want_log = scipy_special.log_softmax(x.astype(np.float64), axis=-1)
+    buf = np.empty(x.size + 64 // itemsize, dtype)
+    for offset in range(64 // itemsize):
+        out = buf[offset:offset + x.size].reshape(x.shape)
+        fs.softmax(x, out=out)
+        np.testing.assert_allclose(out, want, **tolerance(dtype))
+        fs.log_softmax(x, out=out)
+        np.testing.assert_allclose(out, want_log, **tolerance(dtype))
+
+
 # ---------------------------------------------------------------- semantics --
 
 def test_nonfinite_rules(simd):
