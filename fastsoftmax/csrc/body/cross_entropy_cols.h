@@ -14,13 +14,13 @@
  *     huge pages they all fall in one set of L2 (16 ways, 21 classes) and
  *     the tile does not stay there for the next sweeps (sweep 2 waited on
  *     its loads: 23% of the loss-only samples);
- *  2. each strip of W samples down its n classes, in registers: the exp of
- *     the target class (et) and the sum of the others' (o), the target's
+ *  2. each strip of W samples down its n classes, in registers: the sum of
+ *     the exps of the classes other than the target (o), the target's
  *     logit xt -- the target picked by comparing the class with the
  *     sample's target index, both as T --, sum_c u_c (m - x_c) and, for
- *     probability targets, the mass sum_c u_c; then the strip's losses and
- *     the gradient's factors, with a vector log.  The exps overwrite the
- *     copy;
+ *     probability targets, the mass sum_c u_c; then, in a pass over the
+ *     strips, the target's exp (et), the losses and the gradient's
+ *     factors, with a vector log.  The exps overwrite the copy;
  *  3. the gradient from the exps, row by row: one write, streamed past
  *     STREAM_BYTES.
  * So the logits are read from memory once and the gradient written once:
@@ -78,6 +78,7 @@ typedef struct {
     T rs[FS_TILE_PAD];   /* the sample's weight row_scale (with row_scale) */
     T cp[FS_TILE_PAD], cw[FS_TILE_PAD], gt[FS_TILE_PAD]; /* the gradient's factors */
     T loss[FS_TILE_PAD];
+    T o[FS_TILE_PAD], xt[FS_TILE_PAD], acc[FS_TILE_PAD], mass[FS_TILE_PAD]; /* the strips' sums */
     double tot[W]; /* the losses times rs, per lane */
 } ce_cols_lanes;
 
@@ -108,33 +109,38 @@ static FS_TARGET inline __attribute__((always_inline)) V ce_cols_u(int mode, con
 }
 
 /*
- * Sweep 2 for the strip of k <= W samples at j: its losses to l->loss and
- * l->tot, and with `grad` its gradient's factors to l->cp, l->cw, l->gt.
- * With `copy` the logits are read from cl->xs, and with `grad` too the
- * exps overwrite them there.  `mode`, `grad`, `copy` and k == W are
- * constants after inlining.
+ * Sweep 2, first pass, for the strip of k <= W samples at j: down its n
+ * classes, the sums to l->o (the other classes' exps; all of them for
+ * probability targets), l->xt, l->acc and l->mass.  With `copy` the logits
+ * are read from cl->xs, and with `grad` too the exps overwrite them there.
+ * `mode`, `grad`, `copy` and k == W are constants after inlining.
  */
 static FS_TARGET inline __attribute__((always_inline)) void
-ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k, int mode,
-              int grad, int copy)
+ce_cols_sums(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k, int mode, int grad,
+             int copy)
 {
     const int soft = mode == FS_CE_SOFT || mode == FS_CE_SOFT_WEIGHT;
-    const ptrdiff_t n = cl->n, stride = cl->stride;
+    /* locals: the stores to the copy could alias *cl, and its fields would be read per class */
+    const ptrdiff_t n = cl->n, stride = cl->stride, xs_stride = cl->xs_stride;
+    const T *const logits = cl->logits + j, *const ahead = cl->logits + cl->next + j;
+    const T *const q = soft ? cl->q + j : NULL, *const q_ahead = soft ? cl->q + cl->next + j : NULL;
+    const T *const weight = cl->weight;
+    T *const xs = copy ? cl->xs + j : NULL;
     const double e = cl->label_smoothing / (double)n;
     const V zero = VSET((T)0), one = VSET((T)1), vm = VLOAD(l->m + j), tv = VLOAD(l->tv + j);
     const V c1 = VSET((T)(1.0 - cl->label_smoothing)), c2 = VSET((T)e);
     V o = zero, oc = zero, acc = zero, accc = zero, mass = zero, massc = zero;
-    V et = zero, xt = vm, cv = zero; /* cv: the class c, in every lane */
+    V xt = vm, cv = zero; /* cv: the class c, in every lane */
     for (ptrdiff_t c0 = 0; c0 < n; c0 += FS_CE_COL_BLOCK) {
         const ptrdiff_t c_end = c0 + FS_CE_COL_BLOCK < n ? c0 + FS_CE_COL_BLOCK : n;
         V ob = zero, accb = zero, massb = zero;
         for (ptrdiff_t c = c0; c < c_end; c++, cv = VADD(cv, one)) {
-            T *xc = copy ? cl->xs + c * cl->xs_stride + j : NULL;
-            ce_cols_ahead(cl->logits + cl->next + c * stride + j);
+            T *xc = copy ? xs + c * xs_stride : NULL;
+            ce_cols_ahead(ahead + c * stride);
             if (soft)
-                ce_cols_ahead(cl->q + cl->next + c * stride + j);
+                ce_cols_ahead(q_ahead + c * stride);
             /* lanes past k: another strip's samples, or past width -inf (as load_k's) */
-            const V x = copy ? VLOAD(xc) : load_k(cl->logits + c * stride + j, k);
+            const V x = copy ? VLOAD(xc) : load_k(logits + c * stride, k);
             const V ex = VEXPN(VSUB(x, vm));
             /* a strip of k < W lanes leaves the others' logits to their own strip */
             if (copy && grad && k == W)
@@ -148,8 +154,8 @@ ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k
                 ob = VADD(ob, VSELECT_EQ(ex, zero, tv, cv));
             }
             if (mode != FS_CE_PLAIN) {
-                const T *qc = soft ? cl->q + c * stride + j : NULL;
-                const V u = ce_cols_u(mode, cl->weight, qc, c, k, c1, c2);
+                const T *qc = soft ? q + c * stride : NULL;
+                const V u = ce_cols_u(mode, weight, qc, c, k, c1, c2);
                 accb = VADD(accb, VMUL(u, VSUB(vm, x)));
                 if (soft)
                     massb = VADD(massb, u);
@@ -161,14 +167,38 @@ ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k
         if (soft)
             ce_cols_add(&mass, &massc, massb);
     }
-    /* the target's exp, the same bits as the class loop's (ignored lanes: any value) */
+    /* the compensated sums (inf and NaN as they are); lanes past k are the next strip's */
+    VSTORE(l->o + j, VSELECT_EQ(o, VADD(o, oc), VSUB(o, o), zero));
     if (!soft)
-        et = VEXPN(VSUB(xt, vm));
-    /* the compensated sums (inf and NaN as they are) */
-    o = VSELECT_EQ(o, VADD(o, oc), VSUB(o, o), zero);
-    acc = VSELECT_EQ(acc, VADD(acc, accc), VSUB(acc, acc), zero);
-    mass = VSELECT_EQ(mass, VADD(mass, massc), VSUB(mass, mass), zero);
+        VSTORE(l->xt + j, xt);
+    if (mode != FS_CE_PLAIN)
+        VSTORE(l->acc + j, VSELECT_EQ(acc, VADD(acc, accc), VSUB(acc, acc), zero));
+    if (soft)
+        VSTORE(l->mass + j, VSELECT_EQ(mass, VADD(mass, massc), VSUB(mass, mass), zero));
+}
 
+/*
+ * Sweep 2, second pass, for the strip of k <= W samples at j, from its
+ * sums: its losses to l->loss and l->tot, and with `grad` its gradient's
+ * factors to l->cp, l->cw, l->gt.  A pass of its own: the vector log and
+ * the divisions are one long chain per strip, which the strips of a round
+ * then run side by side rather than each after its class loop (float64,
+ * Zen 5: the log took a quarter of the class loops' time when it ended
+ * them).  `mode`, `grad` and k == W are constants after inlining.
+ */
+static FS_TARGET inline __attribute__((always_inline)) void ce_cols_finish(const ce_cols_call *cl,
+                                                                           ce_cols_lanes *l,
+                                                                           ptrdiff_t j, ptrdiff_t k,
+                                                                           int mode, int grad)
+{
+    const int soft = mode == FS_CE_SOFT || mode == FS_CE_SOFT_WEIGHT;
+    const double e = cl->label_smoothing / (double)cl->n;
+    const V zero = VSET((T)0), one = VSET((T)1), vm = VLOAD(l->m + j);
+    const V c1 = VSET((T)(1.0 - cl->label_smoothing)), c2 = VSET((T)e);
+    const V o = VLOAD(l->o + j), xt = soft ? vm : VLOAD(l->xt + j);
+    const V acc = mode != FS_CE_PLAIN ? VLOAD(l->acc + j) : zero;
+    /* the target's exp, the same bits as the class loop's (ignored lanes: any value) */
+    const V et = soft ? zero : VEXPN(VSUB(xt, vm));
     /* lanes past k (-inf) are another strip's: no loss here */
     const V s = VADD(et, o), live = load_k(l->live + j, k);
     const V rs = cl->row_scale ? VLOAD(l->rs + j) : one;
@@ -176,7 +206,7 @@ ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k
     const V lg = vlog1p(VADD(VSUB(et, one), o)); /* log(s) */
     V a, loss;
     if (soft) {
-        a = mass;
+        a = VLOAD(l->mass + j);
         loss = VADD(VMUL(a, lg), acc);
     } else {
         /* b = (1 - eps) w_t, a = b + e sum(weight) */
@@ -203,6 +233,38 @@ ce_cols_strip(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j, ptrdiff_t k
 
 /* Vectors per 64-byte line (one where a vector is a line or more). */
 #define FS_CE_LINE_VECS ((64 / (int)sizeof(T)) > W ? (64 / (int)sizeof(T)) / W : 1)
+
+/*
+ * Sweep 2 for the samples [j0, j1) (j0 == 0 or a line boundary: head + i
+ * line): the sums of every strip, then their losses and factors.  Strips
+ * lie within a line, so that a partial one (the head) ends at its end; a
+ * partial strip's stores to the lanes past it come before the next
+ * strip's.  `mode`, `grad` and `copy` are constants after inlining.
+ */
+static FS_TARGET inline __attribute__((always_inline)) void
+ce_cols_strips(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t head,
+               int mode, int grad, int copy)
+{
+    const ptrdiff_t line = FS_CE_LINE_VECS * W;
+    ptrdiff_t j;
+    for (ptrdiff_t i0 = j0; i0 < j1;) {
+        const ptrdiff_t e = i0 < head ? head : i0 + line, i1 = e < j1 ? e : j1;
+        for (j = i0; j + W <= i1; j += W)
+            ce_cols_sums(cl, l, j, W, mode, grad, copy);
+        if (j < i1)
+            ce_cols_sums(cl, l, j, i1 - j, mode, grad, copy);
+        i0 = i1;
+    }
+    for (ptrdiff_t i0 = j0; i0 < j1;) {
+        const ptrdiff_t e = i0 < head ? head : i0 + line, i1 = e < j1 ? e : j1;
+        for (j = i0; j + W <= i1; j += W)
+            ce_cols_finish(cl, l, j, W, mode, grad);
+        if (j < i1)
+            ce_cols_finish(cl, l, j, i1 - j, mode, grad);
+        i0 = i1;
+    }
+}
+
 #ifndef FS_CE_GRAD_LINES
 /*
  * Lines of samples per round of sweep 3: each of the n gradient rows gets
@@ -273,12 +335,8 @@ static FS_TARGET inline __attribute__((always_inline)) void
 ce_cols_sweeps(const ce_cols_call *cl, ce_cols_lanes *l, T *grad, ptrdiff_t width, int mode,
                int copy, int stream)
 {
-    ptrdiff_t j = 0;
     if (!grad) {
-        for (; j + W <= width; j += W)
-            ce_cols_strip(cl, l, j, W, mode, 0, copy);
-        if (j < width)
-            ce_cols_strip(cl, l, j, width - j, mode, 0, copy);
+        ce_cols_strips(cl, l, 0, width, 0, mode, 0, copy);
         return;
     }
     const ptrdiff_t line = FS_CE_LINE_VECS * W;
@@ -288,15 +346,7 @@ ce_cols_sweeps(const ce_cols_call *cl, ce_cols_lanes *l, T *grad, ptrdiff_t widt
         /* a round ends on a line boundary (the first one after the head) */
         ptrdiff_t j1 = (j0 < head ? head : j0) + FS_CE_GRAD_LINES * line;
         j1 = j1 < width ? j1 : width;
-        for (ptrdiff_t i0 = j0; i0 < j1;) {
-            /* strips within a line, so that a partial one (the head) ends at its end */
-            const ptrdiff_t e = i0 < head ? head : i0 + line, i1 = e < j1 ? e : j1;
-            for (j = i0; j + W <= i1; j += W)
-                ce_cols_strip(cl, l, j, W, mode, 1, copy);
-            if (j < i1)
-                ce_cols_strip(cl, l, j, i1 - j, mode, 1, copy);
-            i0 = i1;
-        }
+        ce_cols_strips(cl, l, j0, j1, head, mode, 1, copy);
         if (prev1 > prev0)
             ce_cols_grad(cl, l, grad, prev0, prev1, head, mode, copy, stream);
         prev0 = j0;
