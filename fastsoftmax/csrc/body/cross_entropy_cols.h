@@ -283,41 +283,58 @@ ce_cols_strips(const ce_cols_call *cl, ce_cols_lanes *l, ptrdiff_t j0, ptrdiff_t
  * non-temporal stores (no read of the gradient's lines before they are
  * written).  `mode` and `copy` are constants after inlining.
  */
+static FS_TARGET inline __attribute__((always_inline)) V
+ce_cols_grad_vec(const ce_cols_call *cl, const ce_cols_lanes *l, const T *xc, const T *qc,
+                 const T *ec, ptrdiff_t c, V cv, ptrdiff_t j, ptrdiff_t k, int mode, int copy)
+{
+    const int soft = mode == FS_CE_SOFT || mode == FS_CE_SOFT_WEIGHT;
+    const V c1 = VSET((T)(1.0 - cl->label_smoothing)),
+            c2 = VSET((T)(cl->label_smoothing / (double)cl->n));
+    const V ex = copy ? VLOAD(ec + j) : VEXPN(VSUB(load_k(xc + j, k), VLOAD(l->m + j)));
+    V g = VMUL(ex, VLOAD(l->cp + j));
+    if (mode != FS_CE_PLAIN)
+        g = VSUB(g, VMUL(ce_cols_u(mode, cl->weight, qc ? qc + j : NULL, c, k, c1, c2),
+                         VLOAD(l->cw + j)));
+    if (!soft)
+        g = VSELECT_EQ(g, VLOAD(l->gt + j), VLOAD(l->tv + j), cv);
+    return VKEEP_LT(g, VSET((T)0), VLOAD(l->live + j));
+}
+
 static FS_TARGET inline __attribute__((always_inline)) void
 ce_cols_grad(const ce_cols_call *cl, const ce_cols_lanes *l, T *grad, ptrdiff_t j0, ptrdiff_t j1,
              ptrdiff_t head, int mode, int copy, int stream)
 {
     const int soft = mode == FS_CE_SOFT || mode == FS_CE_SOFT_WEIGHT;
     const ptrdiff_t n = cl->n, stride = cl->stride, line = FS_CE_LINE_VECS * W;
-    const V zero = VSET((T)0), c1 = VSET((T)(1.0 - cl->label_smoothing)),
-            c2 = VSET((T)(cl->label_smoothing / (double)n));
+    /* [j0, a) the head (before the first line boundary), [a, b) whole lines, [b, j1) the rest */
+    const ptrdiff_t a = j0 < head ? (head < j1 ? head : j1) : j0, b = a + (j1 - a) / line * line;
     for (ptrdiff_t c = 0; c < n; c++) {
         const T *xc = cl->logits + c * stride, *qc = soft ? cl->q + c * stride : NULL;
         const T *ec = copy ? cl->xs + c * cl->xs_stride : NULL;
         T *gc = grad + c * stride;
         const V cv = VSET((T)c);
-        for (ptrdiff_t i0 = j0; i0 < j1;) {
-            /* the line [i0, i1): the first one is `head` long */
-            const ptrdiff_t e = i0 < head ? head : i0 + line, i1 = e < j1 ? e : j1;
-            const int nt = stream && i1 - i0 == line && i0 >= head;
-            for (ptrdiff_t j = i0; j < i1; j += W) {
-                const ptrdiff_t k = i1 - j < W ? i1 - j : W;
-                const V ex = copy ? VLOAD(ec + j) : VEXPN(VSUB(load_k(xc + j, k), VLOAD(l->m + j)));
-                V g = VMUL(ex, VLOAD(l->cp + j));
-                if (mode != FS_CE_PLAIN)
-                    g = VSUB(g, VMUL(ce_cols_u(mode, cl->weight, qc ? qc + j : NULL, c, k, c1, c2),
-                                     VLOAD(l->cw + j)));
-                if (!soft)
-                    g = VSELECT_EQ(g, VLOAD(l->gt + j), VLOAD(l->tv + j), cv);
-                g = VKEEP_LT(g, zero, VLOAD(l->live + j));
-                if (nt)
-                    VSTREAM(gc + j, g);
-                else if (k == W)
-                    VSTORE(gc + j, g);
-                else
-                    VSTOREN(gc + j, g, k);
-            }
-            i0 = i1;
+        for (ptrdiff_t j = j0; j < a; j += W) {
+            const ptrdiff_t k = a - j < W ? a - j : W;
+            const V g = ce_cols_grad_vec(cl, l, xc, qc, ec, c, cv, j, k, mode, copy);
+            if (k == W)
+                VSTORE(gc + j, g);
+            else
+                VSTOREN(gc + j, g, k);
+        }
+        for (ptrdiff_t j = a; j < b; j += W) {
+            const V g = ce_cols_grad_vec(cl, l, xc, qc, ec, c, cv, j, W, mode, copy);
+            if (stream)
+                VSTREAM(gc + j, g);
+            else
+                VSTORE(gc + j, g);
+        }
+        for (ptrdiff_t j = b; j < j1; j += W) {
+            const ptrdiff_t k = j1 - j < W ? j1 - j : W;
+            const V g = ce_cols_grad_vec(cl, l, xc, qc, ec, c, cv, j, k, mode, copy);
+            if (k == W)
+                VSTORE(gc + j, g);
+            else
+                VSTOREN(gc + j, g, k);
         }
     }
 }
