@@ -7,11 +7,11 @@
  * walks one row at a time spends its time on masked tails and horizontal
  * reductions.  Here a block of W rows -- W n contiguous elements, exactly n
  * vectors -- is turned into its n columns (lane l of column j is x[l n + j])
- * by few_columns, a transpose in registers; the maximum, the exps, the sum
+ * by VCOLUMNS, a transpose in registers; the maximum, the exps, the sum
  * and the reciprocal are then lane-wise, with no horizontal step.  The
  * output is computed column by column too, each lane with its own row's
  * constants, from the exps kept in the columns' scratch, and goes back to
- * rows by the inverse transpose (few_rows): one exp per element.  (An
+ * rows by the inverse transpose (VROWS): one exp per element.  (An
  * output pass in row order, each row's constants permuted to its
  * elements' lanes and each exp taken again, was slower: cross-entropy of
  * 10 classes in L2, 0.70 against 0.60 ns an element in float32, 1.67
@@ -35,46 +35,6 @@
 #define FS_FEW_SCRATCH (FS_FEW_CLASSES * W)
 
 /*
- * The n <= FS_FEW_CLASSES columns of W rows of n contiguous elements at x
- * (reading only those W n), column j's W lanes to t + j W: each group of
- * up to W columns is W row loads, masked past n, and a transpose in
- * registers.  t holds FS_FEW_CLASSES W; the lanes of the last group's
- * columns past n are left -inf.
- */
-static FS_TARGET inline __attribute__((always_inline)) void few_columns(const T *x, ptrdiff_t n,
-                                                                        T *t)
-{
-    for (ptrdiff_t j0 = 0; j0 < n; j0 += W) {
-        const ptrdiff_t cnt = n - j0 < W ? n - j0 : W;
-        V r[W];
-        for (ptrdiff_t l = 0; l < W; l++)
-            r[l] = cnt == W ? VLOAD(x + l * n + j0) : VLOADN(x + l * n + j0, cnt);
-        VTRANSPOSE(r);
-        for (ptrdiff_t c = 0; c < W; c++)
-            VSTORE(t + (j0 + c) * W, r[c]);
-    }
-}
-
-/* Back: the W rows of n elements whose columns are at t (as few_columns
- * left them) to y, writing only those W n elements. */
-static FS_TARGET inline __attribute__((always_inline)) void few_rows(const T *t, ptrdiff_t n, T *y)
-{
-    for (ptrdiff_t j0 = 0; j0 < n; j0 += W) {
-        const ptrdiff_t cnt = n - j0 < W ? n - j0 : W;
-        V r[W];
-        for (ptrdiff_t c = 0; c < W; c++)
-            r[c] = VLOAD(t + (j0 + c) * W);
-        VTRANSPOSE(r);
-        for (ptrdiff_t l = 0; l < W; l++) {
-            if (cnt == W)
-                VSTORE(y + l * n + j0, r[l]);
-            else
-                VSTOREN(y + l * n + j0, r[l], cnt);
-        }
-    }
-}
-
-/*
  * The lanes of a block of rows of n classes: sel[k W + l] = (k W + l) / n
  * is the row of element k W + l of the block, the lane whose statistics it
  * takes (log_softmax's output in row order).
@@ -86,15 +46,15 @@ static inline void few_rows_of(int32_t *sel, ptrdiff_t n)
 }
 
 /*
- * The block's output, its columns at t, back to rows at y: few_rows into the
- * rows' scratch ys, then n whole vectors to y, streamed or stored.  (few_rows
+ * The block's output, its columns at t, back to rows at y: VROWS into the
+ * rows' scratch ys, then n whole vectors to y, streamed or stored.  (VROWS
  * straight into y, masked stores of a row each, made softmax of 10 float64
  * beyond L2 half as fast again: 16 ns a row against 11, AMD EPYC Zen 5.)
  */
 static FS_TARGET inline __attribute__((always_inline)) void few_out(const T *t, ptrdiff_t n, T *y,
                                                                     T *ys, int stream)
 {
-    few_rows(t, n, ys);
+    VROWS(t, n, ys);
     for (ptrdiff_t k = 0; k < n; k++) {
         if (stream)
             VSTREAM(y + k * W, VLOAD(ys + k * W));
@@ -112,7 +72,7 @@ static FS_TARGET inline __attribute__((always_inline)) void few_out(const T *t, 
 static FS_TARGET inline __attribute__((always_inline)) void
 few_block(const T *x, T *y, ptrdiff_t n, const int32_t *sel, T *t, T *ys, int log, int stream)
 {
-    few_columns(x, n, t);
+    VCOLUMNS(x, n, t);
     V m = VSET((T)-INFINITY), nan = VSET((T)0);
     for (ptrdiff_t j = 0; j < n; j++) {
         const V c = VLOAD(t + j * W);
@@ -172,7 +132,7 @@ few_block(const T *x, T *y, ptrdiff_t n, const int32_t *sel, T *t, T *ys, int lo
 }
 
 /*
- * The hardware prefetchers do not follow the masked row loads of few_columns
+ * The hardware prefetchers do not follow the masked row loads of VCOLUMNS
  * (and did not follow gathers before them): beyond L2 a block waits for
  * its lines (softmax of 10 float64 beyond L2, one thread: 33 ns a row, 11
  * in L2; AMD EPYC Zen 5).  The block FS_FEW_AHEAD blocks on is asked for
@@ -229,7 +189,7 @@ static FS_TARGET void softmax_few_rows(const T *x, T *y, ptrdiff_t n_rows, ptrdi
 #if W == 1
     softmax_rows(x, y, NULL, n_rows, n, flags);
 #else
-    /* few_rows reads the columns of a whole group, some past n: all defined */
+    /* VROWS reads the columns of a whole group, some past n: all defined */
     T t[FS_FEW_SCRATCH] = {0}, ys[FS_FEW_SCRATCH];
     int32_t sel[FS_FEW_SCRATCH];
     few_rows_of(sel, n);
@@ -327,7 +287,7 @@ few_ce_scan(const few_ce_call *c, const T *x, const int64_t *target, T *t, int s
     few_ce_stats st;
     st.tv = VINDEX(target, n);
     V m = VSET((T)-INFINITY), xt = zero, wt = one, jv = zero;
-    few_columns(x, n, t);
+    VCOLUMNS(x, n, t);
     for (ptrdiff_t j = 0; j < n; j++) {
         const V v = VLOAD(t + j * W);
         m = VMAX(m, v);
@@ -370,7 +330,7 @@ few_ce_scan(const few_ce_call *c, const T *x, const int64_t *target, T *t, int s
  * s = e_t + o and a p_t - b = (a - b) - a o / s, which does not cancel
  * when p_t is close to 1.  The gradient is cp exp(x_j - m) - cw u_j, gt at
  * the target, 0 on ignored rows whatever their logits: column by column,
- * each lane its own row's constants, then back to rows (few_rows).
+ * each lane its own row's constants, then back to rows (VROWS).
  */
 static FS_TARGET inline __attribute__((always_inline)) void
 few_ce_finish(few_ce_call *c, const few_ce_stats *st, T *t, T *g, const double *row_scale,
@@ -514,7 +474,7 @@ static FS_TARGET void cross_entropy_few_rows(const T *logits, const int64_t *tar
     c.n = n;
     for (ptrdiff_t j = 0; j < n; j++)
         c.wcol[j] = weight ? weight[j] : (T)1;
-    /* few_rows reads the columns of a whole group, some past n: all defined */
+    /* VROWS reads the columns of a whole group, some past n: all defined */
     memset(c.t, 0, sizeof(c.t));
     DV tot[FS_FEW_PARTS], comp[FS_FEW_PARTS];
     for (int k = 0; k < FS_FEW_PARTS; k++)

@@ -211,7 +211,12 @@ static FS_TARGET inline __m256d fs_perm_f64_avx2(__m256d v, const int32_t *idx)
 
 #endif /* FS_DTYPE */
 
-/* A W x W block transposed in registers (VTRANSPOSE), as on AVX-512. */
+/*
+ * The columns of W rows of n elements (VCOLUMNS), and back (VROWS): each
+ * group of up to W columns is W masked row loads (stores; vmaskmov does
+ * not touch the lanes left out) and a W x W transpose in registers, in
+ * place of a gather per column.
+ */
 #if FS_DTYPE == 32
 static FS_TARGET inline void fs_transpose8_avx2(__m256 *r)
 {
@@ -232,6 +237,38 @@ static FS_TARGET inline void fs_transpose8_avx2(__m256 *r)
         r[4 + c] = _mm256_permute2f128_ps(b[c], b[4 + c], 0x31);
     }
 }
+
+static FS_TARGET inline __m256i fs_lanes_below_avx2(ptrdiff_t cnt)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cnt),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static FS_TARGET inline void fs_columns_f32_avx2(const float *x, ptrdiff_t n, float *t)
+{
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 8) {
+        const __m256i k = fs_lanes_below_avx2(n - j0);
+        __m256 r[8];
+        for (int l = 0; l < 8; l++)
+            r[l] = _mm256_maskload_ps(x + l * n + j0, k);
+        fs_transpose8_avx2(r);
+        for (int c = 0; c < 8; c++)
+            _mm256_storeu_ps(t + (j0 + c) * 8, r[c]);
+    }
+}
+
+static FS_TARGET inline void fs_rows_f32_avx2(const float *t, ptrdiff_t n, float *y)
+{
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 8) {
+        const __m256i k = fs_lanes_below_avx2(n - j0);
+        __m256 r[8];
+        for (int c = 0; c < 8; c++)
+            r[c] = _mm256_loadu_ps(t + (j0 + c) * 8);
+        fs_transpose8_avx2(r);
+        for (int l = 0; l < 8; l++)
+            _mm256_maskstore_ps(y + l * n + j0, k, r[l]);
+    }
+}
 #else
 static FS_TARGET inline void fs_transpose4_avx2(__m256d *r)
 {
@@ -242,17 +279,50 @@ static FS_TARGET inline void fs_transpose4_avx2(__m256d *r)
     r[2] = _mm256_permute2f128_pd(a0, a2, 0x31);
     r[3] = _mm256_permute2f128_pd(a1, a3, 0x31);
 }
+
+static FS_TARGET inline __m256i fs_lanes_below_avx2(ptrdiff_t cnt)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)cnt), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+static FS_TARGET inline void fs_columns_f64_avx2(const double *x, ptrdiff_t n, double *t)
+{
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 4) {
+        const __m256i k = fs_lanes_below_avx2(n - j0);
+        __m256d r[4];
+        for (int l = 0; l < 4; l++)
+            r[l] = _mm256_maskload_pd(x + l * n + j0, k);
+        fs_transpose4_avx2(r);
+        for (int c = 0; c < 4; c++)
+            _mm256_storeu_pd(t + (j0 + c) * 4, r[c]);
+    }
+}
+
+static FS_TARGET inline void fs_rows_f64_avx2(const double *t, ptrdiff_t n, double *y)
+{
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 4) {
+        const __m256i k = fs_lanes_below_avx2(n - j0);
+        __m256d r[4];
+        for (int c = 0; c < 4; c++)
+            r[c] = _mm256_loadu_pd(t + (j0 + c) * 4);
+        fs_transpose4_avx2(r);
+        for (int l = 0; l < 4; l++)
+            _mm256_maskstore_pd(y + l * n + j0, k, r[l]);
+    }
+}
 #endif
 
 /* lane-wise division, and moving elements across lanes (the few-class kernels) */
 #if FS_DTYPE == 32
 #define VDIV(a, b)             _mm256_div_ps((a), (b))
-#define VTRANSPOSE(r)          fs_transpose8_avx2(r)
+#define VCOLUMNS(x, n, t)      fs_columns_f32_avx2((x), (n), (t))
+#define VROWS(t, n, y)         fs_rows_f32_avx2((t), (n), (y))
 #define VPERM(v, idx)          _mm256_permutevar8x32_ps((v), _mm256_loadu_si256((const __m256i *)(idx)))
 #define VSELECT_EQ(v, w, a, b) _mm256_blendv_ps((v), (w), _mm256_cmp_ps((a), (b), _CMP_EQ_OQ))
 #else
 #define VDIV(a, b)             _mm256_div_pd((a), (b))
-#define VTRANSPOSE(r)          fs_transpose4_avx2(r)
+#define VCOLUMNS(x, n, t)      fs_columns_f64_avx2((x), (n), (t))
+#define VROWS(t, n, y)         fs_rows_f64_avx2((t), (n), (y))
 #define VPERM(v, idx)          fs_perm_f64_avx2((v), (idx))
 #define VSELECT_EQ(v, w, a, b) _mm256_blendv_pd((v), (w), _mm256_cmp_pd((a), (b), _CMP_EQ_OQ))
 #endif

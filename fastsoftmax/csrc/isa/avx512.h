@@ -126,12 +126,12 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
 #endif /* FS_DTYPE */
 
 /*
- * A 16 x 16 block of floats transposed in registers (VTRANSPOSE): unpack in
- * 32-bit then 64-bit pairs, then two rounds of 128-bit lane shuffles, 64
- * shuffles in all.  The few-class kernels turn blocks of rows into columns
- * with it: a gather per column, its alternative, waits for one load per
- * lane, and took a third of the few-class cross-entropy's time (AMD EPYC
- * Zen 5).
+ * The columns of 16 rows of n floats (VCOLUMNS), and back (VROWS): each
+ * group of up to 16 columns is 16 masked row loads (stores) and a 16 x 16
+ * transpose in registers (unpack in 32-bit then 64-bit pairs, then two
+ * rounds of 128-bit lane shuffles: 64 shuffles).  A gather per column,
+ * its alternative, waits for one load per lane: it took a third of the
+ * few-class cross-entropy's time (AMD EPYC Zen 5).
  */
 #if FS_DTYPE == 32
 static FS_TARGET inline void fs_transpose16_avx512(__m512 *r)
@@ -161,8 +161,36 @@ static FS_TARGET inline void fs_transpose16_avx512(__m512 *r)
         r[12 + c] = _mm512_shuffle_f32x4(e, h, 0xdd);
     }
 }
+
+static FS_TARGET inline void fs_columns_f32_avx512(const float *x, ptrdiff_t n, float *t)
+{
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 16) {
+        const ptrdiff_t cnt = n - j0 < 16 ? n - j0 : 16;
+        const __mmask16 k = (__mmask16)((1u << cnt) - 1u);
+        __m512 r[16];
+        for (int l = 0; l < 16; l++)
+            r[l] = _mm512_maskz_loadu_ps(k, x + l * n + j0);
+        fs_transpose16_avx512(r);
+        for (int c = 0; c < 16; c++)
+            _mm512_storeu_ps(t + (j0 + c) * 16, r[c]);
+    }
+}
+
+static FS_TARGET inline void fs_rows_f32_avx512(const float *t, ptrdiff_t n, float *y)
+{
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 16) {
+        const ptrdiff_t cnt = n - j0 < 16 ? n - j0 : 16;
+        const __mmask16 k = (__mmask16)((1u << cnt) - 1u);
+        __m512 r[16];
+        for (int c = 0; c < 16; c++)
+            r[c] = _mm512_loadu_ps(t + (j0 + c) * 16);
+        fs_transpose16_avx512(r);
+        for (int l = 0; l < 16; l++)
+            _mm512_mask_storeu_ps(y + l * n + j0, k, r[l]);
+    }
+}
 #else
-/* the same for 8 x 8 doubles: 24 shuffles */
+/* the same for 8 rows of n doubles: 8 x 8 transposes (24 shuffles) */
 static FS_TARGET inline void fs_transpose8_avx512(__m512d *r)
 {
     __m512d a[8];
@@ -182,18 +210,48 @@ static FS_TARGET inline void fs_transpose8_avx512(__m512d *r)
         r[6 + c] = _mm512_shuffle_f64x2(e, h, 0xdd);
     }
 }
+
+static FS_TARGET inline void fs_columns_f64_avx512(const double *x, ptrdiff_t n, double *t)
+{
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 8) {
+        const ptrdiff_t cnt = n - j0 < 8 ? n - j0 : 8;
+        const __mmask8 k = (__mmask8)((1u << cnt) - 1u);
+        __m512d r[8];
+        for (int l = 0; l < 8; l++)
+            r[l] = _mm512_maskz_loadu_pd(k, x + l * n + j0);
+        fs_transpose8_avx512(r);
+        for (int c = 0; c < 8; c++)
+            _mm512_storeu_pd(t + (j0 + c) * 8, r[c]);
+    }
+}
+
+static FS_TARGET inline void fs_rows_f64_avx512(const double *t, ptrdiff_t n, double *y)
+{
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 8) {
+        const ptrdiff_t cnt = n - j0 < 8 ? n - j0 : 8;
+        const __mmask8 k = (__mmask8)((1u << cnt) - 1u);
+        __m512d r[8];
+        for (int c = 0; c < 8; c++)
+            r[c] = _mm512_loadu_pd(t + (j0 + c) * 8);
+        fs_transpose8_avx512(r);
+        for (int l = 0; l < 8; l++)
+            _mm512_mask_storeu_pd(y + l * n + j0, k, r[l]);
+    }
+}
 #endif
 
 /* lane-wise division, and moving elements across lanes (the few-class kernels) */
 #if FS_DTYPE == 32
-#define VDIV(a, b)    _mm512_div_ps((a), (b))
-#define VTRANSPOSE(r) fs_transpose16_avx512(r)
-#define VPERM(v, idx) _mm512_permutexvar_ps(_mm512_loadu_si512(idx), (v))
+#define VDIV(a, b)        _mm512_div_ps((a), (b))
+#define VCOLUMNS(x, n, t) fs_columns_f32_avx512((x), (n), (t))
+#define VROWS(t, n, y)    fs_rows_f32_avx512((t), (n), (y))
+#define VPERM(v, idx)     _mm512_permutexvar_ps(_mm512_loadu_si512(idx), (v))
 #define VSELECT_EQ(v, w, a, b)                                                                     \
     _mm512_mask_mov_ps((v), _mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (w))
 #else
-#define VDIV(a, b)    _mm512_div_pd((a), (b))
-#define VTRANSPOSE(r) fs_transpose8_avx512(r)
+#define VDIV(a, b)        _mm512_div_pd((a), (b))
+#define VCOLUMNS(x, n, t) fs_columns_f64_avx512((x), (n), (t))
+#define VROWS(t, n, y)    fs_rows_f64_avx512((t), (n), (y))
 #define VPERM(v, idx)                                                                              \
     _mm512_permutexvar_pd(_mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(idx))), (v))
 #define VSELECT_EQ(v, w, a, b)                                                                     \

@@ -16,8 +16,14 @@
  *   VLOADN(p, k) VSTOREN(p, v, k)         first k < W lanes; other lanes load as -inf
  *   VSET(c) VADD(a, b) VSUB(a, b) VMUL(a, b) VMAX(a, b) VMIN(a, b)
  *   VDIV(a, b)                            a / b, lane-wise, correctly rounded
- *   VTRANSPOSE(r)                         r[0], ..., r[W - 1] as a W x W block (lane j of
- *                                         r[i] its element i, j), transposed in place
+ *   VCOLUMNS(x, n, t)                     the n <= FS_FEW_CLASSES columns of W rows of n
+ *                                         contiguous elements at x (reading only those
+ *                                         W n), column j's W lanes to t + j W; t holds
+ *                                         FS_FEW_CLASSES W, the lanes past column n - 1
+ *                                         may be overwritten
+ *   VROWS(t, n, y)                        back: the W rows of n elements whose columns
+ *                                         are at t (as VCOLUMNS left them) to y, writing
+ *                                         only those W n elements
  *   VPERM(v, idx)                         lanes v[idx[0]], ..., v[idx[W - 1]], idx a
  *                                         const int32_t * to W lane numbers
  *   VSELECT_EQ(v, w, a, b)                w where a == b, else v (lane-wise)
@@ -100,7 +106,8 @@
 
 /* lane-wise division, and moving elements across lanes (the few-class kernels) */
 #define VDIV(a, b)             ((a) / (b))
-#define VTRANSPOSE(r)          ((void)(r))
+#define VCOLUMNS(x, n, t)      memcpy((t), (x), (size_t)(n) * sizeof(T))
+#define VROWS(t, n, y)         memcpy((y), (t), (size_t)(n) * sizeof(T))
 #define VPERM(v, idx)          ((void)(idx), (v))
 #define VSELECT_EQ(v, w, a, b) ((a) == (b) ? (w) : (v))
 #define VINDEX(p, n)           (*(p) >= 0 && *(p) < (n) ? (T) * (p) : (T) - 1)
