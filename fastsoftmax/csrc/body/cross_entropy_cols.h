@@ -300,6 +300,23 @@ ce_cols_grad_vec(const ce_cols_call *cl, const ce_cols_lanes *l, const T *xc, co
     return VKEEP_LT(g, VSET((T)0), VLOAD(l->live + j));
 }
 
+/* The gradient of class c for the samples [j, end) of a part that is no whole line: stored, masked
+ * at its end. */
+static FS_TARGET inline __attribute__((always_inline)) void
+ce_cols_grad_part(const ce_cols_call *cl, const ce_cols_lanes *l, const T *xc, const T *qc,
+                  const T *ec, T *gc, ptrdiff_t c, V cv, ptrdiff_t j, ptrdiff_t end, int mode,
+                  int copy)
+{
+    for (; j < end; j += W) {
+        const ptrdiff_t k = end - j < W ? end - j : W;
+        const V g = ce_cols_grad_vec(cl, l, xc, qc, ec, c, cv, j, k, mode, copy);
+        if (k == W)
+            VSTORE(gc + j, g);
+        else
+            VSTOREN(gc + j, g, k);
+    }
+}
+
 static FS_TARGET inline __attribute__((always_inline)) void
 ce_cols_grad(const ce_cols_call *cl, const ce_cols_lanes *l, T *grad, ptrdiff_t j0, ptrdiff_t j1,
              ptrdiff_t head, int mode, int copy, int stream)
@@ -313,14 +330,7 @@ ce_cols_grad(const ce_cols_call *cl, const ce_cols_lanes *l, T *grad, ptrdiff_t 
         const T *ec = copy ? cl->xs + c * cl->xs_stride : NULL;
         T *gc = grad + c * stride;
         const V cv = VSET((T)c);
-        for (ptrdiff_t j = j0; j < a; j += W) {
-            const ptrdiff_t k = a - j < W ? a - j : W;
-            const V g = ce_cols_grad_vec(cl, l, xc, qc, ec, c, cv, j, k, mode, copy);
-            if (k == W)
-                VSTORE(gc + j, g);
-            else
-                VSTOREN(gc + j, g, k);
-        }
+        ce_cols_grad_part(cl, l, xc, qc, ec, gc, c, cv, j0, a, mode, copy);
         for (ptrdiff_t j = a; j < b; j += W) {
             const V g = ce_cols_grad_vec(cl, l, xc, qc, ec, c, cv, j, W, mode, copy);
             if (stream)
@@ -328,14 +338,7 @@ ce_cols_grad(const ce_cols_call *cl, const ce_cols_lanes *l, T *grad, ptrdiff_t 
             else
                 VSTORE(gc + j, g);
         }
-        for (ptrdiff_t j = b; j < j1; j += W) {
-            const ptrdiff_t k = j1 - j < W ? j1 - j : W;
-            const V g = ce_cols_grad_vec(cl, l, xc, qc, ec, c, cv, j, k, mode, copy);
-            if (k == W)
-                VSTORE(gc + j, g);
-            else
-                VSTOREN(gc + j, g, k);
-        }
+        ce_cols_grad_part(cl, l, xc, qc, ec, gc, c, cv, b, j1, mode, copy);
     }
 }
 
