@@ -17,7 +17,10 @@ recomputed).  The
 input lives on the workers before timing starts.
 
     python tools/dask_bench.py [--rows 200000] [--cols 1000] [--chunk-mib 100]
-                               [--workers 2] [--rounds 5]
+                               [--workers 2] [--threads N] [--rounds 5]
+
+``--threads`` sets the one-process calls' thread count (default: the
+package's, all the cores this process may use).
 
 On one machine one process is faster: the cluster adds scheduling and
 inter-process overhead and each worker runs one kernel thread.  The point of
@@ -26,6 +29,7 @@ fastsoftmax.dask is data that does not fit one machine.
 
 import argparse
 import logging
+import os
 import statistics
 import time
 
@@ -48,6 +52,8 @@ def main():
     parser.add_argument("--chunk-mib", type=float, default=100.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of the one-process calls")
     args = parser.parse_args()
 
     import dask
@@ -57,6 +63,7 @@ def main():
     import fastsoftmax.dask as fsd
 
     n_rows, n_cols = args.rows, args.cols
+    threads = args.threads
     itemsize = np.dtype(np.float32).itemsize
     rows_per_chunk = max(1, int(args.chunk_mib * 2**20 / (n_cols * itemsize)))
     # the split-axis case: two column chunks, the rows halved to keep ~chunk-mib
@@ -98,10 +105,10 @@ def main():
             return run
 
         cases = {
-            "one process: softmax": lambda: fs.softmax(x_local),
+            "one process: softmax": lambda: fs.softmax(x_local, num_threads=threads),
             "dask: softmax, row chunks": on_workers(fsd.softmax(x)),
             "one process: cross_entropy loss+grad": lambda: fs.cross_entropy(
-                x_local, target_local, return_grad=True),
+                x_local, target_local, return_grad=True, num_threads=threads),
             "dask: cross_entropy loss+grad": on_workers(
                 *fsd.cross_entropy(x, target, return_grad=True)),
             "dask: softmax, split axis (two-stage)": on_workers(fsd.softmax(x_split)),
@@ -120,7 +127,8 @@ def main():
 
     print(f"CPU: {_timing.cpu_name()}; fastsoftmax {fs.__version__} "
           f"simd={fs.get_config()['simd']}, "
-          f"one process on {fs.get_config()['default_num_threads']} threads; "
+          f"one process on {threads or fs.get_config()['default_num_threads']} threads "
+          f"of {os.cpu_count()} cores; "
           f"{args.workers} workers x 1 thread")
     print(f"({n_rows}, {n_cols}) float32, row chunks of {rows_per_chunk} rows, split-axis "
           f"chunks {split_chunks}; medians of {args.rounds} interleaved rounds")
