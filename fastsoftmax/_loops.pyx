@@ -30,7 +30,7 @@ from cpython.buffer cimport (
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from ._csrc cimport (
     FS_FLAG_LOG, FS_FLAG_STREAM, FS_ISA_AVX2, FS_ISA_AVX512, FS_ISA_SCALAR, FS_MAX_TILE,
@@ -88,6 +88,27 @@ def compiler():
 def omp_max_threads():
     """OpenMP's current thread limit (OMP_NUM_THREADS, threadpoolctl)."""
     return omp_get_max_threads()
+
+
+def copy_bytes(const unsigned char[::1] src, unsigned char[::1] dst, int num_threads):
+    """``dst[:] = src[:]`` in blocks of 1 MiB shared over ``num_threads``
+    threads.  Bytes, so neither side needs any alignment: this is how an
+    unaligned input reaches the kernels (a buffer unpickled from another
+    process may start at any byte) at the cost of a parallel copy rather
+    than NumPy's one-thread one."""
+    cdef Py_ssize_t n = src.shape[0], block = 1 << 20, b, start
+    if dst.shape[0] != n:
+        raise ValueError(f"copy_bytes: {n} bytes into {dst.shape[0]}")
+    if n == 0:
+        return
+    cdef Py_ssize_t blocks = (n + block - 1) // block
+    if num_threads < 2 or blocks < 2:
+        with nogil:
+            memcpy(&dst[0], &src[0], n)
+        return
+    for b in prange(blocks, nogil=True, num_threads=num_threads, schedule="static"):
+        start = b * block
+        memcpy(&dst[start], &src[start], min(block, n - start))
 
 
 

@@ -408,3 +408,42 @@ def test_unaligned_arrays_give_the_aligned_results(dtype, simd):
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_array_equal(fs.cross_entropy(ux, ut, reduction="none"),
                                   fs.cross_entropy(x, t, reduction="none"))
+
+
+@pytest.mark.parametrize("num_threads", [None, 1, 2, np.int64(2), "bad"])
+def test_large_unaligned_arrays_copied_in_parallel(num_threads):
+    # past 2 MiB a contiguous unaligned input is copied in 1 MiB blocks over
+    # the call's threads (a size that is no multiple of the block, and a
+    # num_threads as the call gives it, checked only afterwards)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1237, 1003)).astype(np.float32)
+    ux = _unaligned(x)
+    if num_threads == "bad":
+        with pytest.raises(ValueError, match="num_threads"):
+            fs.softmax(ux, num_threads=num_threads)
+        return
+    np.testing.assert_array_equal(fs.softmax(ux, num_threads=num_threads), fs.softmax(x))
+    np.testing.assert_array_equal(fs.logsumexp(ux, num_threads=num_threads), fs.logsumexp(x))
+    t = rng.integers(0, 1003, 1237)
+    want = fs.cross_entropy(x, t, return_grad=True)
+    got = fs.cross_entropy(ux, t, return_grad=True, num_threads=num_threads)
+    assert got[0] == want[0]
+    np.testing.assert_array_equal(got[1], want[1])
+    # not contiguous: NumPy's copy, in C order
+    uf = _unaligned(np.asfortranarray(x))
+    np.testing.assert_array_equal(fs.softmax(uf, axis=0, num_threads=num_threads),
+                                  fs.softmax(x, axis=0))
+
+
+@pytest.mark.skipif(fs.get_config()["backend"] != "compiled", reason="needs the compiled extension")
+@pytest.mark.parametrize("n", [0, 1, (1 << 20) - 1, 1 << 20, (3 << 20) + 5])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_copy_bytes(n, threads):
+    from fastsoftmax import _loops
+
+    src = np.random.default_rng(n).integers(0, 256, n + 3, dtype=np.uint8)[3:]
+    dst = np.zeros(n + 1, np.uint8)[1:]
+    _loops.copy_bytes(src, dst, threads)
+    np.testing.assert_array_equal(dst, src)
+    with pytest.raises(ValueError):
+        _loops.copy_bytes(src, np.zeros(n + 1, np.uint8), threads)
