@@ -9,7 +9,7 @@
 #if FS_DTYPE == 32
 #define FS_LOG_LN2_HI      FS_EXP_F32_LN2_HI
 #define FS_LOG_LN2_LO      FS_EXP_F32_LN2_LO
-#define FS_LOG_ATANH_TERMS 6 /* z^11 / 11 < 2e-9 for |z| <= 0.172 */
+#define FS_LOG_ATANH_TERMS 6 /* z^11 / 11 < 2e-9 for |z| <= 0.172 (even: taken in pairs) */
 #else
 #define FS_LOG_LN2_HI      FS_EXP_F64_LN2_HI
 #define FS_LOG_LN2_LO      FS_EXP_F64_LN2_LO
@@ -47,10 +47,19 @@ static FS_TARGET inline __attribute__((always_inline)) V vlog1p(V v)
     FS_LOG_STEP(2, 0x1p2);
     FS_LOG_STEP(1, 0x1p1);
 #undef FS_LOG_STEP
-    const V z = VDIV(VSUB(r, one), VADD(r, one)), z2 = VMUL(z, z);
-    V q = VSET((T)(1.0 / (2 * FS_LOG_ATANH_TERMS - 1)));
-    for (int i = FS_LOG_ATANH_TERMS - 2; i >= 0; i--)
-        q = VADD(VMUL(q, z2), VSET((T)(1.0 / (2 * i + 1))));
+    /*
+     * q(z2) = sum 1/(2i + 1) z2^i as pairs (c_2i + c_2i+1 z2) in powers of
+     * z4: half the dependent steps of Horner's rule in z2, each one fused.
+     * The whole finish of a block waits for this log, and it was a fifth
+     * of the few-class cross-entropy's time in float64 (12 steps of a
+     * multiply then an add).
+     */
+    const V z = VDIV(VSUB(r, one), VADD(r, one)), z2 = VMUL(z, z), z4 = VMUL(z2, z2);
+#define FS_LOG_PAIR(i) VFMA(VSET((T)(1.0 / (4 * (i) + 3))), z2, VSET((T)(1.0 / (4 * (i) + 1))))
+    V q = FS_LOG_PAIR(FS_LOG_ATANH_TERMS / 2 - 1);
+    for (int i = FS_LOG_ATANH_TERMS / 2 - 2; i >= 0; i--)
+        q = VFMA(q, z4, FS_LOG_PAIR(i));
+#undef FS_LOG_PAIR
     /* k ln2 in two parts: k LN2_HI is exact */
     const V log_u =
         VADD(VMUL(k, VSET(FS_LOG_LN2_HI)), VADD(VMUL(k, VSET(FS_LOG_LN2_LO)), VMUL(VADD(z, z), q)));

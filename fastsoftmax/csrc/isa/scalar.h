@@ -16,6 +16,8 @@
  *   VLOADN(p, k) VSTOREN(p, v, k)         first k < W lanes; other lanes load as -inf
  *   VSET(c) VADD(a, b) VSUB(a, b) VMUL(a, b) VMAX(a, b) VMIN(a, b)
  *   VDIV(a, b)                            a / b, lane-wise, correctly rounded
+ *   VFMA(a, b, c)                         a b + c, one rounding where the ISA has FMA
+ *                                         (the scalar path: two)
  *   VCOLUMNS(x, n, t)                     the n <= FS_FEW_CLASSES columns of W rows of n
  *                                         contiguous elements at x (reading only those
  *                                         W n), column j's W lanes to t + j W; t holds
@@ -86,6 +88,7 @@
 #define VADD(a, b)          ((a) + (b))
 #define VSUB(a, b)          ((a) - (b))
 #define VMUL(a, b)          ((a) * (b))
+#define VFMA(a, b, c)       ((a) * (b) + (c))
 #define VMAX(a, b)          ((a) > (b) ? (a) : (b))
 #define VMIN(a, b)          ((a) < (b) ? (a) : (b))
 #define VHMAX(v)            (v)
