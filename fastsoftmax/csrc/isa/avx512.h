@@ -73,6 +73,7 @@ static FS_TARGET inline __m512 fs_nan_acc_f32_avx512(__m512 acc, __m512 a, __m51
 #define VHMAX(v)            _mm512_reduce_max_ps(v)
 #define VHMIN(v)            _mm512_reduce_min_ps(v)
 #define VEXP(t)             fs_exp_f32_avx512(t)
+#define VEXPN(t)            fs_expn_f32_avx512(t)
 #define VNAN_ACC(acc, a, b) fs_nan_acc_f32_avx512((acc), (a), (b))
 #define VNAN_APPLY(v, acc)  _mm512_or_ps((v), (acc))
 #define VKEEP_LT(v, a, b)   _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ), (v))
@@ -116,6 +117,7 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
 #define VHMAX(v)            _mm512_reduce_max_pd(v)
 #define VHMIN(v)            _mm512_reduce_min_pd(v)
 #define VEXP(t)             fs_exp_f64_avx512(t)
+#define VEXPN(t)            fs_expn_f64_avx512(t)
 #define VNAN_ACC(acc, a, b) fs_nan_acc_f64_avx512((acc), (a), (b))
 #define VNAN_APPLY(v, acc)  _mm512_or_pd((v), (acc))
 #define VKEEP_LT(v, a, b)   _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (v))
@@ -317,9 +319,8 @@ static FS_TARGET inline __m512d fs_index_f64_avx512(const int64_t *p, int64_t n)
 #define DVDIV(a, b)        _mm512_div_pd((a), (b))
 #define DVKEEP_LT(v, a, b) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (v))
 
-/* one exp for every t: no range check to skip */
-#define VEXPN(t)       VEXP(t)
-#define VEXPN_FAST(t)  VEXP(t)
+/* VEXPN has no range check to skip, only exp's upper clamp */
+#define VEXPN_FAST(t)  VEXPN(t)
 #define VEXPN_FAST_MIN (-INFINITY)
 
 #else /* not x86 with GCC or clang */

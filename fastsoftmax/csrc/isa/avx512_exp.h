@@ -11,11 +11,8 @@
  * rounding of n is exact, and no branch or range check is left.
  */
 #include "exp_coefficients.h"
-static FS_TARGET inline __m512 fs_exp_f32_avx512(__m512 t)
+static FS_TARGET inline __attribute__((always_inline)) __m512 fs_exp_core_f32_avx512(__m512 t)
 {
-    /* below -104 the result is 0 and above 89 inf, as exp's */
-    t = _mm512_max_ps(_mm512_set1_ps(-104.0f), t);
-    t = _mm512_min_ps(_mm512_set1_ps(89.0f), t);
     const __m512 magic = _mm512_set1_ps(0x1.8p23f);
     const __m512 n =
         _mm512_sub_ps(_mm512_fmadd_ps(t, _mm512_set1_ps(FS_EXP_F32_LOG2E), magic), magic);
@@ -31,11 +28,8 @@ static FS_TARGET inline __m512 fs_exp_f32_avx512(__m512 t)
     return _mm512_scalef_ps(p, n);
 }
 
-static FS_TARGET inline __m512d fs_exp_f64_avx512(__m512d t)
+static FS_TARGET inline __attribute__((always_inline)) __m512d fs_exp_core_f64_avx512(__m512d t)
 {
-    /* below -746 the result is 0 and above 710 inf, as exp's */
-    t = _mm512_max_pd(_mm512_set1_pd(-746.0), t);
-    t = _mm512_min_pd(_mm512_set1_pd(710.0), t);
     const __m512d magic = _mm512_set1_pd(0x1.8p52);
     const __m512d ln2_lo = _mm512_set1_pd(FS_EXP_F64_LN2_LO);
     const __m512d n =
@@ -62,4 +56,30 @@ static FS_TARGET inline __m512d fs_exp_f64_avx512(__m512d t)
     const __m512d hi = _mm512_add_pd(one, r);
     const __m512d lo = _mm512_add_pd(_mm512_add_pd(_mm512_sub_pd(one, hi), r), r_lo);
     return _mm512_scalef_pd(_mm512_add_pd(hi, _mm512_fmadd_pd(q, r2, lo)), n);
+}
+
+/*
+ * The clamps: below -104 (float64: -746) the result is 0 and above 89
+ * (710) inf, as exp's.  VEXPN's t <= 0 (or NaN) needs only the first.
+ */
+static FS_TARGET inline __m512 fs_exp_f32_avx512(__m512 t)
+{
+    t = _mm512_max_ps(_mm512_set1_ps(-104.0f), t);
+    return fs_exp_core_f32_avx512(_mm512_min_ps(_mm512_set1_ps(89.0f), t));
+}
+
+static FS_TARGET inline __m512 fs_expn_f32_avx512(__m512 t)
+{
+    return fs_exp_core_f32_avx512(_mm512_max_ps(_mm512_set1_ps(-104.0f), t));
+}
+
+static FS_TARGET inline __m512d fs_exp_f64_avx512(__m512d t)
+{
+    t = _mm512_max_pd(_mm512_set1_pd(-746.0), t);
+    return fs_exp_core_f64_avx512(_mm512_min_pd(_mm512_set1_pd(710.0), t));
+}
+
+static FS_TARGET inline __m512d fs_expn_f64_avx512(__m512d t)
+{
+    return fs_exp_core_f64_avx512(_mm512_max_pd(_mm512_set1_pd(-746.0), t));
 }
