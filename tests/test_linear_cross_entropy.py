@@ -258,9 +258,9 @@ def test_bad_out_buffers(rng):
 
 
 def test_chunk_rows():
-    assert chunk_rows(8192, 32000, 4) == 2048     # 250 MiB of float32 logits
-    assert chunk_rows(8192, 32000, 8) == 1024     # at most 256 MiB of float64
-    assert chunk_rows(2049, 10, 4) == 1025        # two even chunks, not 2048 + 1
+    assert chunk_rows(8192, 32000, 4) == 2731     # 3 chunks, 333 MiB of float32 logits
+    assert chunk_rows(8192, 32000, 8) == 1366     # at most 384 MiB of float64: 6 chunks
+    assert chunk_rows(3073, 10, 4) == 1537        # two even chunks, not 3072 + 1
     assert chunk_rows(100, 10, 4) == 100
     assert chunk_rows(5, 1 << 30, 8) == 1         # a row of logits beyond the cap
     assert chunk_rows(0, 10, 4) == 1
