@@ -319,7 +319,7 @@ static FS_TARGET inline __m512d fs_index_f64_avx512(const int64_t *p, int64_t n)
 #define DVDIV(a, b)        _mm512_div_pd((a), (b))
 #define DVKEEP_LT(v, a, b) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (v))
 
-/* VEXPN has no range check to skip, only exp's upper clamp */
+/* VEXPN (exp without the upper clamp) has no range check to skip */
 #define VEXPN_FAST(t)  VEXPN(t)
 #define VEXPN_FAST_MIN (-INFINITY)
 
