@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _reference, _runtime, _validation
 from ._layout import aligned_empty, column_tile, rows_along, same_view, streams
-from ._runtime import SERIAL_THRESHOLD, STREAM_BYTES, threads_for
+from ._runtime import SERIAL_THRESHOLD, threads_for
 from ._validation import check_cross_entropy, check_out, fast_rows
 
 __all__ = ["cross_entropy"]
@@ -257,13 +257,12 @@ def _index_rows(logits, target, axis, ignore_index, reduction, label_smoothing, 
     n_rows = target.size
     grad = out
     if return_grad and out is None:
-        grad = (np.empty_like(logits) if logits.nbytes < STREAM_BYTES
-                else aligned_empty(logits.shape, logits.dtype))
+        grad = aligned_empty(logits.shape, logits.dtype)
     loss_rows = np.zeros(n_rows) if reduction == "none" else None
     threads = threads_for(num_threads, logits.size)
     total, count = _loops.cross_entropy_index_rows(
         logits, target, n_rows, n, ignore_index, label_smoothing, reduction == "mean",
-        loss_rows, grad, threads, return_grad and grad.nbytes > STREAM_BYTES)
+        loss_rows, grad, threads, return_grad and streams(grad))
     if count < 0:
         return None
     dtype = logits.dtype

@@ -14,6 +14,7 @@ cdef extern from "fastsoftmax.h" nogil:
     int fs_select_isa(int requested)
     int fs_current_isa()
     const char *fs_compiler()
+    int fs_pages_resident(const void *p, size_t nbytes)
 
     ctypedef struct fs_kernels_f32:
         void (*softmax_rows)(const float *x, float *y, float *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil

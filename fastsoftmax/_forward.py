@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _reference, _runtime, _validation
 from ._layout import Plan, aligned_empty, mask_rows, output_into, streams
-from ._runtime import SERIAL_THRESHOLD, STREAM_BYTES, threads_for
+from ._runtime import SERIAL_THRESHOLD, threads_for
 from ._validation import check_forward, check_logsumexp, fast_rows
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
@@ -54,9 +54,8 @@ def _softmax_rows(x, n, log, num_threads):
     layout is ``x``'s own, so the call goes straight to the row loop, exactly
     as the general path would run it."""
     size = x.size
-    stream = x.nbytes > STREAM_BYTES
-    y = aligned_empty(x.shape, x.dtype) if stream else np.empty_like(x)
-    _loops.softmax_rows(x, y, size // n, n, log, threads_for(num_threads, size), stream)
+    y = aligned_empty(x.shape, x.dtype)
+    _loops.softmax_rows(x, y, size // n, n, log, threads_for(num_threads, size), streams(y))
     return y
 
 

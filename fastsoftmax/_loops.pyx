@@ -34,7 +34,8 @@ from libc.string cimport memcpy, memset
 
 from ._csrc cimport (
     FS_FLAG_LOG, FS_FLAG_STREAM, FS_ISA_AVX2, FS_ISA_AVX512, FS_ISA_SCALAR, FS_MAX_TILE,
-    FS_ROW_CACHE_BYTES, FS_FEW_CLASSES, fs_compiler, fs_cpu_isa, fs_current_isa, fs_f32, fs_f64, fs_select_isa,
+    FS_ROW_CACHE_BYTES, FS_FEW_CLASSES, fs_compiler, fs_cpu_isa, fs_current_isa, fs_f32, fs_f64, fs_pages_resident,
+    fs_select_isa,
 )
 
 import numpy as np
@@ -83,6 +84,12 @@ def current_isa():
 
 def compiler():
     return fs_compiler().decode().strip()  # clang's version string ends in a space
+
+
+def pages_resident(size_t address, size_t nbytes):
+    """1 if the page at the middle of the ``nbytes`` at ``address`` is in
+    memory, 0 if it is not (a buffer fresh from the OS), -1 if unknown."""
+    return fs_pages_resident(<const void *>address, nbytes)
 
 
 def omp_max_threads():

@@ -45,6 +45,17 @@ def simd(request):
     _runtime.set_simd(before)
 
 
+@pytest.fixture(params=["fresh", "resident"])
+def output_pages(request, monkeypatch):
+    """Run the test once as if every output were fresh from the OS (the row
+    loops then write it with ordinary stores) and once as if it were in
+    memory already (non-temporal stores past STREAM_BYTES), whatever the
+    arrays really are: both store paths run on every output."""
+    resident = int(request.param == "resident")
+    monkeypatch.setattr(_runtime.kernels, "pages_resident", lambda address, nbytes: resident)
+    return request.param
+
+
 @pytest.fixture(params=[1, 2], ids=lambda n: f"threads{n}")
 def num_threads(request):
     return request.param

@@ -4,7 +4,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 from fastsoftmax import _runtime
+from fastsoftmax._layout import aligned_empty, streams
 
 # the source tree's generator (beside tests/: a checkout or an unpacked sdist)
 GEN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fastsoftmax",
@@ -138,3 +142,24 @@ def test_log_softmax_shift_is_exact_far_from_zero(simd):
         np.testing.assert_allclose(fs.log_softmax(x), want, rtol=2e-6, atol=1e-6)
         np.testing.assert_allclose(fs.log_softmax(x[:, None], axis=0)[:, 0], want, rtol=2e-6,
                                    atol=1e-6)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="asks Linux's mincore")
+def test_pages_resident_tells_fresh_from_used_memory():
+    resident = _runtime.kernels.pages_resident
+    a = np.empty(64 << 20, np.uint8)  # past any malloc threshold: fresh from mmap
+    assert resident(a.ctypes.data, a.nbytes) == 0
+    a[a.size // 2:] = 1
+    assert resident(a.ctypes.data, a.nbytes) == 1
+    assert resident(a.ctypes.data, 100) == -1  # under 3 pages: not asked
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="asks Linux's mincore")
+def test_fresh_row_outputs_are_not_streamed():
+    y = aligned_empty((16384, 1024), np.float32)  # 64 MiB: fresh from mmap
+    assert not streams(y)                  # rows: ordinary stores into fresh pages
+    assert streams(y, inner=4, columns=True)  # column tiles stream either way
+    y.fill(0)
+    assert streams(y)
+    assert not streams(y, inner=4)         # (the column kernels that never stream)
+    assert not streams(np.zeros((8, 1024), np.float32))  # under STREAM_BYTES

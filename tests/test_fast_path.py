@@ -158,9 +158,9 @@ def test_cross_entropy_into_out_agrees(simd, num_threads, rng, monkeypatch):
             _assert_identical(*results, f"{logits.shape} {logits.dtype} {kwargs} {in_place}")
 
 
-def test_streamed_output_agrees(monkeypatch):
-    """Outputs past STREAM_BYTES are written with non-temporal stores on
-    both paths."""
+def test_streamed_output_agrees(monkeypatch, output_pages):
+    """Outputs past STREAM_BYTES are written with non-temporal stores (or,
+    fresh, with ordinary ones) on both paths."""
     x = np.random.default_rng(0).standard_normal(
         (4, _runtime.STREAM_BYTES // 4 // 4 + 64)).astype(np.float32)
     target = np.arange(4)

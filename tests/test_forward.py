@@ -56,8 +56,9 @@ def test_row_lengths_against_scipy(n, dtype, simd, rng):
     np.testing.assert_allclose(fs.softmax(xt, axis=0), scipy_special.softmax(xt, axis=0), **tol)
 
 
-def test_large_output_streams_correctly(simd):
-    """Outputs past the streaming threshold take the non-temporal store path."""
+def test_large_output_streams_correctly(simd, output_pages):
+    """Outputs past the streaming threshold take the non-temporal store path
+    (into pages in memory) or ordinary stores (into fresh pages)."""
     x = np.random.default_rng(1).standard_normal((1100, 1001)).astype(np.float64)
     assert x.nbytes > fs._runtime.STREAM_BYTES
     np.testing.assert_allclose(fs.softmax(x[:, 1:]), scipy_special.softmax(x[:, 1:], axis=-1),
@@ -77,7 +78,7 @@ def test_large_output_streams_correctly(simd):
 
 @pytest.mark.parametrize("n", [3, 10, 32])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_few_classes_stream_from_any_offset(n, dtype, simd):
+def test_few_classes_stream_from_any_offset(n, dtype, simd, output_pages):
     """Rows of few classes past the streaming threshold, into outputs at
     every element offset from a cache line: the rows before the first
     block that starts on a line go as a part of a block, the rest stream."""

@@ -5,8 +5,14 @@
  * No -march flag is needed: each instruction set's kernels carry their own
  * target attribute, so the same binary runs on any CPU of its architecture
  * and picks the best tables it can run, once, at import (fs_select_isa).
+ * It also asks the OS one thing about memory (fs_pages_resident).
  */
 #include "fastsoftmax.h"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define FS_X86 1
@@ -93,5 +99,25 @@ const char *fs_compiler(void)
     return "MSVC " FS_STR(_MSC_VER);
 #else
     return "unknown";
+#endif
+}
+
+int fs_pages_resident(const void *p, size_t nbytes)
+{
+#if defined(__linux__)
+    /* One page in the middle stands for the buffer: callers ask about arrays
+     * that are either fresh from mmap (nothing resident) or used before. */
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || nbytes < 3 * (size_t)page)
+        return -1;
+    uintptr_t mid = ((uintptr_t)p + nbytes / 2) & ~((uintptr_t)page - 1);
+    unsigned char vec = 0;
+    if (mincore((void *)mid, (size_t)page, &vec) != 0)
+        return -1;
+    return vec & 1;
+#else
+    (void)p;
+    (void)nbytes;
+    return -1;
 #endif
 }

@@ -66,6 +66,14 @@ int fs_select_isa(int requested);
 int fs_current_isa(void);
 /* The compiler that built the kernels. */
 const char *fs_compiler(void);
+/*
+ * Whether the page at the middle of [p, p + nbytes) is in memory: 1 or 0,
+ * or -1 where the OS cannot say (not Linux, or a buffer under 3 pages).
+ * An output that is not yet resident is written with ordinary stores: the
+ * OS zeroes each page on first touch and leaves it in cache, where a
+ * non-temporal store would cost the zeroed line's write-back on top.
+ */
+int fs_pages_resident(const void *p, size_t nbytes);
 
 #ifdef __cplusplus
 }

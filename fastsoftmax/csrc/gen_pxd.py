@@ -32,6 +32,7 @@ cdef extern from "fastsoftmax.h" nogil:
     int fs_select_isa(int requested)
     int fs_current_isa()
     const char *fs_compiler()
+    int fs_pages_resident(const void *p, size_t nbytes)
 '''
 
 
