@@ -35,12 +35,16 @@ __all__ = ["linear_cross_entropy", "chunk_rows"]
 # Default chunk: at most CHUNK_ROWS rows and CHUNK_BYTES of logits.  Each
 # chunk packs W for BLAS twice and adds its G.T @ x into grad_weight, so
 # fewer, larger chunks cost less: at N=8192, H=1024, V=32000 float32, 3
-# chunks of 2731 rows took 1.06x the time of the three products alone
-# where 4 of 2048 took 1.11x (interleaved in one run, AMD EPYC Zen 5, 2
-# threads), for 0.08 GiB more memory; 384 MiB bounds the buffer for huge
-# vocabularies.
+# chunks took less time than 4 of 2048 rows (interleaved in one run, AMD
+# EPYC Zen 5, 2 threads), for 0.08 GiB more memory; 384 MiB bounds the
+# buffer for huge vocabularies.
 CHUNK_ROWS = 3072
 CHUNK_BYTES = 384 << 20
+# Chunks of several take a whole number of ROW_MULTIPLE rows: BLAS runs
+# its full-width blocks on them.  3 chunks of 2736 rows took 1.02x the three
+# products where 2731 rows (8192 / 3) took 1.05x and 2729 1.06x, interleaved
+# in one run on the machine above.
+ROW_MULTIPLE = 16
 # Classes per block of the grad_weight sums after the first chunk: 8 MiB of
 # G.T @ x, which is still in the 32 MiB L3 when it is added.
 PRODUCT_BYTES = 8 << 20
@@ -52,12 +56,18 @@ def chunk_rows(n_rows, n_classes, itemsize):
     """The default rows per chunk for ``n_rows`` rows of ``n_classes`` logits.
 
     At most ``CHUNK_ROWS`` rows and ``CHUNK_BYTES`` of logits per chunk,
-    and the rows shared evenly between the chunks, so that the last one is
-    not a sliver (2049 rows go as 1025 + 1024, not 2048 + 1).
+    the rows shared evenly between the chunks, so that the last one is not
+    a sliver (3073 rows go as 1552 + 1521, not 3072 + 1), and, with more
+    than one chunk, a multiple of ``ROW_MULTIPLE`` rows.
     """
     cap = max(1, min(CHUNK_ROWS, CHUNK_BYTES // max(1, n_classes * itemsize)))
+    if cap >= ROW_MULTIPLE:
+        cap -= cap % ROW_MULTIPLE
     n_chunks = max(1, math.ceil(n_rows / cap))
-    return max(1, math.ceil(n_rows / n_chunks))
+    rows = max(1, math.ceil(n_rows / n_chunks))
+    if n_chunks > 1:  # rounded up, still at most cap: the same number of chunks
+        rows = min(cap, -(-rows // ROW_MULTIPLE) * ROW_MULTIPLE)
+    return rows
 
 
 def linear_cross_entropy(x, linear_weight, target, *, linear_bias=None, weight=None,

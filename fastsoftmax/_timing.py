@@ -14,8 +14,9 @@ medians from here, so a ratio means the same thing whichever printed it.
   `peer_calls`: NumPy (the ``_reference`` twin), SciPy, PyTorch and
   scikit-learn, each left out when it is not installed or lacks the
   function.
-- `interleaved_medians`: every contender in turn, round after round, so
-  that a change of machine load touches them all alike; `measure` does a
+- `interleaved_medians`: every contender in turn, round after round
+  (each round starting one further on), so that a change of machine load
+  touches them all alike; `measure` does a
   whole case; `measure_small` the time per call of a small one;
   `threshold` times 1 against n threads over growing sizes.
 - `markdown_table`: the tables the command and the scripts print.
@@ -467,15 +468,24 @@ def interleaved_medians(calls, repeat, warmup=1, number=1):
 
     After ``warmup`` untimed rounds (page faults, thread pools), each round
     times every callable in turn, ``number`` calls in a row, so that a
-    change of machine load touches them all alike.
+    change of machine load touches them all alike.  Each round starts one
+    callable further on, so that none always runs right after the same one:
+    a call can leave a cost to the next.  (In a virtual machine, memory
+    freed for a few seconds goes back to the host, and the next call that
+    allocates faults it in again at 1-2 ms a MiB: on AMD EPYC Zen 5, a
+    linear_cross_entropy right after the 6.7 s of three products took
+    1.08x the time of the same call run next.)
     """
     for _ in range(warmup):
         for call in calls.values():
             call()
-    times = {name: [] for name in calls}
+    names = list(calls)
+    times = {name: [] for name in names}
     calls_in_row = range(number)
-    for _ in range(repeat):
-        for name, call in calls.items():
+    for round_ in range(repeat):
+        start_at = round_ % len(names)
+        for name in names[start_at:] + names[:start_at]:
+            call = calls[name]
             start = time.perf_counter()
             for _ in calls_in_row:
                 call()

@@ -258,9 +258,12 @@ def test_bad_out_buffers(rng):
 
 
 def test_chunk_rows():
-    assert chunk_rows(8192, 32000, 4) == 2731     # 3 chunks, 333 MiB of float32 logits
-    assert chunk_rows(8192, 32000, 8) == 1366     # at most 384 MiB of float64: 6 chunks
-    assert chunk_rows(3073, 10, 4) == 1537        # two even chunks, not 3072 + 1
+    assert chunk_rows(8192, 32000, 4) == 2736     # 3 chunks, 334 MiB of float32 logits
+    assert chunk_rows(8192, 32000, 8) == 1376     # at most 384 MiB of float64: 6 chunks
+    assert chunk_rows(3073, 10, 4) == 1552        # 1552 + 1521, not 3072 + 1
+    assert chunk_rows(3072, 10, 4) == 3072        # one chunk: all the rows, whatever their number
+    assert chunk_rows(1000, 1 << 20, 4) == 96     # a cap of 96 rows: 10 chunks of 96, then 40
+    assert chunk_rows(1000, 100 << 20, 4) == 1    # a cap under 16 rows is not rounded
     assert chunk_rows(100, 10, 4) == 100
     assert chunk_rows(5, 1 << 30, 8) == 1         # a row of logits beyond the cap
     assert chunk_rows(0, 10, 4) == 1
