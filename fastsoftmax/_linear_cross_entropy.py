@@ -35,9 +35,9 @@ __all__ = ["linear_cross_entropy", "chunk_rows"]
 # Default chunk: at most CHUNK_ROWS rows and CHUNK_BYTES of logits.  Each
 # chunk packs W for BLAS twice and adds its G.T @ x into grad_weight, so
 # fewer, larger chunks cost less: at N=8192, H=1024, V=32000 float32, 3
-# chunks took less time than 4 of 2048 rows (interleaved in one run, AMD
-# EPYC Zen 5, 2 threads), for 0.08 GiB more memory; 384 MiB bounds the
-# buffer for huge vocabularies.
+# chunks took 1.04x the three products where 4 of 2048 rows took 1.08x
+# (interleaved in one run, AMD EPYC Zen 5, 2 threads), for 0.08 GiB more
+# memory; 384 MiB bounds the buffer for huge vocabularies.
 CHUNK_ROWS = 3072
 CHUNK_BYTES = 384 << 20
 # Chunks of several take a whole number of ROW_MULTIPLE rows: BLAS runs
