@@ -23,7 +23,7 @@
 #define FS_EXP_F64_LN2_HI 0x1.62e42fee00000p-1
 #define FS_EXP_F64_LN2_LO 0x1.a39ef35793c76p-33
 /* AVX-512's float64 reduction by ln2 / 16 (isa/avx512_exp.h), the same way */
-#define FS_EXP_F64_16_LN2    0x1.71547652b82fep+4
+#define FS_EXP_F64_16_LN2    (16 * FS_EXP_F64_LOG2E) /* exact: a power of two */
 #define FS_EXP_F64_LN2_16_HI 0x1.62e42fef00000p-5
 #define FS_EXP_F64_LN2_16_LO 0x1.473de6af278edp-38
 /* exp(r) = 1 + r + r^2 q(r), q of degree 9 with coefficients P2 .. P11 */
