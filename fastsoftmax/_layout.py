@@ -201,10 +201,11 @@ def streams(output, inner=1, columns=False):
     memory, as after ``np.empty``) with ordinary stores: the OS zeroes each
     page as a row first touches it, leaving its lines in cache, and a
     non-temporal store would add their write-back.  A fresh (4096, 4096)
-    softmax or cross-entropy gradient took 0.87-0.91 of the time of its
+    softmax or cross-entropy gradient took 0.87-0.94 of the time of its
     streamed version (AMD EPYC Zen 5, 2 threads).  Column tiles go down
     every page before coming back to it, so the zeroed lines are gone by
-    then: they stream either way (a fresh axis-0 softmax streamed took 0.93).
+    then: they stream either way (a fresh axis-0 softmax streamed took
+    0.92-0.95 of the time unstreamed).
     """
     if not ((inner == 1 or columns) and output.nbytes > STREAM_BYTES):
         return False

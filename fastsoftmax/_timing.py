@@ -472,7 +472,7 @@ def interleaved_medians(calls, repeat, warmup=1, number=1):
     callable further on, so that none always runs right after the same one:
     a call can leave a cost to the next.  (In a virtual machine, memory
     freed for a few seconds goes back to the host, and the next call that
-    allocates faults it in again at 1-2 ms a MiB: on AMD EPYC Zen 5, a
+    allocates faults it in again at 1-2.5 ms a MiB: on AMD EPYC Zen 5, a
     linear_cross_entropy right after the 6.7 s of three products took
     1.08x the time of the same call run next.)
     """
