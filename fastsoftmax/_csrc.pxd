@@ -8,7 +8,7 @@ from libc.stdint cimport int64_t, uint8_t
 
 cdef extern from "fastsoftmax.h" nogil:
     int FS_ISA_SCALAR, FS_ISA_AVX2, FS_ISA_AVX512
-    int FS_MAX_TILE, FS_ROW_CACHE_BYTES, FS_FLAG_LOG, FS_FLAG_STREAM
+    int FS_MAX_TILE, FS_ROW_CACHE_BYTES, FS_PART_BYTES, FS_FLAG_LOG, FS_FLAG_STREAM
     int FS_FEW_CLASSES
     int fs_cpu_isa()
     int fs_select_isa(int requested)
@@ -32,6 +32,10 @@ cdef extern from "fastsoftmax.h" nogil:
         void (*softmax_few_rows)(const float *x, float *y, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
         void (*cross_entropy_few_rows)(const float *logits, const int64_t *target, const float *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, float *grad, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
         void (*add_rows)(const float *x, ptrdiff_t x_stride, float *y, ptrdiff_t y_stride, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
+        void (*row_parts_stats)(const float *x, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1, double *stats) noexcept nogil
+        void (*row_parts_below)(const float *x, ptrdiff_t n, double m, ptrdiff_t p0, ptrdiff_t p1, double *stats) noexcept nogil
+        void (*row_parts_fold)(const double *stats, ptrdiff_t n_parts, int below, double *out) noexcept nogil
+        void (*softmax_row_part)(const float *x, float *y, ptrdiff_t n, double m, double f, double lo, int flags) noexcept nogil
 
     ctypedef struct fs_kernels_f64:
         void (*softmax_rows)(const double *x, double *y, double *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
@@ -49,6 +53,10 @@ cdef extern from "fastsoftmax.h" nogil:
         void (*softmax_few_rows)(const double *x, double *y, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
         void (*cross_entropy_few_rows)(const double *logits, const int64_t *target, const double *weight, double weight_sum, double label_smoothing, const double *row_scale, double scale, double *loss, double *loss_sum, double *grad, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
         void (*add_rows)(const double *x, ptrdiff_t x_stride, double *y, ptrdiff_t y_stride, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
+        void (*row_parts_stats)(const double *x, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1, double *stats) noexcept nogil
+        void (*row_parts_below)(const double *x, ptrdiff_t n, double m, ptrdiff_t p0, ptrdiff_t p1, double *stats) noexcept nogil
+        void (*row_parts_fold)(const double *stats, ptrdiff_t n_parts, int below, double *out) noexcept nogil
+        void (*softmax_row_part)(const double *x, double *y, ptrdiff_t n, double m, double f, double lo, int flags) noexcept nogil
 
     const fs_kernels_f32 *fs_f32
     const fs_kernels_f64 *fs_f64

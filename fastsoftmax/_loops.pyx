@@ -29,12 +29,13 @@ from cpython.buffer cimport (
 )
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.long cimport PyLong_AsLongLongAndOverflow
+from libc.math cimport INFINITY, NAN, exp as c_exp, log as c_log, log1p
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from ._csrc cimport (
     FS_FLAG_LOG, FS_FLAG_STREAM, FS_ISA_AVX2, FS_ISA_AVX512, FS_ISA_SCALAR, FS_MAX_TILE,
-    FS_ROW_CACHE_BYTES, FS_FEW_CLASSES, fs_compiler, fs_cpu_isa, fs_current_isa, fs_f32, fs_f64, fs_pages_resident,
+    FS_ROW_CACHE_BYTES, FS_PART_BYTES, FS_FEW_CLASSES, fs_compiler, fs_cpu_isa, fs_current_isa, fs_f32, fs_f64, fs_pages_resident,
     fs_select_isa,
 )
 
@@ -64,6 +65,7 @@ ISA_AVX2 = FS_ISA_AVX2
 ISA_AVX512 = FS_ISA_AVX512
 MAX_TILE = FS_MAX_TILE
 ROW_CACHE_BYTES = FS_ROW_CACHE_BYTES
+PART_BYTES = FS_PART_BYTES
 OPENMP = bool(FS_OPENMP)
 BUILD_FLAGS = FS_BUILD_FLAGS.decode()
 
@@ -227,6 +229,134 @@ cdef int _run(part_fn part, const Call *c, int num_threads) except -1 nogil:
             with gil:
                 PyErr_CheckSignals()
     return 0
+
+
+# Rows longer than FS_ROW_CACHE_BYTES are taken in parts of FS_PART_BYTES
+# (csrc/body/row_stats.h), whose statistics the threads may share out.  So
+# when such rows are few, fewer than _split_few_rows a thread (a row a
+# thread would leave threads idle or unevenly loaded, and one row would run
+# on one thread), each row in turn is shared between the threads
+# (_run_split).  The results are the same either way, bit for bit.
+# One float32 row of 2**24 on two threads of an AMD EPYC Zen 5 went from
+# 2.6 to 1.4 x the two-thread copy, its logsumexp from 1.27 to 0.66.
+# Sharing many long rows as well (each thread's share at least 1 or 4 MiB,
+# so that a row would stay in the 32 MiB L3 between its two passes) moved
+# (8, 2**21) float32 and float64 and (16, 2**20) float32 by less than the
+# noise (1.07-1.23 x the copy), so rows that are many go a row a thread.
+cdef Py_ssize_t _split_few_rows = 4
+
+
+cdef inline bint _splits(const Call *c, int num_threads) noexcept nogil:
+    """Whether the rows of ``c`` go through _run_split on ``num_threads``."""
+    return (c.inner == 1 and num_threads > 1 and c.n * (8 if c.f64 else 4) > FS_ROW_CACHE_BYTES
+            and c.outer < _split_few_rows * num_threads)
+
+
+def set_split_rows(Py_ssize_t few_rows):
+    """Set _split_few_rows (0: no row is shared) and return the previous
+    value: for measurements, and for tests of both paths."""
+    global _split_few_rows
+    before = _split_few_rows
+    _split_few_rows = max(0, few_rows)
+    return before
+
+
+def rows_split(Py_ssize_t n_rows, Py_ssize_t n, bint f64, int num_threads):
+    """Whether ``n_rows`` contiguous rows of ``n`` are shared between
+    ``num_threads`` threads (softmax, log_softmax, logsumexp)."""
+    cdef Call c = _call(f64, False, False, NULL, NULL, NULL, n_rows, n, 1, 1)
+    return _splits(&c, num_threads)
+
+
+cdef int _run_split(const Call *c, int num_threads, bint lse) except -1 nogil:
+    """softmax or log_softmax (``lse`` false) or logsumexp (``lse`` true) of
+    long contiguous rows, each shared between ``num_threads`` threads, a
+    contiguous run of the row's parts each: the parts' statistics
+    (row_parts_stats), folded in order (row_parts_fold); when log(sum) is
+    wanted and the sum is below 2, the parts' entries below the maximum
+    (row_parts_below), as log_sumexp takes them on one thread; then each
+    thread's stretch of the output (softmax_row_part), or the row's
+    logsumexp.  A pending signal is checked for between rows, every
+    CHUNK_BYTES."""
+    cdef Py_ssize_t nt = num_threads, r, t, done = 0, p0, p1, i0, i1
+    cdef Py_ssize_t itemsize = 8 if c.f64 else 4
+    cdef Py_ssize_t part = FS_PART_BYTES // itemsize, n_parts = (c.n + part - 1) // part
+    cdef double *st = <double *>malloc(3 * n_parts * sizeof(double))
+    cdef double row[3]
+    cdef double f
+    cdef const char *x
+    if st == NULL:
+        with gil:
+            raise MemoryError()
+    try:
+        for r in range(c.outer):
+            x = <const char *>c.a + r * c.n * itemsize
+            for t in prange(nt, schedule='static', num_threads=nt):
+                if c.f64:
+                    fs_f64.row_parts_stats(<const double *>x, c.n, _share(n_parts, t, nt),
+                                           _share(n_parts, t + 1, nt), st)
+                else:
+                    fs_f32.row_parts_stats(<const float *>x, c.n, _share(n_parts, t, nt),
+                                           _share(n_parts, t + 1, nt), st)
+            if c.f64:
+                fs_f64.row_parts_fold(st, n_parts, 0, row)
+            else:
+                fs_f32.row_parts_fold(st, n_parts, 0, row)
+            # row = (maximum, sum, minimum); f as log_sumexp or 1 / sum
+            f = 0.0
+            if -INFINITY < row[0] < INFINITY:
+                if not (lse or c.flags & FS_FLAG_LOG):
+                    f = 1.0 / row[1]
+                elif row[1] < 2.0:
+                    for t in prange(nt, schedule='static', num_threads=nt):
+                        if c.f64:
+                            fs_f64.row_parts_below(<const double *>x, c.n, row[0],
+                                                   _share(n_parts, t, nt),
+                                                   _share(n_parts, t + 1, nt), st)
+                        else:
+                            fs_f32.row_parts_below(<const float *>x, c.n, row[0],
+                                                   _share(n_parts, t, nt),
+                                                   _share(n_parts, t + 1, nt), st)
+                    if c.f64:
+                        fs_f64.row_parts_fold(st, n_parts, 1, st)
+                    else:
+                        fs_f32.row_parts_fold(st, n_parts, 1, st)
+                    f = log1p(st[0] + (st[1] - 1.0))
+                else:
+                    f = c_log(row[1])
+            if lse:
+                if c.f64:
+                    (<double *>c.out)[r] = row[0] + f
+                else:
+                    (<float *>c.out)[r] = <float>(row[0] + f)
+            else:
+                for t in prange(nt, schedule='static', num_threads=nt):
+                    i0 = min(c.n, _share(n_parts, t, nt) * part)
+                    i1 = min(c.n, _share(n_parts, t + 1, nt) * part)
+                    if c.f64:
+                        fs_f64.softmax_row_part(<const double *>x + i0,
+                                                <double *>c.out + r * c.n + i0, i1 - i0,
+                                                row[0], f, row[2], c.flags)
+                    else:
+                        fs_f32.softmax_row_part(<const float *>x + i0,
+                                                <float *>c.out + r * c.n + i0, i1 - i0,
+                                                row[0], f, row[2], c.flags)
+            done += c.n * itemsize
+            if done >= CHUNK_BYTES and r + 1 < c.outer:
+                done = 0
+                with gil:
+                    PyErr_CheckSignals()
+    finally:
+        free(st)
+    return 0
+
+
+cdef int _run_rows(part_fn part, const Call *c, int num_threads, bint lse) except -1 nogil:
+    """_run(part, ...) for softmax (``lse`` false) and logsumexp (true), or
+    _run_split when the rows are long enough to split between the threads."""
+    if _splits(c, num_threads):
+        return _run_split(c, num_threads, lse)
+    return _run(part, c, num_threads)
 
 
 cdef inline Py_ssize_t _few_classes(bint f64, int function) noexcept nogil:
@@ -555,7 +685,7 @@ def softmax(const floating[::1] x, floating[::1] y, Py_ssize_t outer, Py_ssize_t
     """y = softmax(x) (or log_softmax) over the middle axis of (outer, n, inner)."""
     cdef Call c = _call(floating is double, log, stream, &x[0], NULL, &y[0], outer, n, inner, tile)
     with nogil:
-        _run(_softmax_part, &c, num_threads)
+        _run_rows(_softmax_part, &c, num_threads, False)
 
 
 def logsumexp(const floating[::1] x, floating[::1] out, Py_ssize_t outer, Py_ssize_t n,
@@ -564,7 +694,7 @@ def logsumexp(const floating[::1] x, floating[::1] out, Py_ssize_t outer, Py_ssi
     cdef Call c = _call(floating is double, False, False, &x[0], NULL, &out[0], outer, n, inner,
                         tile)
     with nogil:
-        _run(_logsumexp_part, &c, num_threads)
+        _run_rows(_logsumexp_part, &c, num_threads, True)
 
 
 def softmax_backward(const floating[::1] dy, const floating[::1] y, floating[::1] dx,
@@ -774,7 +904,7 @@ def softmax_rows(x, y, Py_ssize_t n_rows, Py_ssize_t n, bint log, int num_thread
             raise ValueError("x and y have different dtypes")
         c = _call(f64, log, stream, xb.buf, NULL, yb.buf, n_rows, n, 1, 1)
         with nogil:
-            _run(_softmax_part, &c, num_threads)
+            _run_rows(_softmax_part, &c, num_threads, False)
         PyBuffer_Release(&yb)
     finally:
         PyBuffer_Release(&xb)
@@ -792,7 +922,7 @@ def logsumexp_rows(x, out, Py_ssize_t n_rows, Py_ssize_t n, int num_threads):
             raise ValueError("x and out have different dtypes")
         c = _call(f64, False, False, xb.buf, NULL, ob.buf, n_rows, n, 1, 1)
         with nogil:
-            _run(_logsumexp_part, &c, num_threads)
+            _run_rows(_logsumexp_part, &c, num_threads, True)
         PyBuffer_Release(&ob)
     finally:
         PyBuffer_Release(&xb)

@@ -24,8 +24,10 @@ def test_against_reference(name, simd, num_threads):
 
 
 def test_threads_give_identical_results(simd, rng):
-    """Rows are split between threads, never within: results are bitwise equal."""
-    for shape, axis in [((300, 1000), -1), ((40, 300, 20), 1), ((3000, 7), 0)]:
+    """Rows are split between threads, and long rows within in fixed parts:
+    results are bitwise equal."""
+    for shape, axis in [((300, 1000), -1), ((40, 300, 20), 1), ((3000, 7), 0), ((3, 70001), -1),
+                        ((2**18 + 5,), -1)]:
         x = rng.standard_normal(shape).astype(np.float32)
         for f in (fs.softmax, fs.log_softmax, fs.logsumexp):
             np.testing.assert_array_equal(f(x, axis, num_threads=1), f(x, axis, num_threads=2))
@@ -95,6 +97,51 @@ def test_few_classes_stream_from_any_offset(n, dtype, simd, output_pages):
         np.testing.assert_allclose(out, want, **tolerance(dtype))
         fs.log_softmax(x, out=out)
         np.testing.assert_allclose(out, want_log, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_rows_shared_between_threads(dtype, simd, output_pages, rng):
+    """Rows longer than ROW_CACHE_BYTES, fewer than four a thread, are shared
+    between the threads in parts of PART_BYTES: the same bits as on one
+    thread whatever the count, and right with the deciding entries in any
+    part, into outputs at any offset from a line."""
+    itemsize = np.dtype(dtype).itemsize
+    part = fs._loops.PART_BYTES // itemsize
+    n = 17 * part + 3                                 # a short last part
+    assert n * itemsize > fs._loops.ROW_CACHE_BYTES and 8 * n * itemsize > fs._runtime.STREAM_BYTES
+    x = (rng.standard_normal((8, n)) * 4).astype(dtype)
+    x[1, :part + 5] = -np.inf                         # parts of -inf only, then a rising maximum
+    x[1, 4 * part] = 30.0
+    x[2] = -60.0                                      # one term dominates: log1p of the others
+    x[2, 3 * part + 7] = 0.0
+    x[3, 3 * part - 1] = np.nan                       # a NaN in one part
+    x[4, -1] = np.inf                                 # +inf in the last part
+    x[5, 2] = np.inf                                  # +inf and NaN in different parts
+    x[5, 4 * part + 1] = np.nan
+    x[6] = rng.uniform(-2000, 0, n)                   # outside the fast exp's range
+    x[7] = -np.inf                                    # all -inf
+    assert fs._loops.rows_split(x.shape[0], n, itemsize == 8, 3)
+    buf = np.empty(x.size + 1, dtype)
+    for name in FORWARD:
+        want = getattr(fs._reference, name)(x)
+        one = getattr(fs, name)(x, num_threads=1)
+        np.testing.assert_allclose(one, want, **tolerance(dtype))
+        np.testing.assert_array_equal(getattr(fs, name)(x, num_threads=2), one)
+        before = fs._loops.set_split_rows(0)          # the same rows, one a thread
+        try:
+            assert not fs._loops.rows_split(x.shape[0], n, itemsize == 8, 2)
+            np.testing.assert_array_equal(getattr(fs, name)(x, num_threads=2), one)
+        finally:
+            fs._loops.set_split_rows(before)
+        for nt in (2, 3, 5):                          # past this machine's cores, too
+            if name == "logsumexp":
+                got = np.empty(x.shape[0], dtype)
+                fs._loops.logsumexp_rows(x, got, x.shape[0], n, nt)
+            else:
+                got = buf[1:].reshape(x.shape)
+                fs._loops.softmax_rows(x, got, x.shape[0], n, name == "log_softmax", nt,
+                                       fs._layout.streams(got))
+            np.testing.assert_array_equal(got, one, err_msg=f"{name} on {nt} threads")
 
 
 # ---------------------------------------------------------------- semantics --

@@ -30,9 +30,11 @@ enum { FS_ISA_SCALAR = 0, FS_ISA_AVX2 = 1, FS_ISA_AVX512 = 2, FS_ISA_COUNT = 3 }
 #define FS_MAX_TILE 512
 /*
  * Rows up to this many bytes are processed in passes that re-read the row
- * from cache (L2 holds it); longer rows take the one-pass online max/sum.
+ * from cache (L2 holds it); longer rows take the one-pass online max/sum,
+ * in parts of FS_PART_BYTES (whose statistics threads may share out).
  */
 #define FS_ROW_CACHE_BYTES 262144
+#define FS_PART_BYTES      65536
 /* The most classes a *_few_rows kernel (one row per vector lane) accepts. */
 #define FS_FEW_CLASSES 32
 

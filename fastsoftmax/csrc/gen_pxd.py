@@ -26,7 +26,7 @@ from libc.stdint cimport int64_t, uint8_t
 
 cdef extern from "fastsoftmax.h" nogil:
     int FS_ISA_SCALAR, FS_ISA_AVX2, FS_ISA_AVX512
-    int FS_MAX_TILE, FS_ROW_CACHE_BYTES, FS_FLAG_LOG, FS_FLAG_STREAM
+    int FS_MAX_TILE, FS_ROW_CACHE_BYTES, FS_PART_BYTES, FS_FLAG_LOG, FS_FLAG_STREAM
     int FS_FEW_CLASSES
     int fs_cpu_isa()
     int fs_select_isa(int requested)

@@ -54,6 +54,20 @@
  *   add_rows:           y[r * y_stride + i] += x[r * x_stride + i] over n_rows
  *                       rows of n; a stride of 0 repeats one row (a bias onto
  *                       rows of logits, gradient rows into column sums)
+ *   row_parts_stats:    a row longer than FS_ROW_CACHE_BYTES shared between
+ *                       threads, in parts of FS_PART_BYTES from its start:
+ *                       stats[3p..3p+3) = part p's maximum, sum of
+ *                       exp(x - maximum) and minimum, for p in [p0, p1)
+ *   row_parts_below:    stats[2p..2p+2) = part p's sum of exp(x - m) over
+ *                       its entries below the row's finite maximum m, and
+ *                       its count of entries equal to m (log_softmax and
+ *                       logsumexp when the row's sum of exps is below 2)
+ *   row_parts_fold:     out = the row's (maximum, sum, minimum) from n_parts
+ *                       parts' stats, or (below) its (below, equal) totals,
+ *                       folded as a row on one thread folds them
+ *   softmax_row_part:   a stretch of the row's output from its maximum m,
+ *                       minimum lo and f = 1 / sum (softmax) or log(sum)
+ *                       (FS_FLAG_LOG); NaN throughout when m is not finite
  */
 #define FS_KERNELS(X)                                                                              \
     X(softmax_rows,                                                                                \
@@ -90,4 +104,10 @@
        double label_smoothing, const double *row_scale, double scale, double *loss,                \
        double *loss_sum, FS_T *grad, ptrdiff_t n_rows, ptrdiff_t n, int flags))                    \
     X(add_rows, (const FS_T *x, ptrdiff_t x_stride, FS_T *y, ptrdiff_t y_stride, ptrdiff_t n_rows, \
-                 ptrdiff_t n))
+                 ptrdiff_t n))                                                                     \
+    X(row_parts_stats, (const FS_T *x, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1, double *stats))    \
+    X(row_parts_below,                                                                             \
+      (const FS_T *x, ptrdiff_t n, double m, ptrdiff_t p0, ptrdiff_t p1, double *stats))           \
+    X(row_parts_fold, (const double *stats, ptrdiff_t n_parts, int below, double *out))            \
+    X(softmax_row_part,                                                                            \
+      (const FS_T *x, FS_T *y, ptrdiff_t n, double m, double f, double lo, int flags))

@@ -161,6 +161,88 @@ static FS_TARGET void row_online(const T *x, ptrdiff_t n, T *m_out, double *s_ou
 }
 
 /*
+ * A row longer than FS_ROW_CACHE_BYTES is taken in parts of FS_PART
+ * elements (64 KiB), numbered from its start: each part's statistics come
+ * from one online pass, and are folded in the parts' order.  Threads may
+ * share such a row (_loops.pyx: each computes some parts' statistics into
+ * an array, row_parts_fold folds them); the arithmetic is the same, so the
+ * results are bit-identical whatever the thread count.
+ */
+#define FS_PART ((ptrdiff_t)(FS_PART_BYTES / sizeof(T)))
+
+/* Running fold of parts' (maximum, sum of exp(x - maximum), minimum). */
+typedef struct {
+    double m, s, c, lo;
+    int nan, inf;
+} parts_acc;
+
+static inline void parts_start(parts_acc *a)
+{
+    a->m = -INFINITY;
+    a->s = a->c = 0.0;
+    a->lo = INFINITY;
+    a->nan = a->inf = 0;
+}
+
+/*
+ * A part's maximum is NaN if it has a NaN, or finite with a NaN sum (a NaN
+ * that the fast maximum missed); +inf (sum NaN) if it has +inf and no NaN;
+ * -inf (sum 0) if it is all -inf, which adds nothing.
+ */
+static inline void parts_add(parts_acc *a, const double *st)
+{
+    const double pm = st[0], ps = st[1];
+    a->lo = st[2] < a->lo ? st[2] : a->lo;
+    if (pm != pm || (pm > -INFINITY && pm < INFINITY && ps != ps)) {
+        a->nan = 1;
+    } else if (pm == INFINITY) {
+        a->inf = 1;
+    } else if (pm > -INFINITY) {
+        if (pm > a->m) {
+            const double f = exp(a->m - pm);
+            a->s *= f;
+            a->c *= f;
+            a->m = pm;
+        }
+        fs_neumaier(&a->s, &a->c, pm == a->m ? ps : ps * exp(pm - a->m));
+    }
+}
+
+/* out[0..3) = the row's maximum (NaN, +inf, -inf as row_online), sum, minimum. */
+static inline void parts_finish(const parts_acc *a, double *out)
+{
+    out[0] = a->nan ? NAN : a->inf ? INFINITY : a->m;
+    out[1] = a->nan || a->inf ? NAN : fs_neumaier_total(a->s, a->c);
+    out[2] = a->lo;
+}
+
+static FS_TARGET void part_stats(const T *x, ptrdiff_t n, double *st)
+{
+    T m, lo;
+    double s;
+    row_online(x, n, &m, &s, &lo);
+    st[0] = m;
+    st[1] = s;
+    st[2] = lo;
+}
+
+static FS_TARGET void long_row_stats(const T *x, ptrdiff_t n, T *m, double *s, T *lo)
+{
+    parts_acc a;
+    parts_start(&a);
+    for (ptrdiff_t p = 0; p < n; p += FS_PART) {
+        double st[3];
+        part_stats(x + p, n - p < FS_PART ? n - p : FS_PART, st);
+        parts_add(&a, st);
+    }
+    double out[3];
+    parts_finish(&a, out);
+    *m = (T)out[0];
+    *s = out[1];
+    *lo = (T)out[2];
+}
+
+/*
  * The max and the sum of exps of a row, by two passes or one as its size
  * asks; the second of two passes asks for `ahead` (NULL, or the next row).
  */
@@ -171,24 +253,19 @@ static FS_TARGET void row_stats(const T *x, ptrdiff_t n, T *m, double *s, T *lo,
         *s = (*m > (T)-INFINITY && *m < (T)INFINITY) ? sumexp(x, n, *m, FS_EXP_FAST(*lo, *m), ahead)
                                                      : NAN;
     } else {
-        row_online(x, n, m, s, lo);
+        long_row_stats(x, n, m, s, lo);
     }
 }
 
 /*
- * log(s) for s = sum(exp(x - m)) over x[0..n), m the row's finite maximum.
- * When the maximum's own term dominates (s < 2), log(s) = log1p(s - 1)
- * would lose the other terms to the rounding of s near 1 (logsumexp([0,
- * -40]) = 4.25e-18, not 0), so they are added up again apart from the
- * maximum's exact 1s: log1p(sum of exp(x - m) over x < m + count(m) - 1).
- * A second pass, from cache for rows that fit in it.
+ * The entries of x[0..n) below m, m >= every entry and finite: *below gets
+ * the sum of their exp(x - m), *equal the count of the others (those equal
+ * to m).  Both add up over the parts of a row split between threads.
  */
-static FS_TARGET double log_sumexp(const T *x, ptrdiff_t n, T m, double s)
+static FS_TARGET void below_max(const T *x, ptrdiff_t n, T m, double *below, double *equal)
 {
-    if (!(s < 2.0))
-        return log(s);
     const V vm = VSET(m), one = VSET((T)1);
-    double below = 0.0, comp = 0.0, lanes = 0.0, less = 0.0;
+    double sum_below = 0.0, comp = 0.0, lanes = 0.0, less = 0.0;
     for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
         const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
         A sum = AZERO, cnt = AZERO;
@@ -200,9 +277,58 @@ static FS_TARGET double log_sumexp(const T *x, ptrdiff_t n, T m, double s)
             cnt = AADD(cnt, VKEEP_LT(one, v, vm));
             lanes += W;
         }
-        fs_neumaier(&below, &comp, AHSUM(sum));
+        fs_neumaier(&sum_below, &comp, AHSUM(sum));
         less += AHSUM(cnt);
     }
-    /* lanes - less entries equal m; one of them is the 1 that log1p adds */
-    return log1p(fs_neumaier_total(below, comp) + (lanes - less - 1.0));
+    *below = fs_neumaier_total(sum_below, comp);
+    *equal = lanes - less;
+}
+
+/*
+ * log(s) for s = sum(exp(x - m)) over a row, m its finite maximum, from the
+ * row's below_max() totals when s < 2 (else unused).  When the maximum's own
+ * term dominates, log(s) = log1p(s - 1) would lose the other terms to the
+ * rounding of s near 1 (logsumexp([0, -40]) = 4.25e-18, not 0), so they are
+ * added up again apart from the maximum's exact 1s: log1p(below + equal - 1).
+ */
+static inline double log_sum_from(double s, double below, double equal)
+{
+    return s < 2.0 ? log1p(below + (equal - 1.0)) : log(s);
+}
+
+/*
+ * A long row's below_max() totals: its parts' (below, equal) pairs, below
+ * added in the parts' order (as row_parts_fold adds those of a shared row).
+ */
+static inline void below_start(double *acc)
+{
+    acc[0] = acc[1] = acc[2] = 0.0;
+}
+
+static inline void below_add(double *acc, const double *st)
+{
+    fs_neumaier(&acc[0], &acc[1], st[0]);
+    acc[2] += st[1];
+}
+
+/* log(s) of a whole row: a second pass (from cache for rows that fit in it) when s < 2. */
+static FS_TARGET double log_sumexp(const T *x, ptrdiff_t n, T m, double s)
+{
+    if (!(s < 2.0))
+        return log(s);
+    double below, equal;
+    if ((size_t)n * sizeof(T) <= FS_ROW_CACHE_BYTES) {
+        below_max(x, n, m, &below, &equal);
+    } else {
+        double acc[3];
+        below_start(acc);
+        for (ptrdiff_t p = 0; p < n; p += FS_PART) {
+            double st[2];
+            below_max(x + p, n - p < FS_PART ? n - p : FS_PART, m, &st[0], &st[1]);
+            below_add(acc, st);
+        }
+        below = fs_neumaier_total(acc[0], acc[1]);
+        equal = acc[2];
+    }
+    return log_sum_from(s, below, equal);
 }

@@ -73,6 +73,29 @@ static FS_TARGET inline __attribute__((always_inline)) void softmax_row_regs(con
     }
 }
 
+/*
+ * The output pass of a row (or of a thread's part of one) from its
+ * statistics: y = exp(x - m) * f, or with FS_FLAG_LOG y = (x - m) - f (the
+ * shift exact for the largest entries); f is 1 / sum or log(sum), lo the
+ * row's minimum.  A row whose maximum m is not finite (NaN, +inf, all
+ * -inf) comes out NaN.
+ */
+static FS_TARGET void softmax_apply(const T *x, T *y, ptrdiff_t n, T m, double f, T lo, int flags)
+{
+    const int stream = flags & FS_FLAG_STREAM;
+    if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
+        fill(y, n, (T)NAN);
+        return;
+    }
+    const V vm = VSET(m), vf = VSET((T)f);
+    if (flags & FS_FLAG_LOG)
+        FS_ROW_APPLY(y, n, stream, x, x, VSUB(VSUB(a, vm), vf));
+    else if (FS_EXP_FAST(lo, m)) /* no call left in the loop (see sumexp) */
+        FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN_FAST(VSUB(a, vm)), vf));
+    else
+        FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN(VSUB(a, vm)), vf));
+}
+
 /* One row; `ahead` (NULL, or the next row) as in sumexp. */
 static FS_TARGET void softmax_row(const T *x, T *y, T *work, ptrdiff_t n, int flags, const T *ahead)
 {
@@ -95,22 +118,12 @@ static FS_TARGET void softmax_row(const T *x, T *y, T *work, ptrdiff_t n, int fl
     }
     T lo;
     row_stats(x, n, &m, &s, &lo, ahead);
-    if (!(m > (T)-INFINITY && m < (T)INFINITY)) {
-        fill(y, n, (T)NAN);
-        return;
-    }
-    const V vm = VSET(m);
-    if (flags & FS_FLAG_LOG) {
-        /* (x - m) - log(s): the shift is exact for the largest entries */
-        const V ls = VSET((T)log_sumexp(x, n, m, s));
-        FS_ROW_APPLY(y, n, stream, x, x, VSUB(VSUB(a, vm), ls));
-    } else {
-        const V inv = VSET((T)(1.0 / s));
-        if (FS_EXP_FAST(lo, m)) /* no call left in the loop (see sumexp) */
-            FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN_FAST(VSUB(a, vm)), inv));
-        else
-            FS_ROW_APPLY(y, n, stream, x, x, VMUL(VEXPN(VSUB(a, vm)), inv));
-    }
+    const int finite = m > (T)-INFINITY && m < (T)INFINITY; /* else softmax_apply fills NaN */
+    softmax_apply(x, y, n, m,
+                  !finite                 ? 0.0
+                  : (flags & FS_FLAG_LOG) ? log_sumexp(x, n, m, s)
+                                          : 1.0 / s,
+                  lo, flags);
 }
 
 static FS_TARGET void softmax_rows(const T *x, T *y, T *work, ptrdiff_t n_rows, ptrdiff_t n,
@@ -140,6 +153,57 @@ static FS_TARGET void logsumexp_rows(const T *x, T *out, ptrdiff_t n_rows, ptrdi
                      ? (T)((double)m + log_sumexp(x + r * n, n, m, s))
                      : m;
     }
+}
+
+/*
+ * Long rows shared between threads (_loops.pyx), in the parts of
+ * long_row_stats: row_parts_stats and row_parts_below write parts
+ * [p0, p1)'s statistics at stats + 3 * p and stats + 2 * p; row_parts_fold
+ * folds n_parts of them in order, as long_row_stats and log_sumexp do for a
+ * row on one thread; softmax_row_part writes a stretch of the row.
+ */
+static FS_TARGET void row_parts_stats(const T *x, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1,
+                                      double *stats)
+{
+    for (ptrdiff_t p = p0; p < p1; p++) {
+        const ptrdiff_t i = p * FS_PART;
+        part_stats(x + i, n - i < FS_PART ? n - i : FS_PART, stats + 3 * p);
+    }
+}
+
+static FS_TARGET void row_parts_below(const T *x, ptrdiff_t n, double m, ptrdiff_t p0, ptrdiff_t p1,
+                                      double *stats)
+{
+    for (ptrdiff_t p = p0; p < p1; p++) {
+        const ptrdiff_t i = p * FS_PART;
+        below_max(x + i, n - i < FS_PART ? n - i : FS_PART, (T)m, stats + 2 * p, stats + 2 * p + 1);
+    }
+}
+
+static FS_TARGET void row_parts_fold(const double *stats, ptrdiff_t n_parts, int below, double *out)
+{
+    if (below) {
+        double acc[3];
+        below_start(acc);
+        for (ptrdiff_t p = 0; p < n_parts; p++)
+            below_add(acc, stats + 2 * p);
+        out[0] = fs_neumaier_total(acc[0], acc[1]);
+        out[1] = acc[2];
+    } else {
+        parts_acc a;
+        parts_start(&a);
+        for (ptrdiff_t p = 0; p < n_parts; p++)
+            parts_add(&a, stats + 3 * p);
+        parts_finish(&a, out);
+    }
+}
+
+static FS_TARGET void softmax_row_part(const T *x, T *y, ptrdiff_t n, double m, double f, double lo,
+                                       int flags)
+{
+    softmax_apply(x, y, n, (T)m, f, (T)lo, flags);
+    if (flags & FS_FLAG_STREAM)
+        VFENCE();
 }
 
 /* ---------------------------------------------------------------- cols -- */
