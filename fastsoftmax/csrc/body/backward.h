@@ -15,7 +15,8 @@ static FS_TARGET void softmax_backward_row(const T *dy, const T *y, T *dx, ptrdi
                                            const T *dy_ahead, const T *y_ahead)
 {
     const int log_ = flags & FS_FLAG_LOG;
-    double s = 0.0, c = 0.0;
+    L lanes = LZERO;
+    double tail = 0.0; /* the last block's elements past whole vectors */
     /* log_softmax: the range of y decides whether exp(y) may skip its check;
        taken only when dy and y stay in cache for the second pass, so that
        long rows do not read y from memory twice */
@@ -59,12 +60,11 @@ static FS_TARGET void softmax_backward_row(const T *dy, const T *y, T *dx, ptrdi
             for (; i + W <= end; i += W)
                 a0 = AADD(a0, VMUL(VLOAD(dy + i), VLOAD(y + i)));
         }
-        double t = AHSUM(a0) + AHSUM(a1);
+        LADD(lanes, ACOMB(a0, a1));
         for (; i < end; i++)
-            t += log_ ? (double)dy[i] : (double)dy[i] * (double)y[i];
-        fs_neumaier(&s, &c, t);
+            tail += log_ ? (double)dy[i] : (double)dy[i] * (double)y[i];
     }
-    const V vs = VSET((T)fs_neumaier_total(s, c));
+    const V vs = VSET((T)(lanes_total(lanes) + tail));
     const int stream = flags & FS_FLAG_STREAM;
     if (log_) {
         const T lo = VHMIN(ylo) < tail_lo ? VHMIN(ylo) : tail_lo;

@@ -46,6 +46,24 @@ static inline double fs_neumaier_total(double s, double c)
 }
 
 /*
+ * Lane sums: L holds a double sum per lane (float32: the block's lanes
+ * widened; float64: each with its Neumaier compensation), LADD(l, a) adds
+ * a block's accumulator a into it, lane by lane, with no horizontal step
+ * (one per block of FS_BLOCK elements cost as much as the block's exps);
+ * lanes_total adds the lanes up at the end, compensated.
+ */
+static FS_TARGET inline double lanes_total(L l)
+{
+    double s[LN], c[LN], total = 0.0, comp = 0.0, lane_comp = 0.0;
+    LSPILL(l, s, c);
+    for (int i = 0; i < LN; i++) {
+        fs_neumaier(&total, &comp, s[i]);
+        lane_comp += c[i];
+    }
+    return fs_neumaier_total(total, comp + lane_comp);
+}
+
+/*
  * flags without FS_FLAG_STREAM when streaming rows of n elements would
  * store partial 64-byte lines: a row that is not a whole number of lines
  * and shorter than 4 KiB (rows of 10 floats ran 1.8x slower streamed

@@ -68,7 +68,7 @@ static FS_TARGET inline __attribute__((always_inline)) double
 masked_sumexp_impl(const T *x, const uint8_t *b, T *e, ptrdiff_t n, T m, int store, int fast)
 {
     const V vm = VSET(m), zero = VSET((T)0);
-    double s = 0.0, c = 0.0;
+    L lanes = LZERO;
     for (ptrdiff_t blk = 0; blk < n; blk += FS_BLOCK) {
         const ptrdiff_t end = blk + FS_BLOCK < n ? blk + FS_BLOCK : n;
         A a0 = AZERO, a1 = AZERO;
@@ -100,9 +100,9 @@ masked_sumexp_impl(const T *x, const uint8_t *b, T *e, ptrdiff_t n, T m, int sto
                 VSTOREN(e + i, e0, end - i);
             a0 = AADD(a0, e0);
         }
-        fs_neumaier(&s, &c, AHSUM(ACOMB(a0, a1)));
+        LADD(lanes, ACOMB(a0, a1));
     }
-    return fs_neumaier_total(s, c);
+    return lanes_total(lanes);
 }
 
 static FS_TARGET double masked_sumexp(const T *x, const uint8_t *b, ptrdiff_t n, T m, int fast)

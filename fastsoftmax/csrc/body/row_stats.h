@@ -74,7 +74,7 @@ static FS_TARGET inline __attribute__((always_inline)) double
 sumexp_impl(const T *x, T *e, ptrdiff_t n, T m, int store, int fast, const T *ahead)
 {
     const V vm = VSET(m);
-    double s = 0.0, c = 0.0;
+    L lanes = LZERO;
     for (ptrdiff_t b = 0; b < n; b += FS_BLOCK) {
         const ptrdiff_t end = b + FS_BLOCK < n ? b + FS_BLOCK : n;
         A a0 = AZERO, a1 = AZERO;
@@ -107,9 +107,9 @@ sumexp_impl(const T *x, T *e, ptrdiff_t n, T m, int store, int fast, const T *ah
                 VSTOREN(e + i, e0, end - i);
             a0 = AADD(a0, e0);
         }
-        fs_neumaier(&s, &c, AHSUM(ACOMB(a0, a1)));
+        LADD(lanes, ACOMB(a0, a1));
     }
-    return fs_neumaier_total(s, c);
+    return lanes_total(lanes);
 }
 
 static FS_TARGET double sumexp(const T *x, ptrdiff_t n, T m, int fast, const T *ahead)

@@ -62,6 +62,25 @@ static FS_TARGET inline double fs_hsum_ps_avx2(__m256 v)
                                          _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
 }
 
+/* Lane sums (L, see body/common.h): a block's 8 float lanes added into 8 doubles. */
+typedef struct {
+    __m256d lo, hi;
+} fs_lsum_f32_avx2;
+
+static FS_TARGET inline void fs_ladd_f32_avx2(fs_lsum_f32_avx2 *l, __m256 v)
+{
+    l->lo = _mm256_add_pd(l->lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    l->hi = _mm256_add_pd(l->hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+
+static FS_TARGET inline void fs_lspill_f32_avx2(const fs_lsum_f32_avx2 *l, double *s, double *c)
+{
+    _mm256_storeu_pd(s, l->lo);
+    _mm256_storeu_pd(s + 4, l->hi);
+    _mm256_storeu_pd(c, _mm256_setzero_pd());
+    _mm256_storeu_pd(c + 4, _mm256_setzero_pd());
+}
+
 static FS_TARGET inline void fs_sacc_f32_avx2(double *s, __m256 v)
 {
     _mm256_storeu_pd(s,
@@ -84,19 +103,24 @@ static FS_TARGET inline __m256 fs_lanes_f32_avx2(__m128i bytes)
     return _mm256_castsi256_ps(_mm256_cmpgt_epi32(wide, _mm256_setzero_si256()));
 }
 
-#define T             float
-#define V             __m256
-#define W             8
-#define A             __m256
-#define AZERO         _mm256_setzero_ps()
-#define AADD(a, v)    _mm256_add_ps((a), (v))
-#define ACOMB(a, b)   _mm256_add_ps((a), (b))
-#define AHSUM(a)      fs_hsum_ps_avx2(a)
-#define SACC(s, v)    fs_sacc_f32_avx2((s), (v))
-#define VLOAD(p)      _mm256_loadu_ps(p)
-#define VSTORE(p, v)  _mm256_storeu_ps((p), (v))
-#define VSTREAM(p, v) _mm256_stream_ps((p), (v))
-#define VLOADN(p, k)  fs_loadn_f32_avx2((p), (k))
+#define T               float
+#define V               __m256
+#define W               8
+#define A               __m256
+#define AZERO           _mm256_setzero_ps()
+#define AADD(a, v)      _mm256_add_ps((a), (v))
+#define ACOMB(a, b)     _mm256_add_ps((a), (b))
+#define AHSUM(a)        fs_hsum_ps_avx2(a)
+#define SACC(s, v)      fs_sacc_f32_avx2((s), (v))
+#define L               fs_lsum_f32_avx2
+#define LN              8
+#define LZERO           {_mm256_setzero_pd(), _mm256_setzero_pd()}
+#define LADD(l, v)      fs_ladd_f32_avx2(&(l), (v))
+#define LSPILL(l, s, c) fs_lspill_f32_avx2(&(l), (s), (c))
+#define VLOAD(p)        _mm256_loadu_ps(p)
+#define VSTORE(p, v)    _mm256_storeu_ps((p), (v))
+#define VSTREAM(p, v)   _mm256_stream_ps((p), (v))
+#define VLOADN(p, k)    fs_loadn_f32_avx2((p), (k))
 #define VSTOREN(p, v, k)                                                                           \
     _mm256_maskstore_ps((p), _mm256_loadu_si256((const __m256i *)(fs_mask32 + 8 - (k))), (v))
 #define VSET(c)             _mm256_set1_ps(c)
@@ -123,6 +147,32 @@ static FS_TARGET inline __m256 fs_lanes_f32_avx2(__m128i bytes)
 #define VANY_GT(a, b)   _mm256_movemask_ps(_mm256_cmp_ps((a), (b), _CMP_GT_OQ))
 
 #else /* FS_DTYPE == 64 */
+
+/*
+ * Lane sums (L, see body/common.h): a block's 4 double lanes added into 4
+ * Neumaier sums, each with its compensation, as fs_neumaier adds one.
+ */
+typedef struct {
+    __m256d s, c;
+} fs_lsum_f64_avx2;
+
+static FS_TARGET inline void fs_ladd_f64_avx2(fs_lsum_f64_avx2 *l, __m256d v)
+{
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    const __m256d t = _mm256_add_pd(l->s, v);
+    const __m256d big =
+        _mm256_cmp_pd(_mm256_andnot_pd(sign, l->s), _mm256_andnot_pd(sign, v), _CMP_GE_OQ);
+    const __m256d hi = _mm256_blendv_pd(v, l->s, big); /* the larger: big ? s : v */
+    const __m256d lo = _mm256_blendv_pd(l->s, v, big);
+    l->c = _mm256_add_pd(l->c, _mm256_add_pd(_mm256_sub_pd(hi, t), lo));
+    l->s = t;
+}
+
+static FS_TARGET inline void fs_lspill_f64_avx2(const fs_lsum_f64_avx2 *l, double *s, double *c)
+{
+    _mm256_storeu_pd(s, l->s);
+    _mm256_storeu_pd(c, l->c);
+}
 
 static FS_TARGET inline double fs_hsum_pd_avx2(__m256d v)
 {
@@ -174,19 +224,24 @@ static FS_TARGET inline __m256d fs_perm_f64_avx2(__m256d v, const int32_t *idx)
     return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), pairs));
 }
 
-#define T             double
-#define V             __m256d
-#define W             4
-#define A             __m256d
-#define AZERO         _mm256_setzero_pd()
-#define AADD(a, v)    _mm256_add_pd((a), (v))
-#define ACOMB(a, b)   _mm256_add_pd((a), (b))
-#define AHSUM(a)      fs_hsum_pd_avx2(a)
-#define SACC(s, v)    _mm256_storeu_pd((s), _mm256_add_pd(_mm256_loadu_pd(s), (v)))
-#define VLOAD(p)      _mm256_loadu_pd(p)
-#define VSTORE(p, v)  _mm256_storeu_pd((p), (v))
-#define VSTREAM(p, v) _mm256_stream_pd((p), (v))
-#define VLOADN(p, k)  fs_loadn_f64_avx2((p), (k))
+#define T               double
+#define V               __m256d
+#define W               4
+#define A               __m256d
+#define AZERO           _mm256_setzero_pd()
+#define AADD(a, v)      _mm256_add_pd((a), (v))
+#define ACOMB(a, b)     _mm256_add_pd((a), (b))
+#define AHSUM(a)        fs_hsum_pd_avx2(a)
+#define SACC(s, v)      _mm256_storeu_pd((s), _mm256_add_pd(_mm256_loadu_pd(s), (v)))
+#define L               fs_lsum_f64_avx2
+#define LN              4
+#define LZERO           {_mm256_setzero_pd(), _mm256_setzero_pd()}
+#define LADD(l, v)      fs_ladd_f64_avx2(&(l), (v))
+#define LSPILL(l, s, c) fs_lspill_f64_avx2(&(l), (s), (c))
+#define VLOAD(p)        _mm256_loadu_pd(p)
+#define VSTORE(p, v)    _mm256_storeu_pd((p), (v))
+#define VSTREAM(p, v)   _mm256_stream_pd((p), (v))
+#define VLOADN(p, k)    fs_loadn_f64_avx2((p), (k))
 #define VSTOREN(p, v, k)                                                                           \
     _mm256_maskstore_pd((p), _mm256_loadu_si256((const __m256i *)(fs_mask64 + 4 - (k))), (v))
 #define VSET(c)             _mm256_set1_pd(c)

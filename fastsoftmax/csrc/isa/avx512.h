@@ -33,6 +33,25 @@ static FS_TARGET inline double fs_hsum_ps_avx512(__m512 v)
                                               _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1))));
 }
 
+/* Lane sums (L, see body/common.h): a block's 16 float lanes added into 16 doubles. */
+typedef struct {
+    __m512d lo, hi;
+} fs_lsum_f32_avx512;
+
+static FS_TARGET inline void fs_ladd_f32_avx512(fs_lsum_f32_avx512 *l, __m512 v)
+{
+    l->lo = _mm512_add_pd(l->lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    l->hi = _mm512_add_pd(l->hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+}
+
+static FS_TARGET inline void fs_lspill_f32_avx512(const fs_lsum_f32_avx512 *l, double *s, double *c)
+{
+    _mm512_storeu_pd(s, l->lo);
+    _mm512_storeu_pd(s + 8, l->hi);
+    _mm512_storeu_pd(c, _mm512_setzero_pd());
+    _mm512_storeu_pd(c + 8, _mm512_setzero_pd());
+}
+
 static FS_TARGET inline void fs_sacc_f32_avx512(double *s, __m512 v)
 {
     _mm512_storeu_pd(s,
@@ -58,6 +77,11 @@ static FS_TARGET inline __m512 fs_nan_acc_f32_avx512(__m512 acc, __m512 a, __m51
 #define ACOMB(a, b)         _mm512_add_ps((a), (b))
 #define AHSUM(a)            fs_hsum_ps_avx512(a)
 #define SACC(s, v)          fs_sacc_f32_avx512((s), (v))
+#define L                   fs_lsum_f32_avx512
+#define LN                  16
+#define LZERO               {_mm512_setzero_pd(), _mm512_setzero_pd()}
+#define LADD(l, v)          fs_ladd_f32_avx512(&(l), (v))
+#define LSPILL(l, s, c)     fs_lspill_f32_avx512(&(l), (s), (c))
 #define VLOAD(p)            _mm512_loadu_ps(p)
 #define VSTORE(p, v)        _mm512_storeu_ps((p), (v))
 #define VSTREAM(p, v)       _mm512_stream_ps((p), (v))
@@ -86,6 +110,30 @@ static FS_TARGET inline __m512 fs_nan_acc_f32_avx512(__m512 acc, __m512 a, __m51
 
 #else /* FS_DTYPE == 64 */
 
+/*
+ * Lane sums (L, see body/common.h): a block's 8 double lanes added into 8
+ * Neumaier sums, each with its compensation, as fs_neumaier adds one.
+ */
+typedef struct {
+    __m512d s, c;
+} fs_lsum_f64_avx512;
+
+static FS_TARGET inline void fs_ladd_f64_avx512(fs_lsum_f64_avx512 *l, __m512d v)
+{
+    const __m512d t = _mm512_add_pd(l->s, v);
+    const __mmask8 big = _mm512_cmp_pd_mask(_mm512_abs_pd(l->s), _mm512_abs_pd(v), _CMP_GE_OQ);
+    const __m512d hi = _mm512_mask_blend_pd(big, v, l->s); /* the larger: big ? s : v */
+    const __m512d lo = _mm512_mask_blend_pd(big, l->s, v);
+    l->c = _mm512_add_pd(l->c, _mm512_add_pd(_mm512_sub_pd(hi, t), lo));
+    l->s = t;
+}
+
+static FS_TARGET inline void fs_lspill_f64_avx512(const fs_lsum_f64_avx512 *l, double *s, double *c)
+{
+    _mm512_storeu_pd(s, l->s);
+    _mm512_storeu_pd(c, l->c);
+}
+
 static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __m512d b)
 {
     const __mmask8 u = _mm512_cmp_pd_mask(a, b, _CMP_UNORD_Q);
@@ -102,6 +150,11 @@ static FS_TARGET inline __m512d fs_nan_acc_f64_avx512(__m512d acc, __m512d a, __
 #define ACOMB(a, b)         _mm512_add_pd((a), (b))
 #define AHSUM(a)            _mm512_reduce_add_pd(a)
 #define SACC(s, v)          _mm512_storeu_pd((s), _mm512_add_pd(_mm512_loadu_pd(s), (v)))
+#define L                   fs_lsum_f64_avx512
+#define LN                  8
+#define LZERO               {_mm512_setzero_pd(), _mm512_setzero_pd()}
+#define LADD(l, v)          fs_ladd_f64_avx512(&(l), (v))
+#define LSPILL(l, s, c)     fs_lspill_f64_avx512(&(l), (s), (c))
 #define VLOAD(p)            _mm512_loadu_pd(p)
 #define VSTORE(p, v)        _mm512_storeu_pd((p), (v))
 #define VSTREAM(p, v)       _mm512_stream_pd((p), (v))

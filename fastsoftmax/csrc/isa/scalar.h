@@ -70,6 +70,11 @@
 #define VEXP(t) exp(t)
 #endif
 
+/* Lane sums (L, see body/common.h): one Neumaier sum. */
+typedef struct {
+    double s, c;
+} fs_lsum_scalar;
+
 #define V                   T
 #define W                   1
 #define VREGS               16
@@ -79,6 +84,11 @@
 #define ACOMB(a, b)         ((a) + (b))
 #define AHSUM(a)            (a)
 #define SACC(s, v)          (*(s) += (double)(v))
+#define L                   fs_lsum_scalar
+#define LN                  1
+#define LZERO               {0.0, 0.0}
+#define LADD(l, v)          fs_neumaier(&(l).s, &(l).c, (double)(v))
+#define LSPILL(l, s_, c_)   ((s_)[0] = (l).s, (c_)[0] = (l).c)
 #define VLOAD(p)            (*(p))
 #define VSTORE(p, v)        (*(p) = (v))
 #define VSTREAM(p, v)       (*(p) = (v))
