@@ -372,9 +372,19 @@ static FS_TARGET inline __m512d fs_index_f64_avx512(const int64_t *p, int64_t n)
 #define DVDIV(a, b)        _mm512_div_pd((a), (b))
 #define DVKEEP_LT(v, a, b) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (v))
 
-/* VEXPN (exp without the upper clamp) has no range check to skip */
-#define VEXPN_FAST(t)  VEXPN(t)
-#define VEXPN_FAST_MIN (-INFINITY)
+/*
+ * VEXPN's one clamp (at the bottom) is there for t = -inf, whose reduction
+ * would give NaN.  Any t above -1e6 needs none: the magic-bias rounding of
+ * n (k) stays exact, n LN2_HI is exact down to the result's underflow, and
+ * below it vscalef takes an n far past the range to 0 from a reduced
+ * argument that is still small.  So the fast exp is the bare core.
+ */
+#if FS_DTYPE == 32
+#define VEXPN_FAST(t) fs_exp_core_f32_avx512(t)
+#else
+#define VEXPN_FAST(t) fs_exp_core_f64_avx512(t)
+#endif
+#define VEXPN_FAST_MIN (-1.0e6)
 
 #else /* not x86 with GCC or clang */
 #define FS_ISA_BUILT 0
