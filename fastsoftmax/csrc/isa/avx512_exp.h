@@ -37,7 +37,8 @@ static FS_TARGET inline __attribute__((always_inline)) __m512 fs_exp_core_f32_av
  * registers: the index is the low 4 bits of the magic-biased k), exp(r) - 1
  * is Taylor's series to r^7 (the next term is below 1.3e-18 at |r| = ln2 /
  * 32), and vscalefpd floors its exponent itself, so k / 16 goes in as it
- * is.  17 operations a vector against 24 for the degree-11 polynomial on
+ * is (and is what the magic-bias rounding gives: see below).  16
+ * operations a vector against 24 for the degree-11 polynomial on
  * [-ln2 / 2, ln2 / 2]; the error is that of the last addition plus about
  * 0.1 ulp (tests/test_accuracy.py: within 1 ulp of exp in long double).
  */
@@ -68,12 +69,18 @@ static const double fs_exp2_16_lo[16] __attribute__((aligned(64))) = {
 
 static FS_TARGET inline __attribute__((always_inline)) __m512d fs_exp_core_f64_avx512(__m512d t)
 {
-    const __m512d magic = _mm512_set1_pd(0x1.8p52);
-    const __m512d kb = _mm512_fmadd_pd(t, _mm512_set1_pd(FS_EXP_F64_16_LN2), magic);
-    const __m512d k = _mm512_sub_pd(kb, magic);
-    __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(FS_EXP_F64_LN2_16_HI), t); /* exact */
-    r = _mm512_fnmadd_pd(k, _mm512_set1_pd(FS_EXP_F64_LN2_16_LO), r);
-    const __m512i j = _mm512_castpd_si512(kb); /* kb = 1.5 2^52 + k: k mod 16 in the low bits */
+    /*
+     * k / 16 directly: 1.5 2^48 + t / ln2 rounds to a multiple of 1/16, the
+     * same rounding as that of 16 t / ln2 to an integer, scaled (so no
+     * multiply by 1/16 before vscalefpd).  k / 16 (16 LN2_16_HI) is exact.
+     */
+    const __m512d magic = _mm512_set1_pd(0x1.8p48);
+    const __m512d kb = _mm512_fmadd_pd(t, _mm512_set1_pd(FS_EXP_F64_LOG2E), magic);
+    const __m512d k16 = _mm512_sub_pd(kb, magic);
+    __m512d r = _mm512_fnmadd_pd(k16, _mm512_set1_pd(16 * FS_EXP_F64_LN2_16_HI), t); /* exact */
+    r = _mm512_fnmadd_pd(k16, _mm512_set1_pd(16 * FS_EXP_F64_LN2_16_LO), r);
+    const __m512i j =
+        _mm512_castpd_si512(kb); /* kb = 1.5 2^48 + k / 16: k mod 16 in the low bits */
     const __m512d thi =
         _mm512_permutex2var_pd(_mm512_load_pd(fs_exp2_16_hi), j, _mm512_load_pd(fs_exp2_16_hi + 8));
     const __m512d tlo =
@@ -85,7 +92,7 @@ static FS_TARGET inline __attribute__((always_inline)) __m512d fs_exp_core_f64_a
     const __m512d q = _mm512_fmadd_pd(_mm512_fmadd_pd(c67, r2, c45), r2, c23);
     const __m512d p = _mm512_fmadd_pd(q, r2, r); /* exp(r) - 1 */
     const __m512d y = _mm512_add_pd(thi, _mm512_fmadd_pd(thi, p, tlo));
-    return _mm512_scalef_pd(y, _mm512_mul_pd(k, _mm512_set1_pd(1.0 / 16)));
+    return _mm512_scalef_pd(y, k16);
 }
 
 /*
