@@ -49,6 +49,12 @@
  *   VANY_GT(a, b)                         nonzero if a > b in any lane
  *   AZERO AADD(a, v) ACOMB(a, b)          block accumulators
  *   AHSUM(a)                              the lanes of a, added in double
+ *   L, LN, LZERO                          lane sums: LN double sums (float64: each with its
+ *                                         Neumaier compensation), and their zero initializer
+ *   LADD(l, a)                            l += the lanes of block accumulator a, lane-wise
+ *   LSPILL(l, s, c)                       the LN sums to s[], their compensations to c[]
+ *                                         (0 where there are none); body/common.h's
+ *                                         lanes_total() adds them up
  *   SACC(s, v)                            s[0..W) += v, s an array of double
  *   VHEAD(p)                              elements from p to the first address where
  *                                         VSTREAM may store (0 to W - 1)
