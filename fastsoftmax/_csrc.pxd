@@ -36,6 +36,7 @@ cdef extern from "fastsoftmax.h" nogil:
         void (*row_parts_below)(const float *x, ptrdiff_t n, double m, ptrdiff_t p0, ptrdiff_t p1, double *stats) noexcept nogil
         void (*row_parts_fold)(const double *stats, ptrdiff_t n_parts, int below, double *out) noexcept nogil
         void (*softmax_row_part)(const float *x, float *y, ptrdiff_t n, double m, double f, double lo, int flags) noexcept nogil
+        void (*logsumexp_weighted_rows)(const float *x, const float *b, double *out, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
 
     ctypedef struct fs_kernels_f64:
         void (*softmax_rows)(const double *x, double *y, double *work, ptrdiff_t n_rows, ptrdiff_t n, int flags) noexcept nogil
@@ -57,6 +58,7 @@ cdef extern from "fastsoftmax.h" nogil:
         void (*row_parts_below)(const double *x, ptrdiff_t n, double m, ptrdiff_t p0, ptrdiff_t p1, double *stats) noexcept nogil
         void (*row_parts_fold)(const double *stats, ptrdiff_t n_parts, int below, double *out) noexcept nogil
         void (*softmax_row_part)(const double *x, double *y, ptrdiff_t n, double m, double f, double lo, int flags) noexcept nogil
+        void (*logsumexp_weighted_rows)(const double *x, const double *b, double *out, ptrdiff_t n_rows, ptrdiff_t n) noexcept nogil
 
     const fs_kernels_f32 *fs_f32
     const fs_kernels_f64 *fs_f64

@@ -48,6 +48,86 @@ def _plan(a):
     return plan, rows
 
 
+# One long row of logsumexp with weights (``axis=None``, a 1-D ``x``) is
+# taken as rows of this many elements and a shorter last one, so that the
+# threads share it; the parts are then combined in order (_weighted_parts).
+WEIGHTED_PART = 1 << 16
+
+
+def _weighted_parts(x, b, threads):
+    """The (m, k, s) of one row (flat ``x``, ``b``), each an array of one,
+    from the kernel's on its parts of ``WEIGHTED_PART`` elements: the
+    largest part maximum, the weights at it, and the other parts' k + s
+    rescaled to it.  A part that is not finite leaves the row to the
+    caller's fallback (its m made NaN)."""
+    n = x.size
+    full = (n - 1) // WEIGHTED_PART
+    stats = np.empty((full + 1, 3))
+    if full:
+        _loops.logsumexp_weighted_rows(x=x[:full * WEIGHTED_PART], b=b[:full * WEIGHTED_PART],
+                                       out=stats[:full].reshape(-1), n_rows=full,
+                                       n=WEIGHTED_PART, num_threads=threads)
+    _loops.logsumexp_weighted_rows(x=x[full * WEIGHTED_PART:], b=b[full * WEIGHTED_PART:],
+                                   out=stats[full], n_rows=1, n=n - full * WEIGHTED_PART,
+                                   num_threads=1)
+    pm, pk, ps = stats.T
+    m = pm.max()
+    # parts with no weight left (-inf) add nothing; anything else not finite: the fallback
+    if not (np.isfinite(pk).all() and np.isfinite(ps).all() and np.isfinite(m)
+            and not np.isnan(pm).any()):
+        return np.full(1, np.nan), np.zeros(1), np.zeros(1)
+    top = pm == m
+    with np.errstate(under="ignore"):
+        rest = (pk + ps)[~top] * np.exp(pm[~top] - m)
+    return np.full(1, m), np.full(1, pk[top].sum()), np.full(1, ps[top].sum() + rest.sum())
+
+
+def _logsumexp_weighted(a):
+    """``(lse, sign)`` of logsumexp with weights ``b=`` over the kept axes
+    (kernel order undone), or None where the kernel does not take the call:
+    a mask, or reduced axes that are not last in memory (column tiles).
+
+    The kernel gives each row's (m, k, s) (``logsumexp_weighted_rows``: the
+    largest x of weight not 0, the weights at it, the other terms relative
+    to it, in double); they are finished here as
+    ``_reference._logsumexp_weighted`` finishes them.  A row whose result
+    is not finite that way (a NaN or an infinity, no weight left, a sum of
+    0) goes through that function itself, as SciPy decides it."""
+    if a.mask is not None:
+        return None
+    x = np.asarray(a.x, dtype=a.compute)
+    b = np.asarray(a.b, dtype=a.compute)
+    if x.flags.c_contiguous and not b.flags.c_contiguous:
+        b = np.ascontiguousarray(b)       # a broadcast b, written out once
+    plan = Plan([x, b], a.axes)
+    if plan.inner != 1:
+        return None
+    threads = threads_for(a.num_threads, x.size)
+    if plan.outer == 1 and plan.n > WEIGHTED_PART:
+        m, k, s = _weighted_parts(plan.flat(0), plan.flat(1), threads)
+    else:
+        stats = np.empty((plan.outer, 3))
+        _loops.logsumexp_weighted_rows(x=plan.flat(0), b=plan.flat(1), out=stats.reshape(-1),
+                                       n_rows=plan.outer, n=plan.n, num_threads=threads)
+        m, k, s = stats.T
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        r = s / np.where(k == 0, 1, k)
+        sign = np.where(k == 0, np.sign(s), np.sign(1 + r) * np.sign(k))
+        # log|1 + r|, where 1 + r < 0 through log1p(-r - 2) = log(-(1 + r))
+        log_abs = np.where(k == 0, np.log(np.abs(s)),
+                           np.log(np.abs(k)) + np.log1p(np.where(r < -1, -r - 2, r)))
+        lse = m + log_abs
+    bad = ~np.isfinite(lse)
+    if bad.any():
+        rows_x = plan.flat(0).reshape(plan.outer, plan.n)[bad]
+        rows_b = plan.flat(1).reshape(plan.outer, plan.n)[bad]
+        bad_lse, bad_sign = _reference._logsumexp_weighted(rows_x, rows_b, (1,))
+        lse[bad], sign[bad] = bad_lse[:, 0], bad_sign[:, 0]
+    kshape = tuple(a.x.shape[p] for p in plan.kept)
+    order = sorted(range(len(plan.kept)), key=plan.kept.__getitem__)
+    return tuple(v.reshape(kshape).transpose(order) for v in (lse, sign))
+
+
 def _softmax_rows(x, n, log, num_threads):
     """softmax or log_softmax of the rows of ``n`` of a C-contiguous float32 or
     float64 ``x`` (:func:`~fastsoftmax._validation.fast_rows`): the kernels'
@@ -252,10 +332,20 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
             return res if res.ndim else res[()]
     a = check_logsumexp(x, axis, where, dtype, num_threads, keepdims=keepdims, b=b,
                         return_sign=return_sign)
-    if a.b is not None or a.x.ndim == 0 or not _runtime.runs_compiled(a.compute):
+    weighted = None
+    if a.b is not None and a.x.ndim and a.x.size and _runtime.runs_compiled(a.compute):
+        weighted = _logsumexp_weighted(a)
+    if (a.b is not None and weighted is None) or a.x.ndim == 0 \
+            or not _runtime.runs_compiled(a.compute):
         return _reference.logsumexp_checked(a)
     kept_shape = tuple(s for i, s in enumerate(a.x.shape) if i not in a.axes)
-    if a.x.size == 0:
+    sign = None
+    if weighted is not None:
+        res, sign = weighted
+        if not a.return_sign:
+            res = np.where(sign < 0, np.nan, res)   # log of a negative sum
+        res, sign = res.astype(a.result, copy=False), sign.astype(a.result, copy=False)
+    elif a.x.size == 0:
         res = np.full(kept_shape, -np.inf, dtype=a.result)
     else:
         plan, rows = _plan(a)
@@ -275,7 +365,9 @@ def logsumexp(x, axis=-1, *, where=None, keepdims=False, dtype=None, num_threads
         res = res_k.reshape(kshape).transpose(order).astype(a.result, copy=False)
     if a.keepdims:
         res = np.expand_dims(res, a.axes)
+        sign = None if sign is None else np.expand_dims(sign, a.axes)
     if a.return_sign:
-        sign = _reference.logsumexp_sign(res)
+        if sign is None:
+            sign = _reference.logsumexp_sign(res)
         return (res[()], sign[()]) if res.ndim == 0 else (res, sign)
     return res[()] if res.ndim == 0 else res

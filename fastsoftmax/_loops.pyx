@@ -697,6 +697,31 @@ def logsumexp(const floating[::1] x, floating[::1] out, Py_ssize_t outer, Py_ssi
         _run_rows(_logsumexp_part, &c, num_threads, True)
 
 
+cdef void _logsumexp_weighted_part(const Call *c, Py_ssize_t i0, Py_ssize_t i1,
+                                   Py_ssize_t t) noexcept nogil:
+    if i0 >= i1:
+        return
+    if c.f64:
+        fs_f64.logsumexp_weighted_rows(<const double *>c.a + i0 * c.n,
+                                       <const double *>c.b + i0 * c.n,
+                                       <double *>c.out + 3 * i0, i1 - i0, c.n)
+    else:
+        fs_f32.logsumexp_weighted_rows(<const float *>c.a + i0 * c.n,
+                                       <const float *>c.b + i0 * c.n,
+                                       <double *>c.out + 3 * i0, i1 - i0, c.n)
+
+
+def logsumexp_weighted_rows(const floating[::1] x, const floating[::1] b, double[::1] out,
+                            Py_ssize_t n_rows, Py_ssize_t n, int num_threads):
+    """out[3 r:3 r + 3] = (m, k, s) of row r of ``n_rows`` contiguous rows of
+    ``n`` for logsumexp with weights ``b`` laid out like ``x``: the largest
+    x of weight not 0, the sum of the weights at it, the sum of
+    b exp(x - m) over the others (csrc/kernel_list.h)."""
+    cdef Call c = _call(floating is double, False, False, &x[0], &b[0], &out[0], n_rows, n, 1, 1)
+    with nogil:
+        _run(_logsumexp_weighted_part, &c, num_threads)
+
+
 def softmax_backward(const floating[::1] dy, const floating[::1] y, floating[::1] dx,
                      Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, bint log,
                      int num_threads, bint stream, Py_ssize_t tile):

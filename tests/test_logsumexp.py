@@ -4,6 +4,7 @@ accuracy beside a dominant term (m + log1p(sum of the others))."""
 
 import numpy as np
 import pytest
+from cases import tolerance
 
 import fastsoftmax as fs
 from fastsoftmax import _reference, special
@@ -43,6 +44,77 @@ def test_return_sign_without_weights(dtype, simd):
         np.testing.assert_array_equal(r[1:], [-np.inf, np.nan, np.inf])
         r, s = f(x[0], return_sign=True)
         assert type(r) is type(s) is np.dtype(dtype).type
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weights_in_the_kernel(dtype, simd, num_threads, rng):
+    """Rows long enough for whole vectors and a tail, against the reference
+    (SciPy's rules) and SciPy: weights of 0 (leaving out a NaN or an
+    infinity), negative weights and negative sums, ties at the maximum, a
+    dominant term, NaN and infinities in x and b, broadcast weights, every
+    layout the kernel takes and one it does not (axis 0: the reference)."""
+    scipy_special = pytest.importorskip("scipy.special")
+    n = 203
+    x = (rng.standard_normal((12, n)) * 3).astype(dtype)
+    b = rng.random((12, n)).astype(dtype) + 0.5
+    b[:, ::5] = 0.0                                   # left out
+    x[1, 10], b[1, 10] = np.nan, 0.0                  # a NaN of weight 0 takes no part
+    x[2, 7], b[2, 7] = np.inf, 0.0                    # so does an infinity
+    x[3, [4, 51, 151]] = 12.0                         # ties at the maximum: k = their weights
+    b[4] = -b[4]                                      # a negative sum
+    b[5, :100] = -b[5, :100]                          # mixed signs
+    x[6] = -30.0                                      # one term dominates: log1p of the rest
+    x[6, 33], b[6, 33] = 0.0, 1.0
+    x[7, 91] = np.nan                                 # NaN with weight: NaN
+    x[8, 201] = np.inf                                # +inf in the tail with weight: inf
+    b[9, 17] = np.inf                                 # an infinite weight
+    b[10] = 0.0                                       # nothing left: -inf, sign 0
+    x[11, 199] = -np.inf                              # -inf with weight: adds 0
+    tol = tolerance(dtype)
+    for kw in ({}, {"axis": None}, {"keepdims": True}):
+        r, s = fs.logsumexp(x, b=b, return_sign=True, num_threads=num_threads, **kw)
+        r0, s0 = _reference.logsumexp(x, b=b, return_sign=True, **kw)
+        assert r.dtype == s.dtype == dtype and r.shape == np.shape(r0)
+        np.testing.assert_allclose(r, r0, **tol)
+        np.testing.assert_array_equal(s, s0)
+    r = fs.logsumexp(x, b=b, num_threads=num_threads)
+    assert np.isnan(r[4]) and np.isnan(r[7]) and r[8] == np.inf and r[10] == -np.inf
+    good = [0, 1, 2, 3, 5, 6, 11]
+    np.testing.assert_allclose(r[good], scipy_special.logsumexp(
+        x[good].astype(np.float64), b=b[good].astype(np.float64), axis=-1), **tol)
+    # one weight per column, broadcast over the rows; and axis 0 (columns)
+    w = b[0]
+    for kw in ({"axis": -1}, {"axis": 0}):
+        np.testing.assert_allclose(fs.logsumexp(x[[0, 3, 6]], b=w, **kw),
+                                   _reference.logsumexp(x[[0, 3, 6]], b=w, **kw), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weights_on_one_long_row(dtype, simd, rng):
+    """One row longer than WEIGHTED_PART is taken in parts, which the
+    threads share: the parts' maxima, ties and sums combined as SciPy's
+    rules ask, the same bits on any thread count."""
+    part = fs._forward.WEIGHTED_PART
+    x = (rng.standard_normal(3 * part + 100) * 3).astype(dtype)
+    b = (rng.random(x.size) + 0.5).astype(dtype)
+    b[part:2 * part] = 0.0                            # a part with no weight left
+    x[[5, 2 * part + 9, 3 * part + 50]] = 14.0        # ties at the maximum across parts
+    x[part + 3] = 99.0                                # larger, but of weight 0
+    cases = [(x, b), (x, -b), (x, np.where(np.arange(x.size) < 2 * part, b, -b))]
+    y = x.copy()
+    y[2 * part + 1] = np.nan                          # a NaN with weight: the fallback
+    z = np.full_like(x, -np.inf)                      # -inf everywhere but one part
+    z[2 * part:3 * part] = x[2 * part:3 * part]
+    w = x.copy()
+    w[[5, 3 * part + 50]] = 0.0                       # the maximum in one part, below it in others
+    cases += [(y, b), (z, b), (w, b), (w, -b)]
+    for xc, bc in cases:
+        r, s = fs.logsumexp(xc, b=bc, return_sign=True, num_threads=1)
+        r0, s0 = _reference.logsumexp(xc, b=bc, return_sign=True)
+        np.testing.assert_allclose(r, r0, **tolerance(dtype))
+        np.testing.assert_array_equal(s, s0)
+        r2, s2 = fs.logsumexp(xc, b=bc, return_sign=True, num_threads=2)
+        np.testing.assert_array_equal([r2, s2], [r, s])
 
 
 def test_negative_sum_is_nan_without_return_sign():

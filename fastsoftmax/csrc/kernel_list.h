@@ -65,6 +65,10 @@
  *   row_parts_fold:     out = the row's (maximum, sum, minimum) from n_parts
  *                       parts' stats, or (below) its (below, equal) totals,
  *                       folded as a row on one thread folds them
+ *   logsumexp_weighted_rows: each row's (m, k, s) for logsumexp with weights
+ *                       b laid out like x: m the largest x of weight not 0, k
+ *                       the sum of the weights at m, s the sum of
+ *                       b exp(x - m) over the other entries (weight 0: left out)
  *   softmax_row_part:   a stretch of the row's output from its maximum m,
  *                       minimum lo and f = 1 / sum (softmax) or log(sum)
  *                       (FS_FLAG_LOG); NaN throughout when m is not finite
@@ -110,4 +114,6 @@
       (const FS_T *x, ptrdiff_t n, double m, ptrdiff_t p0, ptrdiff_t p1, double *stats))           \
     X(row_parts_fold, (const double *stats, ptrdiff_t n_parts, int below, double *out))            \
     X(softmax_row_part,                                                                            \
-      (const FS_T *x, FS_T *y, ptrdiff_t n, double m, double f, double lo, int flags))
+      (const FS_T *x, FS_T *y, ptrdiff_t n, double m, double f, double lo, int flags))             \
+    X(logsumexp_weighted_rows,                                                                     \
+      (const FS_T *x, const FS_T *b, double *out, ptrdiff_t n_rows, ptrdiff_t n))

@@ -156,6 +156,57 @@ static FS_TARGET void logsumexp_rows(const T *x, T *out, ptrdiff_t n_rows, ptrdi
 }
 
 /*
+ * logsumexp with weights b (scipy.special.logsumexp's b=), the statistics
+ * of each row that the Python layer finishes with SciPy's rules: out[3r] =
+ * m, the largest x whose weight is not 0 (-inf if none), out[3r + 1] = k,
+ * the sum of the weights of the entries equal to m, out[3r + 2] = s, the
+ * sum of b exp(x - m) over the others.  Entries of weight 0 take no part.
+ * A NaN or an infinity in x or b leaves m, k or s not finite (a NaN that
+ * the maximum's lanes missed makes s NaN), and the caller then takes the
+ * row by SciPy's rules in full.  Block sums in T, lane sums in double.
+ */
+static FS_TARGET void logsumexp_weighted_rows(const T *x, const T *b, double *out, ptrdiff_t n_rows,
+                                              ptrdiff_t n)
+{
+    const V zero = VSET((T)0), ninf = VSET((T)-INFINITY);
+    const ptrdiff_t nv = n / W * W; /* whole vectors; the rest one by one */
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        const T *xr = x + r * n, *br = b + r * n;
+        V mv = ninf;
+        for (ptrdiff_t i = 0; i < nv; i += W)
+            mv = VMAX(mv, VSELECT_EQ(VLOAD(xr + i), ninf, VLOAD(br + i), zero));
+        T m = VHMAX(mv);
+        for (ptrdiff_t i = nv; i < n; i++)
+            m = br[i] != (T)0 && xr[i] > m ? xr[i] : m;
+        const V vm = VSET(m);
+        L lk = LZERO, ls = LZERO;
+        for (ptrdiff_t blk = 0; blk < nv; blk += FS_BLOCK) {
+            const ptrdiff_t end = blk + FS_BLOCK < nv ? blk + FS_BLOCK : nv;
+            A ak = AZERO, as = AZERO;
+            for (ptrdiff_t i = blk; i < end; i += W) {
+                const V bv = VLOAD(br + i), xm = VSELECT_EQ(VLOAD(xr + i), ninf, bv, zero);
+                ak = AADD(ak, VSELECT_EQ(zero, bv, xm, vm));
+                as = AADD(as, VSELECT_EQ(VMUL(bv, VEXPN(VSUB(xm, vm))), zero, xm, vm));
+            }
+            LADD(lk, ak);
+            LADD(ls, as);
+        }
+        double k = lanes_total(lk), sum = lanes_total(ls);
+        for (ptrdiff_t i = nv; i < n; i++) {
+            if (br[i] == (T)0)
+                continue;
+            if (xr[i] == m)
+                k += (double)br[i];
+            else
+                sum += (double)(br[i] * (T)exp((double)xr[i] - (double)m));
+        }
+        out[3 * r] = m;
+        out[3 * r + 1] = k;
+        out[3 * r + 2] = sum;
+    }
+}
+
+/*
  * Long rows shared between threads (_loops.pyx), in the parts of
  * long_row_stats: row_parts_stats and row_parts_below write parts
  * [p0, p1)'s statistics at stats + 3 * p and stats + 2 * p; row_parts_fold
