@@ -9,6 +9,8 @@ from .common import CASES, _KernelBenchmark, timing
 # vocabulary rows, many short rows.
 ALLOCATING_CASES = {name: CASES[name] for name in
                     ("rows_2048x2048", "vocab_128x32000", "small_rows_419430x10")}
+# logsumexp with SciPy's weights: rows, and long rows (each shared out in parts).
+WEIGHTED_CASES = {name: CASES[name] for name in ("rows_2048x2048", "long_rows_4x1048576")}
 
 
 class Forward(_KernelBenchmark):
@@ -30,3 +32,17 @@ class Allocating(_KernelBenchmark):
     def copy(self, args, kwargs):
         x = args[0]
         return lambda: np.copyto(np.empty_like(x), x)
+
+
+class Weighted(_KernelBenchmark):
+    """``logsumexp(x, b=w)``, ``w`` of ``x``'s shape in [0.5, 1.5): the
+    weighted kernel for rows, against a copy of ``x``'s bytes (it reads
+    ``x`` and ``w``) and against the NumPy twin."""
+
+    params = [["logsumexp"], list(WEIGHTED_CASES)] + _KernelBenchmark.params[2:]
+
+    def inputs(self, function, case, dtype):
+        shape, axis = WEIGHTED_CASES[case]
+        args, kwargs = timing.make_inputs(function, shape, axis, dtype)
+        kwargs["b"] = (np.random.default_rng(timing.SEED + 1).random(shape) + 0.5).astype(dtype)
+        return args, kwargs
