@@ -89,8 +89,8 @@ def _logsumexp_weighted(a):
 
     The kernel gives each row's (m, k, s) (``logsumexp_weighted_rows``: the
     largest x of weight not 0, the weights at it, the other terms relative
-    to it, in double); they are finished here as
-    ``_reference._logsumexp_weighted`` finishes them.  A row whose result
+    to it, in double); they are finished by the reference's own
+    ``weighted_lse_from``.  A row whose result
     is not finite that way (a NaN or an infinity, no weight left, a sum of
     0) goes through that function itself, as SciPy decides it."""
     if a.mask is not None:
@@ -110,13 +110,7 @@ def _logsumexp_weighted(a):
         _loops.logsumexp_weighted_rows(x=plan.flat(0), b=plan.flat(1), out=stats.reshape(-1),
                                        n_rows=plan.outer, n=plan.n, num_threads=threads)
         m, k, s = stats.T
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        r = s / np.where(k == 0, 1, k)
-        sign = np.where(k == 0, np.sign(s), np.sign(1 + r) * np.sign(k))
-        # log|1 + r|, where 1 + r < 0 through log1p(-r - 2) = log(-(1 + r))
-        log_abs = np.where(k == 0, np.log(np.abs(s)),
-                           np.log(np.abs(k)) + np.log1p(np.where(r < -1, -r - 2, r)))
-        lse = m + log_abs
+    lse, sign = _reference.weighted_lse_from(m, k, s)
     bad = ~np.isfinite(lse)
     if bad.any():
         rows_x = plan.flat(0).reshape(plan.outer, plan.n)[bad]

@@ -132,6 +132,21 @@ def _logsumexp(xc, axes):
         return np.where(np.isfinite(m), m + np.log1p((n_max - 1) + rest), m)
 
 
+def weighted_lse_from(m, k, s):
+    """``(m + log|k + s|, sign(k + s))`` elementwise: the weighted logsumexp
+    from the largest weighted entry ``m``, the weights ``k`` at it and the
+    sum ``s`` of the other terms relative to it (``s / k`` added through
+    log1p, for full relative accuracy).  Not finite where the sum is 0, or
+    ``m``, ``k`` or ``s`` is not finite: the caller decides those."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        r = s / np.where(k == 0, 1, k)
+        sign = np.where(k == 0, np.sign(s), np.sign(1 + r) * np.sign(k))
+        # log|1 + r|, where 1 + r < 0 through log1p(-r - 2) = log(-(1 + r))
+        log_abs = np.where(k == 0, np.log(np.abs(s)),
+                           np.log(np.abs(k)) + np.log1p(np.where(r < -1, -r - 2, r)))
+        return m + log_abs, sign
+
+
 def _logsumexp_weighted(xc, bc, axes):
     """``(log|sum(b exp(x))|, sign)``, keepdims, as ``scipy.special.logsumexp``.
 
@@ -147,12 +162,7 @@ def _logsumexp_weighted(xc, bc, axes):
         is_max = xc == m
         k = np.sum(np.where(is_max, bc, 0), axis=axes, keepdims=True)
         s = np.sum(np.where(is_max, 0, bc * np.exp(xc - m)), axis=axes, keepdims=True)
-        r = s / np.where(k == 0, 1, k)
-        sign = np.where(k == 0, np.sign(s), np.sign(1 + r) * np.sign(k))
-        # log|1 + r|, where 1 + r < 0 through log1p(-r - 2) = log(-(1 + r))
-        log_abs = np.where(k == 0, np.log(np.abs(s)),
-                           np.log(np.abs(k)) + np.log1p(np.where(r < -1, -r - 2, r)))
-        lse = m + log_abs
+        lse, sign = weighted_lse_from(m, k, s)
         direct = np.sum(np.where(excluded, 0, bc * np.exp(xc)), axis=axes, keepdims=True)
         finite = np.isfinite(lse)
         lse = np.where(finite, lse, np.log(np.abs(direct)))
